@@ -1,0 +1,47 @@
+// Package discovery tells the agent pool which agents exist. A Discoverer sends the full
+// set of targets first and then the full set again whenever it changes; it returns when
+// its context is done and never closes the channel it was given (the contract of
+// Prometheus' discovery package).
+package discovery
+
+import (
+	"context"
+	"time"
+)
+
+// Target is one agent to connect to, or one pod that should have an agent and has none.
+type Target struct {
+	// Key identifies the target across updates: the pod UID in Kubernetes, the URL in
+	// static mode.
+	Key string
+	// URL is the agent's base URL (http://10.0.0.7:9800). Empty when Missing is set.
+	URL string
+	// Missing says why a pod selected for an agent has none ("no container port named
+	// faultline and no faultline.dev/port annotation"); the pool reports it as such.
+	Missing string
+
+	Pod       string
+	Namespace string
+	Node      string
+	Workload  string
+	UID       string
+}
+
+// Discoverer finds targets.
+type Discoverer interface {
+	Run(ctx context.Context, out chan<- []Target)
+	// Status says whether the targets sent are complete and current; the aggregator is
+	// ready once discovery has synced, and shows Error and Stale to users.
+	Status() Status
+}
+
+// Status of a Discoverer.
+type Status struct {
+	Mode   string // "kubernetes" or "static"
+	Synced bool   // the full set has been sent at least once
+	// Stale is set while the source of truth cannot be reached: the last targets sent
+	// are kept and shown as stale, not dropped.
+	Stale bool
+	Error string // what is wrong, for users ("forbidden: cannot list pods in namespace shop")
+	Since time.Time
+}

@@ -1,0 +1,93 @@
+package stream
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// Snapshot returns the data of a snapshot event standing for the state as of now.
+type Snapshot func() ([]byte, error)
+
+// Serve streams the hub to one HTTP client until the client leaves, the hub closes, or the
+// client falls behind. It resumes after the request's Last-Event-ID when the ring still
+// holds what was missed, and otherwise starts with a snapshot event.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, filter func(*Event) bool, snapshot Snapshot) {
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = r.URL.Query().Get("lastEventId") // for clients that cannot set headers
+	}
+	sub := h.Subscribe(lastID, filter)
+	defer h.Unsubscribe(sub)
+
+	start := [][]byte{wire.RetryFrame(h.opts.Retry)}
+	if sub.NeedSnapshot {
+		data, err := snapshot()
+		if err != nil {
+			http.Error(w, `{"error":"snapshot unavailable"}`, http.StatusInternalServerError)
+			return
+		}
+		start = append(start, wire.Frame(sub.SnapshotID, wire.EventSnapshot, data))
+	} else {
+		start = append(start, sub.Replay...)
+	}
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("Connection", "keep-alive")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	rc := http.NewResponseController(w)
+	write := func(frames ...[]byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+		for _, f := range frames {
+			if _, err := w.Write(f); err != nil {
+				return false
+			}
+		}
+		return rc.Flush() == nil
+	}
+	if !write(start...) {
+		return
+	}
+
+	heartbeat := time.NewTicker(h.opts.Heartbeat)
+	defer heartbeat.Stop()
+	batch := make([][]byte, 0, 16)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-h.closed:
+			return
+		case <-heartbeat.C:
+			if !write(wire.CommentFrame("heartbeat")) {
+				return
+			}
+		case ev, ok := <-sub.C:
+			if !ok {
+				return // cut off for falling behind; the client resumes by id
+			}
+			batch = append(batch[:0], ev.Frame)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case ev, ok := <-sub.C:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, ev.Frame)
+				default:
+					break drain
+				}
+			}
+			if !write(batch...) {
+				return
+			}
+			heartbeat.Reset(h.opts.Heartbeat)
+		}
+	}
+}
