@@ -22,7 +22,7 @@ func TestSumProcesses(t *testing.T) {
 	cur := []procReading{
 		{PID: 7, CPUSeconds: 13.5, RSSBytes: 100, Threads: 40, FDs: 6},
 		{PID: 30, CPUSeconds: 0.2, RSSBytes: 10, Threads: 1, FDs: -1, FDErr: "fd of pid 30: permission denied"}, // pid reused
-		{PID: 55, CPUSeconds: 0.1, RSSBytes: 20, Threads: 2, FDs: 4},                                           // started during the interval
+		{PID: 55, CPUSeconds: 0.1, RSSBytes: 20, Threads: 2, FDs: 4},                                            // started during the interval
 	}
 	got := sumProcesses(prev, cur, 2)
 	want := processSums{processes: 3, threads: 43, fds: 10, fdsUnread: 1, fdErr: "fd of pid 30: permission denied", rss: 130, cores: wire.Ptr((1.5 + 0.2 + 0.1) / 2)}
@@ -274,12 +274,12 @@ func TestHostModeOnFixedProc(t *testing.T) {
 	want := wire.Sample{
 		V: 1, Time: wire.NewTime(time.Date(2026, 11, 27, 9, 30, 2, 0, time.UTC)), IntervalMs: 2000,
 		// busy 150+50 ticks, idle 190+10 ticks of 100 Hz in 2 s on 2 CPUs
-		CPU:     &wire.CPU{Cores: 1, LimitCores: wire.Ptr(2.0), PercentOfLimit: wire.Ptr(50.0), Percent: wire.Ptr(50.0)},
-		Memory:  &wire.Memory{WorkingSetBytes: used, LimitBytes: &total, TotalBytes: &total, PercentOfLimit: wire.Ptr(37.5)},
-		Network: &wire.Network{RxBytesPerSec: 5500, TxBytesPerSec: 3300}, // eth0 + eth1, not lo
-		Process: &wire.Process{Processes: 3, Threads: 350, OpenFDs: 2112},
-		Load:    &wire.Load{Load1: 1.5, Load5: 0.6, Load15: 0.35},
-		Self:    &wire.Self{CPUCores: 0.01, RSSBytes: 2560 * page},
+		CPU:        &wire.CPU{Cores: 1, LimitCores: wire.Ptr(2.0), PercentOfLimit: wire.Ptr(50.0), Percent: wire.Ptr(50.0)},
+		Memory:     &wire.Memory{WorkingSetBytes: used, LimitBytes: &total, TotalBytes: &total, PercentOfLimit: wire.Ptr(37.5)},
+		Network:    &wire.Network{RxBytesPerSec: 5500, TxBytesPerSec: 3300}, // eth0 + eth1, not lo
+		Process:    &wire.Process{Processes: 3, Threads: 350, OpenFDs: 2112},
+		Load:       &wire.Load{Load1: 1.5, Load5: 0.6, Load15: 0.35},
+		Self:       &wire.Self{CPUCores: 0.01, RSSBytes: 2560 * page},
 		Collectors: collectors("cpu=ok", "memory=ok", "load=ok", "processes=ok", "network=ok", "self=ok"),
 	}
 	if diff := cmp.Diff(want, got, ignoreDurations, approx); diff != "" {
