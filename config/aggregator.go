@@ -1,9 +1,15 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"os"
+	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // Aggregator discovery modes.
@@ -15,27 +21,77 @@ const (
 // Aggregator is the configuration of faultline-aggregator.
 type Aggregator struct {
 	Common
-	Listen            string        // dashboard, API and stream
-	ProbeListen       string        // /healthz, /readyz, /metrics
-	Mode              string        // kubernetes or static; empty picks kubernetes in a cluster
-	Agents            List          // static targets
-	LocalAgent        bool          // embed an agent sampling this machine
-	AgentSelector     string        // label selector of pods that should have an agent
-	Namespaces        List          // namespaces to watch; empty: all
-	Kubeconfig        string        // out-of-cluster kubeconfig; empty: in-cluster or KUBECONFIG
-	BroadcastInterval time.Duration // time between metrics events
-	Token             string        // bearer token for mutating calls from outside loopback
-	AlertmanagerURL   string        // Alertmanager to deliver alerts to (v2 API)
+	Listen              string        // dashboard, API and stream
+	ProbeListen         string        // /healthz, /readyz, /metrics
+	Mode                string        // kubernetes or static; empty picks kubernetes in a cluster
+	Agents              List          // static targets
+	LocalAgent          bool          // embed an agent sampling this machine
+	AgentSelector       string        // label selector of pods that should have an agent
+	Namespaces          List          // namespaces to watch; empty: all
+	Kubeconfig          string        // out-of-cluster kubeconfig; empty: in-cluster or KUBECONFIG
+	BroadcastInterval   time.Duration // time between metrics events
+	Token               string        // bearer token for mutating calls from outside loopback
+	AlertmanagerURL     string        // Alertmanager to deliver alerts to (v2 API)
+	AgentToken          string        // bearer token sent to agents for cluster-wide cleanup
+	HistoryRetention    time.Duration // how far back history goes (one-minute points past 15 min)
+	MetricsMaxTiles     int           // breaker tiles in one metrics event, worst first
+	MetricsMaxWorkloads int           // workloads in one metrics event, worst first
+	BroadcastBudget     time.Duration // a broadcast slower than this widens the interval
+	SubscriberBuffer    int           // events queued per stream client before it is cut off
+	AlertRules          []AlertRule   // file key alert-rules
+
+	// AgentsPinned is set when --agents or FAULTLINE_AGENTS gave the agents, which then
+	// win over the file's agents key even when the file changes.
+	AgentsPinned bool
 }
+
+// AlertRule changes a default alert rule or adds one: file key alert-rules, a list of
+// these. Unset fields keep the default rule's value.
+type AlertRule struct {
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind,omitempty"`      // breaker-open, agent-unavailable, agent-missing, cpu, memory, error-rate, cpu-throttling
+	Threshold *float64  `json:"threshold,omitempty"` // percent
+	For       *Duration `json:"for,omitempty"`       // e.g. "2m"
+	Severity  string    `json:"severity,omitempty"`  // info, warning, critical
+	Disabled  *bool     `json:"disabled,omitempty"`
+}
+
+// AlertKinds are the kinds an alert rule can have.
+var AlertKinds = []string{"breaker-open", "agent-unavailable", "agent-missing", "cpu", "memory", "error-rate", "cpu-throttling"}
+
+// Duration is a time.Duration written as text ("90s", "2m") in the file.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads "2m"-style text.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"2m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 // DefaultAggregator returns the aggregator's defaults.
 func DefaultAggregator() Aggregator {
 	return Aggregator{
-		Common:            defaultCommon(),
-		Listen:            ":3001",
-		ProbeListen:       ":8081",
-		AgentSelector:     "faultline.dev/agent=true",
-		BroadcastInterval: time.Second,
+		Common:              defaultCommon(),
+		Listen:              ":3001",
+		ProbeListen:         ":8081",
+		AgentSelector:       "faultline.dev/agent=true",
+		BroadcastInterval:   time.Second,
+		HistoryRetention:    time.Hour,
+		MetricsMaxTiles:     200,
+		MetricsMaxWorkloads: 200,
+		BroadcastBudget:     250 * time.Millisecond,
+		SubscriberBuffer:    256,
 	}
 }
 
@@ -52,6 +108,12 @@ func (c *Aggregator) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BroadcastInterval, "broadcast-interval", c.BroadcastInterval, "time between metrics events (100ms to 60s)")
 	fs.StringVar(&c.Token, "token", c.Token, "bearer token accepted for mutating calls from outside loopback")
 	fs.StringVar(&c.AlertmanagerURL, "alertmanager-url", c.AlertmanagerURL, "Alertmanager base URL to deliver alerts to")
+	fs.StringVar(&c.AgentToken, "agent-token", c.AgentToken, "bearer token sent to agents for POST /v1/cleanup-memory")
+	fs.DurationVar(&c.HistoryRetention, "history-retention", c.HistoryRetention, "how far back history goes (15m to 24h)")
+	fs.IntVar(&c.MetricsMaxTiles, "metrics-max-tiles", c.MetricsMaxTiles, "most breaker tiles in one metrics event (worst first)")
+	fs.IntVar(&c.MetricsMaxWorkloads, "metrics-max-workloads", c.MetricsMaxWorkloads, "most workloads in one metrics event (worst first)")
+	fs.DurationVar(&c.BroadcastBudget, "broadcast-budget", c.BroadcastBudget, "a broadcast slower than this widens the broadcast interval")
+	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "events queued per stream client before it is cut off")
 }
 
 // LoadAggregator reads the aggregator's settings from args (without the program name),
@@ -60,9 +122,13 @@ func LoadAggregator(args []string, getenv func(string) string) (Aggregator, erro
 	cfg := DefaultAggregator()
 	fs := flag.NewFlagSet("faultline-aggregator", flag.ContinueOnError)
 	cfg.bind(fs)
-	if err := load(fs, args, getenv, fileSection{}); err != nil {
+	err := load(fs, args, getenv, fileSection{
+		"alert-rules": func(raw json.RawMessage) error { return strictJSON(raw, &cfg.AlertRules) },
+	})
+	if err != nil {
 		return cfg, err
 	}
+	cfg.AgentsPinned = getenv(EnvName("agents")) != "" || flagGiven(args, "agents")
 	if cfg.Mode == "" {
 		cfg.Mode = ModeStatic
 		if InCluster(getenv) {
@@ -99,8 +165,89 @@ func (c Aggregator) Validate() error {
 	if c.AlertmanagerURL != "" {
 		add(checkURL("alertmanager-url", c.AlertmanagerURL))
 	}
+	add(checkRange("history-retention", c.HistoryRetention, 15*time.Minute, 24*time.Hour))
+	add(checkRange("broadcast-budget", c.BroadcastBudget, time.Millisecond, time.Minute))
+	if c.MetricsMaxTiles < 1 {
+		add(fmt.Errorf("metrics-max-tiles: %d must be at least 1", c.MetricsMaxTiles))
+	}
+	if c.MetricsMaxWorkloads < 1 {
+		add(fmt.Errorf("metrics-max-workloads: %d must be at least 1", c.MetricsMaxWorkloads))
+	}
+	if c.SubscriberBuffer < 8 || c.SubscriberBuffer > 1<<16 {
+		add(fmt.Errorf("subscriber-buffer: %d is outside 8 to 65536", c.SubscriberBuffer))
+	}
+	seen := map[string]bool{}
+	for i, r := range c.AlertRules {
+		key := fmt.Sprintf("alert-rules[%d]", i)
+		if r.Name == "" {
+			add(fmt.Errorf("%s.name: must be set", key))
+		} else if seen[r.Name] {
+			add(fmt.Errorf("%s.name: %q appears twice", key, r.Name))
+		}
+		seen[r.Name] = true
+		if r.Kind != "" {
+			add(checkOneOf(key+".kind", r.Kind, AlertKinds...))
+		}
+		if r.Severity != "" {
+			add(checkOneOf(key+".severity", r.Severity, "info", "warning", "critical"))
+		}
+		if r.Threshold != nil && (*r.Threshold < 0 || *r.Threshold > 100) {
+			add(fmt.Errorf("%s.threshold: %v is not a percentage", key, *r.Threshold))
+		}
+		if r.For != nil && (r.For.Duration < 0 || r.For.Duration > 24*time.Hour) {
+			add(fmt.Errorf("%s.for: %v is outside 0 to 24h", key, r.For.Duration))
+		}
+	}
 	if c.AgentSelector == "" {
 		add(errors.New("agent-selector: must not be empty (it would select every pod)"))
 	}
 	return errors.Join(errs...)
+}
+
+// flagGiven reports whether args set the named flag.
+func flagGiven(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// AgentsFromFile reads the agents key of a config file, for re-reading it when it
+// changes; every URL is checked.
+func AgentsFromFile(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var keys struct {
+		Agents json.RawMessage `json:"agents"`
+	}
+	if err := yaml.Unmarshal(raw, &keys); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(keys.Agents) == 0 {
+		return nil, nil
+	}
+	text, err := scalar(keys.Agents)
+	if err != nil {
+		return nil, fmt.Errorf("agents (file %s): %w", path, err)
+	}
+	var l List
+	_ = l.Set(text)
+	var errs []error
+	for _, a := range l {
+		if err := checkURL("agents", a); err != nil {
+			errs = append(errs, fmt.Errorf("%w (file %s)", err, path))
+		}
+	}
+	return l, errors.Join(errs...)
 }

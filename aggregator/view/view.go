@@ -12,6 +12,9 @@ const (
 	AgentConnected   = "connected"
 	AgentUnavailable = "unavailable" // Reason says why
 	AgentMissing     = "missing"     // a pod selected for an agent has none; Reason says why
+	// AgentRemoved is sent once in an agent event when discovery drops the agent; it
+	// never appears in a list.
+	AgentRemoved = "removed"
 )
 
 // Cluster is the whole merged state: the payload of the stream's snapshot event and of
@@ -41,6 +44,11 @@ type Metrics struct {
 	Namespaces []Namespace   `json:"namespaces"`
 	Workloads  []Workload    `json:"workloads"`
 	Breakers   []BreakerTile `json:"breakers"` // PerPod omitted
+	// WorkloadsTotal and BreakersTotal count every workload and tile; Workloads and
+	// Breakers hold at most the configured number, worst first, so that the event stays
+	// small in a large fleet (poll the fault-tolerance endpoints for the rest).
+	WorkloadsTotal int `json:"workloads_total"`
+	BreakersTotal  int `json:"breakers_total"`
 }
 
 // Discovery is the state of agent discovery.

@@ -1,0 +1,205 @@
+// Package aggregator wires faultline's aggregator together, as hubble-relay does: a
+// discoverer hands targets to the pool, the pool keeps one stream per agent and reports
+// into the store, the store merges and publishes into the stream hub, and the API serves
+// what the store holds. Run is what cmd/faultline-aggregator calls.
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/faultline-dev/faultline/aggregator/alert"
+	"github.com/faultline-dev/faultline/aggregator/api"
+	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/local"
+	"github.com/faultline-dev/faultline/aggregator/pool"
+	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/stream"
+	"github.com/faultline-dev/faultline/internal/version"
+	"github.com/faultline-dev/faultline/web"
+)
+
+var _ api.State = (*store.Store)(nil)
+
+// Options are what Run takes besides the configuration. Zero values are filled in for
+// single-node mode.
+type Options struct {
+	// Discoverer finds agents. nil: static discovery from cfg (--agents and the config
+	// file's agents key); in kubernetes mode the Kubernetes discoverer.
+	Discoverer discovery.Discoverer
+	// IsLeader says whether this replica delivers notifications (Alertmanager). nil:
+	// always (one replica, static mode).
+	IsLeader func() bool
+	Logger   hclog.Logger
+	// Listening, if set, is called with the bound addresses once both listeners are up
+	// (tests use ":0").
+	Listening func(api, probe net.Addr)
+	// Web serves the dashboard; nil: web.Handler().
+	Web http.Handler
+}
+
+// Run serves until ctx is done, then shuts down: streams end, connections to agents
+// close, and Run returns nil. It returns an error if it cannot start.
+func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = cfg.Logger("faultline-aggregator")
+	}
+	if opts.IsLeader == nil {
+		opts.IsLeader = func() bool { return true }
+	}
+	if opts.Web == nil {
+		opts.Web = web.Handler()
+	}
+	rules, err := alert.Rules(cfg.AlertRules)
+	if err != nil {
+		return err
+	}
+
+	apiLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer apiLn.Close()
+	probeLn, err := net.Listen("tcp", cfg.ProbeListen)
+	if err != nil {
+		return fmt.Errorf("probe-listen %s: %w", cfg.ProbeListen, err)
+	}
+	defer probeLn.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	hub := stream.New(stream.Options{SubscriberBuffer: cfg.SubscriberBuffer})
+	hist := history.New(history.Options{Retention: cfg.HistoryRetention})
+	engine := alert.NewEngine(rules)
+	var notifier *alert.Notifier
+	if cfg.AlertmanagerURL != "" {
+		notifier = alert.NewNotifier(cfg.AlertmanagerURL, opts.IsLeader, log.Named("alertmanager"))
+		notifier.GeneratorURL = "http://" + advertised(apiLn.Addr()) + "/"
+	}
+
+	disc := opts.Discoverer
+	var reload func(before, after int, err error)
+	if disc == nil {
+		switch cfg.Mode {
+		case config.ModeKubernetes:
+			d, err := kubernetesDiscoverer(cfg, log.Named("discovery"))
+			if err != nil {
+				return err
+			}
+			disc = d
+		default:
+			st := &discovery.Static{Fixed: cfg.Agents, Logger: log.Named("discovery")}
+			if !cfg.AgentsPinned && cfg.ConfigFile != "" {
+				st.Fixed, st.File, st.Read = nil, cfg.ConfigFile, config.AgentsFromFile
+				st.OnReload = func(b, a int, err error) { reload(b, a, err) }
+			}
+			disc = st
+		}
+	}
+
+	st := store.New(store.Options{
+		Mode: cfg.Mode, Hub: hub, History: hist, Alerts: engine, Discovery: disc.Status, Logger: log.Named("store"),
+		BroadcastInterval: cfg.BroadcastInterval, BroadcastBudget: cfg.BroadcastBudget,
+		MaxWorkloads: cfg.MetricsMaxWorkloads, MaxTiles: cfg.MetricsMaxTiles,
+	})
+	if notifier != nil {
+		st.SetDeliver(notifier.Enqueue)
+	}
+	reload = func(before, after int, err error) {
+		if err != nil {
+			st.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(before), "config file reload failed, previous agents kept: "+err.Error())
+			return
+		}
+		st.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(after), "config file "+cfg.ConfigFile+" changed")
+	}
+	p := pool.New(st, pool.Options{Logger: log.Named("pool")})
+
+	var delivery func() alert.Delivery
+	if notifier != nil {
+		delivery = notifier.Status
+	}
+	handler := api.Handler(api.Config{
+		State: st, Hub: hub, History: hist, Alerts: engine, Delivery: delivery, Token: cfg.Token, Web: opts.Web, Logger: log.Named("api"),
+		Cleanup: &api.Cleanup{Agents: p.Connected, Token: cfg.AgentToken},
+	})
+	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
+	probeSrv := &http.Server{Handler: probeHandler(disc, st, hub, hist, notifier), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+
+	var wg sync.WaitGroup
+	targets := make(chan []discovery.Target)
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	goRun(func() { disc.Run(ctx, targets) })
+	goRun(func() { p.Run(ctx, targets) })
+	goRun(func() { st.Run(ctx) })
+	if notifier != nil {
+		goRun(func() { notifier.Run(ctx, engine.Firing) })
+	}
+	if cfg.LocalAgent {
+		feed := p.AddLocal(local.Key, local.URL)
+		goRun(func() { local.Run(ctx, feed, time.Second) })
+	}
+	errc := make(chan error, 2)
+	goRun(func() { errc <- serve(apiSrv, apiLn) })
+	goRun(func() { errc <- serve(probeSrv, probeLn) })
+	log.Info("faultline aggregator started", "version", version.Version, "mode", cfg.Mode, "listen", apiLn.Addr().String(),
+		"probe_listen", probeLn.Addr().String(), "local_agent", cfg.LocalAgent)
+	if opts.Listening != nil {
+		opts.Listening(apiLn.Addr(), probeLn.Addr())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("shutting down")
+	hub.Close() // streams end; Shutdown alone would wait for them
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = apiSrv.Shutdown(sctx)
+	_ = probeSrv.Shutdown(sctx)
+	wg.Wait()
+	return runErr
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// advertised turns a listen address into one a browser can use.
+func advertised(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// kubernetesDiscoverer builds the Kubernetes discoverer. The Kubernetes discovery
+// package (aggregator/discovery/kube) plugs in here.
+func kubernetesDiscoverer(cfg config.Aggregator, log hclog.Logger) (discovery.Discoverer, error) {
+	return nil, errors.New("kubernetes mode: not built in yet")
+}

@@ -1,0 +1,394 @@
+// Package api serves the aggregator's HTTP API: the resumable event stream, the polling
+// endpoints, memory cleanup, and the dashboard at /. It only reads the merged state;
+// the one mutating endpoint is guarded (loopback or bearer token, JSON content type,
+// same origin, size-limited body). Every error is JSON {"error": "..."} naming what was
+// wrong.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/faultline-dev/faultline/aggregator/alert"
+	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/merge"
+	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/stream"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// State is what the API reads; the store implements it.
+type State interface {
+	View() view.Cluster
+	Detailed() view.Cluster
+	Agents() []view.AgentStatus
+	Suggestions() ([]wire.Suggestion, int)
+	Optimization() wire.Optimization
+	SnapshotData(namespace, workload string) ([]byte, error)
+}
+
+// Config holds the API's dependencies.
+type Config struct {
+	State    State
+	Hub      *stream.Hub
+	History  *history.Store
+	Alerts   *alert.Engine
+	Delivery func() alert.Delivery // nil: delivery not configured
+	Cleanup  *Cleanup
+	// Token, when set, lets a non-loopback caller use mutating endpoints.
+	Token string
+	// Web serves the dashboard at /.
+	Web    http.Handler
+	Logger hclog.Logger
+	Now    func() time.Time
+}
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 64 << 10
+
+// Handler returns the API's router.
+func Handler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &server{cfg}
+	mux := http.NewServeMux()
+	route := func(path string, methods map[string]http.HandlerFunc) {
+		mux.Handle(path, methodRouter(methods))
+	}
+	route("/api/v1/performance/stream", map[string]http.HandlerFunc{http.MethodGet: s.stream})
+	route("/api/v1/fault-tolerance/status", map[string]http.HandlerFunc{http.MethodGet: s.status})
+	route("/api/v1/fault-tolerance/circuit-breakers", map[string]http.HandlerFunc{http.MethodGet: s.breakers})
+	route("/api/v1/performance/optimization-status", map[string]http.HandlerFunc{http.MethodGet: s.optimization})
+	route("/api/v1/performance/suggestions", map[string]http.HandlerFunc{http.MethodGet: s.suggestions})
+	route("/api/v1/performance/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: s.guard(s.cleanup)})
+	route("/api/v1/agents", map[string]http.HandlerFunc{http.MethodGet: s.agents})
+	route("/api/v1/alerts", map[string]http.HandlerFunc{http.MethodGet: s.alerts})
+	route("/api/v1/history", map[string]http.HandlerFunc{http.MethodGet: s.history})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
+	})
+	if cfg.Web != nil {
+		mux.Handle("/", cfg.Web)
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
+		})
+	}
+	return mux
+}
+
+type server struct{ Config }
+
+// methodRouter answers a wrong method with 405 and a JSON error naming the allowed ones.
+func methodRouter(methods map[string]http.HandlerFunc) http.Handler {
+	allowed := make([]string, 0, len(methods)+1)
+	for m := range methods {
+		allowed = append(allowed, m)
+		if m == http.MethodGet {
+			allowed = append(allowed, http.MethodHead)
+		}
+	}
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := r.Method
+		if m == http.MethodHead {
+			m = http.MethodGet
+		}
+		h, ok := methods[m]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not encode the response")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// badParam is a query parameter with a bad value; the message names it.
+type badParam struct{ name, msg string }
+
+func (e badParam) Error() string { return e.name + ": " + e.msg }
+
+var (
+	namespaceRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	workloadRE  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+)
+
+// scopeParams reads namespace and workload, checking their form.
+func scopeParams(r *http.Request) (ns, wl string, err error) {
+	q := r.URL.Query()
+	ns, wl = q.Get("namespace"), q.Get("workload")
+	if ns != "" && (len(ns) > 63 || !namespaceRE.MatchString(ns)) {
+		return "", "", badParam{"namespace", fmt.Sprintf("%q is not a Kubernetes namespace name", ns)}
+	}
+	if wl != "" && (len(wl) > 253 || !workloadRE.MatchString(wl)) {
+		return "", "", badParam{"workload", fmt.Sprintf("%q is not a workload name", wl)}
+	}
+	return ns, wl, nil
+}
+
+// streamEvents are the event names a client may ask for.
+var streamEvents = []string{wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker, wire.EventAlert, wire.EventOptimization, wire.EventAgent}
+
+// eventsParam reads the events filter: nil means every event.
+func eventsParam(r *http.Request) (map[string]bool, error) {
+	raw, ok := r.URL.Query()["events"]
+	if !ok {
+		return nil, nil
+	}
+	set := map[string]bool{}
+	for _, v := range raw {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			known := false
+			for _, e := range streamEvents {
+				if e == name {
+					known = true
+				}
+			}
+			if !known {
+				return nil, badParam{"events", fmt.Sprintf("unknown event %q (known: %s)", name, strings.Join(streamEvents, ", "))}
+			}
+			set[name] = true
+		}
+	}
+	return set, nil
+}
+
+// Filter is the hub filter for a stream client. Events without a namespace (metrics,
+// optimization) are cluster-wide and pass the namespace and workload filters.
+func Filter(ns, wl string, events map[string]bool) func(*stream.Event) bool {
+	if ns == "" && wl == "" && events == nil {
+		return nil
+	}
+	return func(ev *stream.Event) bool {
+		if events != nil && !events[ev.Name] {
+			return false
+		}
+		if ns != "" && ev.Namespace != "" && ev.Namespace != ns {
+			return false
+		}
+		if wl != "" && ev.Workload != "" && ev.Workload != wl {
+			return false
+		}
+		return true
+	}
+}
+
+func (s *server) stream(w http.ResponseWriter, r *http.Request) {
+	ns, wl, err := scopeParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	events, err := eventsParam(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.Hub.Serve(w, r, Filter(ns, wl, events), func() ([]byte, error) { return s.State.SnapshotData(ns, wl) })
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) {
+	ns, wl, err := scopeParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, merge.Filter(s.State.Detailed(), ns, wl))
+}
+
+// BreakersResponse is GET /api/v1/fault-tolerance/circuit-breakers.
+type BreakersResponse struct {
+	V        int                `json:"v"`
+	Time     wire.Time          `json:"time"`
+	Total    int                `json:"total"`
+	Open     int                `json:"open"`
+	HalfOpen int                `json:"half_open"`
+	Breakers []view.BreakerTile `json:"breakers"`
+}
+
+func (s *server) breakers(w http.ResponseWriter, r *http.Request) {
+	ns, wl, err := scopeParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	c := merge.Filter(s.State.Detailed(), ns, wl)
+	resp := BreakersResponse{V: wire.Version, Time: c.Time, Breakers: c.Breakers}
+	for _, t := range c.Breakers {
+		resp.Total += t.Pods
+		resp.Open += t.Open
+		resp.HalfOpen += t.HalfOpen
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *server) optimization(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.State.Optimization())
+}
+
+// SuggestionsResponse is GET /api/v1/performance/suggestions.
+type SuggestionsResponse struct {
+	V           int               `json:"v"`
+	Time        wire.Time         `json:"time"`
+	Total       int               `json:"total"`
+	Suggestions []wire.Suggestion `json:"suggestions"`
+}
+
+func (s *server) suggestions(w http.ResponseWriter, r *http.Request) {
+	list, total := s.State.Suggestions()
+	writeJSON(w, http.StatusOK, SuggestionsResponse{V: wire.Version, Time: wire.NewTime(s.Now()), Total: total, Suggestions: list})
+}
+
+// AgentsResponse is GET /api/v1/agents.
+type AgentsResponse struct {
+	V         int                `json:"v"`
+	Time      wire.Time          `json:"time"`
+	Discovery view.Discovery     `json:"discovery"`
+	Counts    map[string]int     `json:"counts"`
+	Agents    []view.AgentStatus `json:"agents"`
+}
+
+func (s *server) agents(w http.ResponseWriter, r *http.Request) {
+	ns, wl, err := scopeParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", view.AgentConnecting, view.AgentConnected, view.AgentUnavailable, view.AgentMissing:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of connecting, connected, unavailable, missing", state))
+		return
+	}
+	resp := AgentsResponse{V: wire.Version, Time: wire.NewTime(s.Now()), Discovery: s.State.View().Discovery,
+		Counts: map[string]int{view.AgentConnecting: 0, view.AgentConnected: 0, view.AgentUnavailable: 0, view.AgentMissing: 0},
+		Agents: []view.AgentStatus{}}
+	for _, a := range s.State.Agents() {
+		resp.Counts[a.State]++
+		if (ns == "" || a.Namespace == ns) && (wl == "" || merge.WorkloadOf(a) == wl) && (state == "" || a.State == state) {
+			resp.Agents = append(resp.Agents, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// AlertsResponse is GET /api/v1/alerts.
+type AlertsResponse struct {
+	V        int            `json:"v"`
+	Time     wire.Time      `json:"time"`
+	Firing   []wire.Alert   `json:"firing"`
+	Resolved []wire.Alert   `json:"resolved"` // most recent first, bounded
+	Rules    []RuleInfo     `json:"rules"`
+	Delivery alert.Delivery `json:"delivery"`
+}
+
+// RuleInfo is one alert rule as configured.
+type RuleInfo struct {
+	Name      string        `json:"name"`
+	Kind      string        `json:"kind"`
+	Threshold float64       `json:"threshold,omitempty"`
+	ForMs     float64       `json:"for_ms"`
+	Severity  wire.Severity `json:"severity,omitempty"`
+}
+
+func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
+	resp := AlertsResponse{V: wire.Version, Time: wire.NewTime(s.Now()), Firing: s.Alerts.Firing(), Resolved: s.Alerts.Resolved()}
+	for _, rule := range s.Alerts.Rules() {
+		resp.Rules = append(resp.Rules, RuleInfo{Name: rule.Name, Kind: rule.Kind, Threshold: rule.Threshold, ForMs: wire.Ms(rule.For), Severity: rule.Severity})
+	}
+	if s.Delivery != nil {
+		resp.Delivery = s.Delivery()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// DefaultWindow is the history window when none is given.
+const DefaultWindow = 5 * time.Minute
+
+func (s *server) history(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	series := q.Get("series")
+	if series == "" {
+		writeError(w, http.StatusBadRequest, "series: required, e.g. series=cluster:health or series=workload:shop/cart:cpu_cores")
+		return
+	}
+	if _, _, _, err := history.ParseName(series); err != nil {
+		writeError(w, http.StatusBadRequest, "series: "+err.Error())
+		return
+	}
+	window := DefaultWindow
+	if raw := q.Get("window"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("window: %q is not a duration such as 5m or 1h", raw))
+			return
+		}
+		if d < time.Second || d > s.History.Retention() {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("window: %v is outside 1s to %v (the history retention)", d, s.History.Retention()))
+			return
+		}
+		window = d
+	}
+	res, ok := s.History.Query(series, window, s.Now())
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("series: nothing recorded for %q", series))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *server) cleanup(w http.ResponseWriter, r *http.Request) {
+	scope := r.URL.Query().Get("scope")
+	if scope == "" {
+		scope = ScopeAggregator
+	}
+	if scope != ScopeAggregator && scope != ScopeCluster {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope: %q is not one of aggregator, cluster", scope))
+		return
+	}
+	if s.Cleanup == nil {
+		writeError(w, http.StatusServiceUnavailable, "memory cleanup is not available")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	writeJSON(w, http.StatusOK, s.Cleanup.Run(ctx, scope))
+}

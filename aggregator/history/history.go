@@ -1,0 +1,392 @@
+// Package history keeps recent time series in memory, bounded: one-second points for the
+// last 15 minutes and one-minute points (mean and max) beyond, up to the retention.
+// One-second points are stored as varint deltas of values quantized to a resolution that
+// suits the metric (millicores, KiB, hundredths of a request per second), about one or
+// two bytes a point, so that thousands of pods fit in a few tens of MiB.
+package history
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Metrics recorded, with the step values are quantized to.
+var Metrics = map[string]float64{
+	"cpu_cores":               0.001,
+	"cpu_percent_of_limit":    0.01,
+	"cpu_throttled_percent":   0.01,
+	"memory_bytes":            1024,
+	"memory_percent_of_limit": 0.01,
+	"requests_per_sec":        0.01,
+	"errors_per_sec":          0.01,
+	"breakers_open":           1,
+	"health":                  1,
+	"agents_unavailable":      1,
+}
+
+// Scopes of a series name.
+const (
+	ScopeCluster  = "cluster"
+	ScopePod      = "pod"
+	ScopeWorkload = "workload"
+)
+
+// Name builds a series name: "cluster:health", "workload:shop/cart:cpu_cores",
+// "pod:shop/cart-7d9f:memory_bytes".
+func Name(scope, object, metric string) string {
+	if object == "" {
+		return scope + ":" + metric
+	}
+	return scope + ":" + object + ":" + metric
+}
+
+// ParseName checks a series name and splits it.
+func ParseName(name string) (scope, object, metric string, err error) {
+	first := strings.IndexByte(name, ':')
+	last := strings.LastIndexByte(name, ':')
+	if first < 0 {
+		return "", "", "", fmt.Errorf("%q is not scope:object:metric (e.g. cluster:health, workload:shop/cart:cpu_cores)", name)
+	}
+	scope, metric = name[:first], name[last+1:]
+	if first != last {
+		object = name[first+1 : last]
+	}
+	if _, ok := Metrics[metric]; !ok {
+		known := make([]string, 0, len(Metrics))
+		for m := range Metrics {
+			known = append(known, m)
+		}
+		sort.Strings(known)
+		return "", "", "", fmt.Errorf("unknown metric %q (one of %s)", metric, strings.Join(known, ", "))
+	}
+	switch scope {
+	case ScopeCluster:
+		if object != "" {
+			return "", "", "", fmt.Errorf("cluster series take no object: use cluster:%s", metric)
+		}
+	case ScopePod, ScopeWorkload:
+		if object == "" {
+			return "", "", "", fmt.Errorf("%s series need an object: %s:<namespace>/<name>:%s", scope, scope, metric)
+		}
+	default:
+		return "", "", "", fmt.Errorf("unknown scope %q (one of cluster, workload, pod)", scope)
+	}
+	return scope, object, metric, nil
+}
+
+// Fine is how long one-second points are kept.
+const Fine = 15 * time.Minute
+
+const chunkSecs = 60
+
+// Options bound the store.
+type Options struct {
+	Retention time.Duration // how far back one-minute points go (default 1 h, at least Fine)
+}
+
+// Store holds every series.
+type Store struct {
+	retention time.Duration
+	mu        sync.Mutex
+	series    map[string]*series
+}
+
+// New returns an empty store.
+func New(opts Options) *Store {
+	if opts.Retention < Fine {
+		opts.Retention = time.Hour
+	}
+	return &Store{retention: opts.Retention, series: make(map[string]*series)}
+}
+
+// Retention is how far back queries can go.
+func (s *Store) Retention() time.Duration { return s.retention }
+
+// Sample is one value to record.
+type Sample struct {
+	Name  string
+	Value float64
+}
+
+// Record adds one point per sample at time t (truncated to the second). Points older
+// than a series' newest are ignored, as are NaN and infinite values.
+func (s *Store) Record(t time.Time, samples []Sample) {
+	sec := t.Unix()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range samples {
+		if math.IsNaN(x.Value) || math.IsInf(x.Value, 0) {
+			continue
+		}
+		sr := s.series[x.Name]
+		if sr == nil {
+			_, _, metric, err := ParseName(x.Name)
+			if err != nil {
+				continue
+			}
+			sr = newSeries(Metrics[metric], int(s.retention/time.Minute))
+			s.series[x.Name] = sr
+		}
+		sr.add(sec, x.Value)
+	}
+}
+
+// Point is one value at one time.
+type Point struct {
+	T   int64    `json:"t"` // Unix milliseconds
+	V   float64  `json:"v"` // the value, or the mean over the step
+	Max *float64 `json:"max,omitempty"`
+}
+
+// Result is a query's answer.
+type Result struct {
+	Series       string  `json:"series"`
+	WindowMs     int64   `json:"window_ms"`
+	ResolutionMs int64   `json:"resolution_ms"`
+	Points       []Point `json:"points"`
+}
+
+// Query returns the points of series name within window before now: one-second points
+// for windows up to Fine, one-minute means and maxima beyond. ok is false when the
+// series has never been recorded.
+func (s *Store) Query(name string, window time.Duration, now time.Time) (Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sr := s.series[name]
+	if sr == nil {
+		return Result{}, false
+	}
+	from := now.Add(-window).Unix()
+	r := Result{Series: name, WindowMs: window.Milliseconds(), Points: []Point{}}
+	if window <= Fine {
+		r.ResolutionMs = 1000
+		r.Points = sr.fine(from, r.Points)
+	} else {
+		r.ResolutionMs = 60000
+		r.Points = sr.coarseFrom(from, r.Points)
+	}
+	return r, true
+}
+
+// Stat summarises a series over a window.
+type Stat struct {
+	N              int
+	Min, Max, Mean float64
+	First, Last    time.Time
+}
+
+// Summary returns statistics of the one-second points within window (at most Fine) or
+// of the one-minute means beyond; N is 0 when there are none.
+func (s *Store) Summary(name string, window time.Duration, now time.Time) Stat {
+	r, ok := s.Query(name, window, now)
+	var st Stat
+	if !ok {
+		return st
+	}
+	for _, p := range r.Points {
+		hi := p.V
+		if p.Max != nil {
+			hi = *p.Max
+		}
+		if st.N == 0 || p.V < st.Min {
+			st.Min = p.V
+		}
+		if st.N == 0 || hi > st.Max {
+			st.Max = hi
+		}
+		st.Mean += p.V
+		st.N++
+		t := time.UnixMilli(p.T)
+		if st.N == 1 {
+			st.First = t
+		}
+		st.Last = t
+	}
+	if st.N > 0 {
+		st.Mean /= float64(st.N)
+	}
+	return st
+}
+
+// Forget drops series whose newest point is older than the retention.
+func (s *Store) Forget(now time.Time) {
+	cut := now.Add(-s.retention).Unix()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, sr := range s.series {
+		if sr.lastSec < cut {
+			delete(s.series, name)
+		}
+	}
+}
+
+// Len is the number of series.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.series)
+}
+
+// Bytes estimates the memory the store holds.
+func (s *Store) Bytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for name, sr := range s.series {
+		n += len(name) + 64 + sr.bytes()
+	}
+	return n
+}
+
+// chunk holds the one-second points of one minute.
+type chunk struct {
+	start   int64  // Unix second the minute starts at
+	present uint64 // bit i: a point at start+i
+	data    []byte // zigzag varint deltas of quantized values
+	first   int64  // quantized value of the first point
+	last    int64  // quantized value of the last point
+	lastOff int
+	n       int
+	sum     float64
+	max     float64
+}
+
+// coarsePoint is one minute's mean and max.
+type coarsePoint struct {
+	start     int64
+	mean, max float32
+}
+
+type series struct {
+	step    float64
+	chunks  []*chunk // oldest first; at most Fine/minute + 1
+	coarse  []coarsePoint
+	cHead   int
+	cLen    int
+	lastSec int64
+}
+
+func newSeries(step float64, coarseCap int) *series {
+	return &series{step: step, coarse: make([]coarsePoint, coarseCap), lastSec: math.MinInt64}
+}
+
+func (sr *series) add(sec int64, v float64) {
+	if sec <= sr.lastSec {
+		return
+	}
+	sr.lastSec = sec
+	start := sec - sec%chunkSecs
+	var c *chunk
+	if n := len(sr.chunks); n > 0 && sr.chunks[n-1].start == start {
+		c = sr.chunks[n-1]
+	} else {
+		if n > 0 {
+			sr.close(sr.chunks[n-1])
+		}
+		keep := int(Fine/time.Minute) + 1
+		if len(sr.chunks) >= keep {
+			copy(sr.chunks, sr.chunks[len(sr.chunks)-keep+1:])
+			for i := keep - 1; i < len(sr.chunks); i++ {
+				sr.chunks[i] = nil
+			}
+			sr.chunks = sr.chunks[:keep-1]
+		}
+		c = &chunk{start: start}
+		sr.chunks = append(sr.chunks, c)
+	}
+	off := int(sec - start)
+	q := int64(math.Round(v / sr.step))
+	if c.n == 0 {
+		c.first = q
+	} else {
+		c.data = binary.AppendVarint(c.data, q-c.last)
+	}
+	c.last = q
+	c.lastOff = off
+	c.present |= 1 << uint(off)
+	c.n++
+	c.sum += v
+	if c.n == 1 || v > c.max {
+		c.max = v
+	}
+}
+
+// close summarises a finished minute into the one-minute ring and trims its buffer.
+func (sr *series) close(c *chunk) {
+	if c.n == 0 {
+		return
+	}
+	c.data = append([]byte(nil), c.data...)
+	if len(sr.coarse) == 0 {
+		return
+	}
+	p := coarsePoint{start: c.start, mean: float32(c.sum / float64(c.n)), max: float32(c.max)}
+	idx := (sr.cHead + sr.cLen) % len(sr.coarse)
+	if sr.cLen == len(sr.coarse) {
+		sr.cHead = (sr.cHead + 1) % len(sr.coarse)
+	} else {
+		sr.cLen++
+	}
+	sr.coarse[idx] = p
+}
+
+func (sr *series) fine(from int64, out []Point) []Point {
+	for _, c := range sr.chunks {
+		if c.start+chunkSecs <= from || c.n == 0 {
+			continue
+		}
+		q := c.first
+		data := c.data
+		first := true
+		for off := 0; off < chunkSecs; off++ {
+			if c.present&(1<<uint(off)) == 0 {
+				continue
+			}
+			if !first {
+				d, n := binary.Varint(data)
+				if n <= 0 {
+					break
+				}
+				data = data[n:]
+				q += d
+			}
+			first = false
+			if t := c.start + int64(off); t >= from {
+				out = append(out, Point{T: t * 1000, V: float64(q) * sr.step})
+			}
+		}
+	}
+	return out
+}
+
+func (sr *series) coarseFrom(from int64, out []Point) []Point {
+	for i := 0; i < sr.cLen; i++ {
+		p := sr.coarse[(sr.cHead+i)%len(sr.coarse)]
+		if p.start+chunkSecs <= from {
+			continue
+		}
+		out = append(out, Point{T: p.start * 1000, V: float64(p.mean), Max: ptr(float64(p.max))})
+	}
+	if n := len(sr.chunks); n > 0 { // the minute in progress
+		c := sr.chunks[n-1]
+		if c.n > 0 && c.start+chunkSecs > from && (len(out) == 0 || out[len(out)-1].T < c.start*1000) {
+			out = append(out, Point{T: c.start * 1000, V: c.sum / float64(c.n), Max: ptr(c.max)})
+		}
+	}
+	return out
+}
+
+func (sr *series) bytes() int {
+	n := 96 + len(sr.coarse)*16 + cap(sr.chunks)*8
+	for _, c := range sr.chunks {
+		n += 96 + cap(c.data)
+	}
+	return n
+}
+
+func ptr(v float64) *float64 { return &v }

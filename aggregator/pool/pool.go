@@ -1,0 +1,206 @@
+// Package pool keeps one long-lived stream open to every agent that discovery names. It
+// resumes each stream by Last-Event-ID after a break, backs off with jitter while an
+// agent cannot be reached, notices an agent that stops sending, and reports each agent's
+// state (connecting, connected, unavailable with the reason, missing) as data. A
+// misbehaving agent is marked unavailable; it never takes the pool down.
+package pool
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// Sink receives what the pool learns. Calls for one agent come from one goroutine, in
+// the order the agent sent them; calls for different agents may come concurrently.
+type Sink interface {
+	// Status is called on every change of an agent's state.
+	Status(st view.AgentStatus)
+	// Snapshot is called with an agent's whole state: full is true for a snapshot
+	// event (after a connect or a resync) and false for a metrics event.
+	Snapshot(key string, snap *wire.Snapshot, full bool)
+	// Transition is called the moment an agent reports a breaker transition.
+	Transition(key string, tr wire.Transition)
+	// Removed is called when discovery no longer names the agent.
+	Removed(key string)
+}
+
+// Options tune the pool; zero values take the defaults.
+type Options struct {
+	Logger        hclog.Logger
+	MaxEventBytes int           // default wire.MaxEventBytes (1 MiB)
+	DialTimeout   time.Duration // default 5 s
+	BackoffBase   time.Duration // first retry delay (default 250 ms)
+	BackoffMax    time.Duration // retry delay cap (default 30 s)
+	// StallFloor is the shortest stall timeout; the timeout is twice the agent's sample
+	// interval, but never below this (default 1 s).
+	StallFloor time.Duration
+	// DefaultInterval stands for the agent's interval until it has told us (default 1 s).
+	DefaultInterval time.Duration
+	ReadBuffer      int // bytes of read buffer per connection (default 4 KiB)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = wire.MaxEventBytes
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = 250 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 30 * time.Second
+	}
+	if o.StallFloor <= 0 {
+		o.StallFloor = time.Second
+	}
+	if o.DefaultInterval <= 0 {
+		o.DefaultInterval = time.Second
+	}
+	if o.ReadBuffer <= 0 {
+		o.ReadBuffer = 4 << 10
+	}
+	return o
+}
+
+// Pool manages the connections.
+type Pool struct {
+	sink Sink
+	opts Options
+
+	mu     sync.Mutex
+	agents map[string]*agent
+	wg     sync.WaitGroup
+}
+
+// New returns a pool reporting to sink.
+func New(sink Sink, opts Options) *Pool {
+	return &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent)}
+}
+
+// Run applies every target set received until ctx is done, then closes every
+// connection and returns.
+func (p *Pool) Run(ctx context.Context, targets <-chan []discovery.Target) {
+	defer p.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			p.mu.Lock()
+			for _, a := range p.agents {
+				a.stop()
+			}
+			p.mu.Unlock()
+			return
+		case set := <-targets:
+			p.Update(ctx, set)
+		}
+	}
+}
+
+// Update makes the pool's agents match set: new targets are connected, vanished ones
+// dropped at once, and a target whose URL changed is reconnected.
+func (p *Pool) Update(ctx context.Context, set []discovery.Target) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := make(map[string]bool, len(set))
+	for _, t := range set {
+		if t.Key == "" || seen[t.Key] {
+			continue
+		}
+		seen[t.Key] = true
+		if a, ok := p.agents[t.Key]; ok {
+			if a.target.URL == t.URL && a.target.Missing == t.Missing {
+				a.setTarget(t)
+				continue
+			}
+			a.stop()
+			delete(p.agents, t.Key)
+		}
+		a := newAgent(p, t)
+		p.agents[t.Key] = a
+		a.start(ctx)
+	}
+	for key, a := range p.agents {
+		if !seen[key] && !a.local {
+			a.stop()
+			delete(p.agents, key)
+			p.sink.Removed(key)
+		}
+	}
+}
+
+// Statuses returns every agent's state, sorted by key.
+func (p *Pool) Statuses() []view.AgentStatus {
+	p.mu.Lock()
+	out := make([]view.AgentStatus, 0, len(p.agents))
+	for _, a := range p.agents {
+		out = append(out, a.status())
+	}
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Connected returns the base URLs of the agents connected now, keyed by agent key.
+func (p *Pool) Connected() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]string)
+	for key, a := range p.agents {
+		if st := a.status(); st.State == view.AgentConnected && st.URL != "" {
+			out[key] = st.URL
+		}
+	}
+	return out
+}
+
+// backoff returns the delay before retry attempt n (0-based): exponential from base,
+// capped, with full jitter over its upper half so that agents that failed together do
+// not retry together.
+func backoff(n int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Local is an agent that runs inside this process (the aggregator's --local-agent): it
+// reports through the pool like a connected agent, without a connection.
+type Local struct{ a *agent }
+
+// AddLocal registers an in-process agent under key, shown with url.
+func (p *Pool) AddLocal(key, url string) *Local {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := newAgent(p, discovery.Target{Key: key, URL: url})
+	a.local = true
+	p.agents[key] = a
+	return &Local{a: a}
+}
+
+// Snapshot reports the local agent's state; the first one makes it connected.
+func (l *Local) Snapshot(snap *wire.Snapshot) {
+	l.a.noteIdentity(&snap.Agent)
+	l.a.setState(view.AgentConnected, "")
+	l.a.p.sink.Snapshot(l.a.target.Key, snap, false)
+}
+
+// Unavailable reports that the local agent cannot sample.
+func (l *Local) Unavailable(reason string) { l.a.setState(view.AgentUnavailable, reason) }

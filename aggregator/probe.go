@@ -1,0 +1,121 @@
+package aggregator
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/faultline-dev/faultline/aggregator/alert"
+	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/internal/stream"
+	"github.com/faultline-dev/faultline/internal/version"
+)
+
+// probeHandler serves /healthz (the process answers), /readyz (discovery has synced:
+// the aggregator knows which agents exist) and /metrics (the aggregator's own metrics).
+func probeHandler(disc discovery.Discoverer, st *store.Store, hub *stream.Hub, hist *history.Store, n *alert.Notifier) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&selfCollector{disc: disc, st: st, hub: hub, hist: hist, n: n})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		probeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		s := disc.Status()
+		if !s.Synced {
+			msg := "discovery has not synced yet"
+			if s.Error != "" {
+				msg += ": " + s.Error
+			}
+			probeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": msg})
+			return
+		}
+		probeJSON(w, http.StatusOK, map[string]string{"status": "ready", "mode": s.Mode})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		probeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path + " (this port serves /healthz, /readyz, /metrics)"})
+	})
+	return mux
+}
+
+func probeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+var (
+	descAgents       = prometheus.NewDesc("faultline_aggregator_agents", "Agents by state.", []string{"state"}, nil)
+	descClients      = prometheus.NewDesc("faultline_aggregator_stream_clients", "Clients connected to the event stream.", nil, nil)
+	descDropped      = prometheus.NewDesc("faultline_aggregator_stream_clients_dropped_total", "Stream clients cut off for falling behind.", nil, nil)
+	descEventsIn     = prometheus.NewDesc("faultline_aggregator_agent_events_total", "Snapshot, metrics and circuit-breaker events received from agents.", nil, nil)
+	descTransitions  = prometheus.NewDesc("faultline_aggregator_breaker_transitions_total", "Breaker transitions received from agents.", nil, nil)
+	descBroadcasts   = prometheus.NewDesc("faultline_aggregator_broadcasts_total", "Metrics broadcasts.", nil, nil)
+	descBroadcastDur = prometheus.NewDesc("faultline_aggregator_broadcast_duration_seconds", "Duration of the last broadcast (merge, alerts, history, publish).", nil, nil)
+	descInterval     = prometheus.NewDesc("faultline_aggregator_broadcast_interval_seconds", "Current broadcast interval (widened under load).", nil, nil)
+	descFiring       = prometheus.NewDesc("faultline_aggregator_alerts_firing", "Alerts firing.", nil, nil)
+	descSeries       = prometheus.NewDesc("faultline_aggregator_history_series", "History series held.", nil, nil)
+	descHistBytes    = prometheus.NewDesc("faultline_aggregator_history_bytes", "Estimated memory held by history.", nil, nil)
+	descSynced       = prometheus.NewDesc("faultline_aggregator_discovery_synced", "1 once discovery has sent the full set of agents.", []string{"mode"}, nil)
+	descAMSent       = prometheus.NewDesc("faultline_aggregator_alertmanager_sent_total", "Alerts delivered to Alertmanager.", nil, nil)
+	descAMFail       = prometheus.NewDesc("faultline_aggregator_alertmanager_failures_total", "Failed deliveries to Alertmanager.", nil, nil)
+	descAMPending    = prometheus.NewDesc("faultline_aggregator_alertmanager_pending", "Alerts waiting for delivery.", nil, nil)
+)
+
+// selfCollector reads the aggregator's figures at scrape time.
+type selfCollector struct {
+	disc discovery.Discoverer
+	st   *store.Store
+	hub  *stream.Hub
+	hist *history.Store
+	n    *alert.Notifier
+}
+
+func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descAgents, descClients, descDropped, descEventsIn, descTransitions, descBroadcasts,
+		descBroadcastDur, descInterval, descFiring, descSeries, descHistBytes, descSynced, descAMSent, descAMFail, descAMPending} {
+		ch <- d
+	}
+}
+
+func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	for state, n := range c.st.AgentCounts() {
+		gauge(descAgents, float64(n), state)
+	}
+	gauge(descClients, float64(c.hub.Subscribers()))
+	counter(descDropped, float64(c.hub.Dropped()))
+	k := c.st.Counters()
+	counter(descEventsIn, float64(k.EventsIn))
+	counter(descTransitions, float64(k.Transitions))
+	counter(descBroadcasts, float64(k.Broadcasts))
+	gauge(descBroadcastDur, k.LastBroadcast.Seconds())
+	gauge(descInterval, c.st.Optimization().BroadcastIntervalMs/1000)
+	gauge(descFiring, float64(len(c.st.View().Alerts)))
+	gauge(descSeries, float64(c.hist.Len()))
+	gauge(descHistBytes, float64(c.hist.Bytes()))
+	s := c.disc.Status()
+	synced := 0.0
+	if s.Synced {
+		synced = 1
+	}
+	gauge(descSynced, synced, s.Mode)
+	if c.n != nil {
+		d := c.n.Status()
+		counter(descAMSent, float64(d.Sent))
+		counter(descAMFail, float64(d.Failures))
+		gauge(descAMPending, float64(d.Pending))
+	}
+}
