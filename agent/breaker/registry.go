@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -18,6 +19,9 @@ const MaxNameLen = 200
 
 // Registry holds the latest state of every breaker.
 type Registry struct {
+	// emit serialises Upsert, recording and listener call together, so that the
+	// listener sees the transitions of a breaker in the order they were recorded.
+	emit         sync.Mutex
 	mu           sync.Mutex
 	breakers     map[string]*entry
 	onTransition func(wire.Transition)
@@ -32,16 +36,20 @@ type entry struct {
 }
 
 // New returns an empty registry. onTransition, if not nil, is called synchronously for
-// every transition, after the registry has recorded it.
+// every transition, after the registry has recorded it, one at a time and in the order
+// they were recorded; it must not call Upsert.
 func New(agentID string, onTransition func(wire.Transition)) *Registry {
 	return &Registry{breakers: make(map[string]*entry), onTransition: onTransition, agentID: agentID, now: time.Now}
 }
 
 // CheckName reports whether name can name a breaker: 1 to MaxNameLen printable
-// characters without "/" (names appear in URL paths).
+// characters of valid UTF-8 without "/" (names appear in URL paths and JSON).
 func CheckName(name string) error {
 	if name == "" || len(name) > MaxNameLen {
 		return fmt.Errorf("name must be 1 to %d characters", MaxNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("name %q is not valid UTF-8", name)
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f || r == '/' {
@@ -76,6 +84,8 @@ func (r *Registry) Upsert(b wire.Breaker) (*wire.Transition, error) {
 	if err := Check(b); err != nil {
 		return nil, err
 	}
+	r.emit.Lock()
+	defer r.emit.Unlock()
 	now := r.now()
 	b.V = wire.Version
 	b.Stale = false
