@@ -1,0 +1,85 @@
+package ingest
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/faultline-dev/faultline/agent/breaker"
+)
+
+// The fuzz targets check that decoding never panics and that whatever it accepts is
+// valid: it passes the registry's check and survives a round trip. Seeds are in
+// testdata/fuzz.
+
+func FuzzDecodeBreaker(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte, name string) {
+		b, err := DecodeBreaker(body, name)
+		if err != nil {
+			return
+		}
+		if err := breaker.Check(b); err != nil || b.Name != name || b.Source == "" {
+			t.Fatalf("accepted an invalid breaker %+v: %v", b, err)
+		}
+		again, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, err := DecodeBreaker(again, name)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", again, err)
+		}
+		if diff := cmp.Diff(b, b2); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+	})
+}
+
+func FuzzDecodeBreakers(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		bs, err := DecodeBreakers(body)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, b := range bs {
+			if err := breaker.Check(b); err != nil || seen[b.Name] {
+				t.Fatalf("accepted an invalid or repeated breaker %+v: %v", b, err)
+			}
+			seen[b.Name] = true
+		}
+	})
+}
+
+func FuzzDecodeThroughput(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tp, err := DecodeThroughput(body)
+		if err != nil {
+			return
+		}
+		if tp.Requests == nil || tp.Errors == nil || *tp.Errors > *tp.Requests {
+			t.Fatalf("accepted inconsistent counters %+v", tp)
+		}
+		if l := tp.Latency; l != nil && (l.P50Ms < 0 || l.P50Ms > l.P90Ms || l.P90Ms > l.P99Ms) {
+			t.Fatalf("accepted bad latency %+v", l)
+		}
+	})
+}
+
+func FuzzDecodeEvents(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := DecodeEvents(body)
+		if err != nil {
+			return
+		}
+		if ev.Breakers == nil && ev.Throughput == nil {
+			t.Fatal("accepted an empty request")
+		}
+		for _, b := range ev.Breakers {
+			if err := breaker.Check(b); err != nil {
+				t.Fatalf("accepted an invalid breaker %+v: %v", b, err)
+			}
+		}
+	})
+}

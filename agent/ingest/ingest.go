@@ -1,0 +1,333 @@
+// Package ingest decodes what an application pushes to its agent: breaker reports and
+// throughput counters. Decoding is strict, so that a typo fails loudly instead of being
+// ignored: unknown fields, malformed JSON, an unknown state, a negative counter or a bad
+// name are errors that name the field, and a batch is accepted whole or not at all.
+//
+// A breaker report is a wire.Breaker in JSON (a marshalled wire.Breaker is a valid
+// report); the agent sets v, stale and last_seen itself.
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/faultline-dev/faultline/agent/breaker"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 64 << 10
+
+// SourcePush is the source of breakers whose report does not name one.
+const SourcePush = "push"
+
+// report mirrors wire.Breaker so that every field of a marshalled wire.Breaker is
+// accepted and times are parsed with their field named.
+type report struct {
+	V            *int              `json:"v"`
+	Name         string            `json:"name"`
+	State        wire.BreakerState `json:"state"`
+	FailureRate  *float64          `json:"failure_rate"`
+	SlowCallRate *float64          `json:"slow_call_rate"`
+	Calls        wire.Calls        `json:"calls"`
+	RatePerSec   *float64          `json:"rate_per_sec"`
+	Latency      *wire.Latency     `json:"latency"`
+	Since        json.RawMessage   `json:"since"`
+	Source       string            `json:"source"`
+	Thresholds   *wire.Thresholds  `json:"thresholds"`
+	Stale        bool              `json:"stale"`     // set by the agent
+	LastSeen     json.RawMessage   `json:"last_seen"` // set by the agent
+}
+
+// DecodeBreaker decodes the body of PUT /v1/breakers/{name}. The name comes from the
+// path; a name in the body must match it.
+func DecodeBreaker(body []byte, name string) (wire.Breaker, error) {
+	var r report
+	if err := strict(body, &r); err != nil {
+		return wire.Breaker{}, err
+	}
+	if r.Name != "" && r.Name != name {
+		return wire.Breaker{}, fmt.Errorf("name: the body names %q but the path names %q", r.Name, name)
+	}
+	r.Name = name
+	return r.breaker()
+}
+
+// DecodeBreakers decodes the body of POST /v1/breakers: a JSON array of reports, each
+// with its name. Errors name the report by index: "[2].state: ...".
+func DecodeBreakers(body []byte) ([]wire.Breaker, error) {
+	var raw []json.RawMessage
+	if err := strict(body, &raw); err != nil {
+		return nil, err
+	}
+	return decodeList(raw, "")
+}
+
+func decodeList(raw []json.RawMessage, prefix string) ([]wire.Breaker, error) {
+	out := make([]wire.Breaker, 0, len(raw))
+	seen := make(map[string]int, len(raw))
+	for i, item := range raw {
+		at := fmt.Sprintf("%s[%d].", prefix, i)
+		var r report
+		if err := strict(item, &r); err != nil {
+			return nil, prefixed(at, err)
+		}
+		if r.Name == "" {
+			return nil, fmt.Errorf("%sname: required in a batch", at)
+		}
+		if j, dup := seen[r.Name]; dup {
+			return nil, fmt.Errorf("%sname: %q is already reported at %s[%d]", at, r.Name, prefix, j)
+		}
+		seen[r.Name] = i
+		b, err := r.breaker()
+		if err != nil {
+			return nil, prefixed(at, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Throughput is what the application reports of its own traffic. Requests and errors
+// are totals since the application started (counters); the agent turns them into rates.
+type Throughput struct {
+	V        *int          `json:"v,omitempty"`
+	Requests *uint64       `json:"requests"`
+	Errors   *uint64       `json:"errors,omitempty"`
+	Latency  *wire.Latency `json:"latency,omitempty"`
+}
+
+// DecodeThroughput decodes the body of POST /v1/throughput.
+func DecodeThroughput(body []byte) (Throughput, error) {
+	var t Throughput
+	if err := strict(body, &t); err != nil {
+		return t, err
+	}
+	return t, t.check()
+}
+
+func (t *Throughput) check() error {
+	if err := checkVersion(t.V); err != nil {
+		return err
+	}
+	if t.Requests == nil {
+		return errors.New("requests: required (total requests served so far)")
+	}
+	if t.Errors == nil {
+		t.Errors = new(uint64)
+	}
+	if *t.Errors > *t.Requests {
+		return fmt.Errorf("errors: %d is more than requests (%d)", *t.Errors, *t.Requests)
+	}
+	return checkLatency("latency", t.Latency)
+}
+
+// Events is the body of POST /v1/events: breaker reports and throughput in one request.
+type Events struct {
+	Breakers   []wire.Breaker
+	Throughput *Throughput
+}
+
+// DecodeEvents decodes the body of POST /v1/events.
+func DecodeEvents(body []byte) (Events, error) {
+	var raw struct {
+		V          *int              `json:"v"`
+		Breakers   []json.RawMessage `json:"breakers"`
+		Throughput *json.RawMessage  `json:"throughput"`
+	}
+	if err := strict(body, &raw); err != nil {
+		return Events{}, err
+	}
+	if err := checkVersion(raw.V); err != nil {
+		return Events{}, err
+	}
+	if raw.Breakers == nil && raw.Throughput == nil {
+		return Events{}, errors.New("body: neither breakers nor throughput")
+	}
+	var ev Events
+	var err error
+	if ev.Breakers, err = decodeList(raw.Breakers, "breakers"); err != nil {
+		return Events{}, err
+	}
+	if raw.Throughput != nil {
+		t, err := DecodeThroughput(*raw.Throughput)
+		if err != nil {
+			return Events{}, prefixed("throughput.", err)
+		}
+		ev.Throughput = &t
+	}
+	return ev, nil
+}
+
+// breaker validates a report and turns it into the registry's model.
+func (r report) breaker() (wire.Breaker, error) {
+	if err := checkVersion(r.V); err != nil {
+		return wire.Breaker{}, err
+	}
+	since, err := parseTime("since", r.Since)
+	if err != nil {
+		return wire.Breaker{}, err
+	}
+	if _, err := parseTime("last_seen", r.LastSeen); err != nil {
+		return wire.Breaker{}, err
+	}
+	if r.Source == "" {
+		r.Source = SourcePush
+	} else if err := checkSource(r.Source); err != nil {
+		return wire.Breaker{}, err
+	}
+	b := wire.Breaker{
+		V: wire.Version, Name: r.Name, State: r.State, FailureRate: r.FailureRate,
+		SlowCallRate: r.SlowCallRate, Calls: r.Calls, RatePerSec: r.RatePerSec,
+		Latency: r.Latency, Since: since, Source: r.Source, Thresholds: r.Thresholds,
+	}
+	if err := breaker.Check(b); err != nil {
+		return wire.Breaker{}, err
+	}
+	if err := checkLatency("latency", b.Latency); err != nil {
+		return wire.Breaker{}, err
+	}
+	return b, checkThresholds(b.Thresholds)
+}
+
+func checkVersion(v *int) error {
+	if v != nil && *v != wire.Version {
+		return fmt.Errorf("v: wire version %d is not supported (want %d)", *v, wire.Version)
+	}
+	return nil
+}
+
+func parseTime(field string, raw json.RawMessage) (wire.Time, error) {
+	var t wire.Time
+	if len(raw) == 0 {
+		return t, nil
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return t, fmt.Errorf("%s: %s is not an RFC 3339 time or null", field, raw)
+	}
+	if !t.IsZero() && t.After(time.Now().Add(time.Hour)) {
+		return t, fmt.Errorf("%s: %s is in the future", field, raw)
+	}
+	return t, nil
+}
+
+func checkSource(s string) error {
+	if len(s) > 64 {
+		return errors.New("source: longer than 64 characters")
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("source: %q may hold only letters, digits, '-', '_' and '.'", s)
+		}
+	}
+	return nil
+}
+
+func checkLatency(field string, l *wire.Latency) error {
+	if l == nil {
+		return nil
+	}
+	for name, v := range map[string]float64{"p50_ms": l.P50Ms, "p90_ms": l.P90Ms, "p99_ms": l.P99Ms} {
+		if v < 0 || math.IsNaN(v) {
+			return fmt.Errorf("%s.%s: %v is negative", field, name, v)
+		}
+	}
+	if l.P50Ms > l.P90Ms || l.P90Ms > l.P99Ms {
+		return fmt.Errorf("%s: percentiles must not decrease (p50 %v, p90 %v, p99 %v)", field, l.P50Ms, l.P90Ms, l.P99Ms)
+	}
+	return nil
+}
+
+func checkThresholds(t *wire.Thresholds) error {
+	if t == nil {
+		return nil
+	}
+	for name, v := range map[string]*float64{"failure_rate": t.FailureRate, "slow_call_rate": t.SlowCallRate} {
+		if v != nil && (*v < 0 || *v > 100) {
+			return fmt.Errorf("thresholds.%s: %v is not a percentage", name, *v)
+		}
+	}
+	for name, v := range map[string]*float64{"slow_call_ms": t.SlowCallMs, "open_ms": t.OpenMs} {
+		if v != nil && *v < 0 {
+			return fmt.Errorf("thresholds.%s: %v is negative", name, *v)
+		}
+	}
+	return nil
+}
+
+// strict decodes one JSON value into v, rejecting unknown fields and trailing data,
+// and rewrites decoding errors to name the field at fault.
+func strict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return describe(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func describe(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return errors.New("body: empty; want JSON")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("body: truncated JSON")
+	case errors.As(err, &syntax):
+		return fmt.Errorf("body: malformed JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return fmt.Errorf("%s: got %s, want %s", field, typ.Value, kindWord(typ.Type))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("%s: unknown field", strings.Trim(name, `"`))
+	}
+	return fmt.Errorf("body: %w", err)
+}
+
+// kindWord says in words what JSON a Go type takes.
+func kindWord(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return t.String()
+}
+
+// prefixed puts a batch position before an error that starts with a field name.
+func prefixed(at string, err error) error {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "body: "); ok {
+		return errors.New(strings.TrimSuffix(at, ".") + ": " + rest)
+	}
+	return errors.New(at + msg)
+}
