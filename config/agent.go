@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,6 +34,7 @@ type Agent struct {
 
 	// Breaker sources.
 	PrometheusURL        string           // the application's metrics endpoint to scrape
+	PrometheusInterval   time.Duration    // time between scrapes; 0 scrapes every sample-interval
 	HystrixURL           string           // the application's hystrix.stream
 	MaxBreakersPerSource int              // cap per source; the rest are counted and reported
 	PrometheusMappings   []BreakerMapping // file key prometheus-mappings
@@ -67,6 +70,7 @@ func (c *Agent) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.CPULimitMillicores, "cpu-limit-millicores", c.CPULimitMillicores, "the application container's CPU limit (Downward API)")
 	fs.Int64Var(&c.MemoryLimitBytes, "memory-limit-bytes", c.MemoryLimitBytes, "the application container's memory limit (Downward API)")
 	fs.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "the application's Prometheus metrics URL to scrape for breaker state")
+	fs.DurationVar(&c.PrometheusInterval, "prometheus-interval", c.PrometheusInterval, "time between scrapes of prometheus-url (default: sample-interval)")
 	fs.StringVar(&c.HystrixURL, "hystrix-url", c.HystrixURL, "the application's hystrix.stream URL")
 	fs.IntVar(&c.MaxBreakersPerSource, "max-breakers-per-source", c.MaxBreakersPerSource, "most breakers one source may report")
 }
@@ -122,6 +126,9 @@ func (c Agent) Validate() error {
 	if c.PrometheusURL != "" {
 		add(checkURL("prometheus-url", c.PrometheusURL))
 	}
+	if c.PrometheusInterval != 0 {
+		add(checkRange("prometheus-interval", c.PrometheusInterval, 100*time.Millisecond, 5*time.Minute))
+	}
 	if c.HystrixURL != "" {
 		add(checkURL("hystrix-url", c.HystrixURL))
 	}
@@ -148,6 +155,9 @@ func (m BreakerMapping) validate(key string) error {
 		errs = append(errs, fmt.Errorf("%s.states: must map at least one value to a state", key))
 	}
 	for value, state := range m.States {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+			errs = append(errs, fmt.Errorf("%s.states[%s]: %q is not a sample value (a number)", key, value, value))
+		}
 		if err := checkOneOf(key+".states["+value+"]", state, breakerStates...); err != nil {
 			errs = append(errs, err)
 		}

@@ -138,6 +138,22 @@ func (r *Registry) MarkStale(source string) int {
 	return n
 }
 
+// MarkStaleExcept flags as stale every breaker of source whose name is not in fresh: a
+// source that still answers but no longer reports a breaker keeps it, with its last-seen
+// time, instead of showing it as fresh. It returns how many were marked.
+func (r *Registry) MarkStaleExcept(source string, fresh map[string]bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for name, e := range r.breakers {
+		if e.b.Source == source && !e.b.Stale && !fresh[name] {
+			e.b.Stale = true
+			n++
+		}
+	}
+	return n
+}
+
 // Count is the number of breakers last reported by source.
 func (r *Registry) Count(source string) int {
 	r.mu.Lock()

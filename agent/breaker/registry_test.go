@@ -103,3 +103,21 @@ func TestCheck(t *testing.T) {
 		t.Errorf("bad reports were stored: %d breakers", r.Len())
 	}
 }
+
+func TestStaleExcept(t *testing.T) {
+	r := New("a1", nil)
+	for _, name := range []string{"a", "b"} {
+		r.Upsert(wire.Breaker{Name: name, State: "closed", Source: "prometheus"})
+	}
+	r.Upsert(wire.Breaker{Name: "c", State: "closed", Source: "push"})
+	if n := r.MarkStaleExcept("prometheus", map[string]bool{"a": true}); n != 1 {
+		t.Fatalf("marked %d, want 1 (b)", n)
+	}
+	got := map[string]bool{}
+	for _, b := range r.List() {
+		got[b.Name] = b.Stale
+	}
+	if diff := cmp.Diff(map[string]bool{"a": false, "b": true, "c": false}, got); diff != "" {
+		t.Errorf("stale by name (-want +got):\n%s", diff)
+	}
+}
