@@ -356,7 +356,7 @@ func (sr *series) fine(from int64, out []Point) []Point {
 				q += d
 			}
 			first = false
-			if t := c.start + int64(off); t >= from {
+			if t := c.start + int64(off); t > from {
 				out = append(out, Point{T: t * 1000, V: float64(q) * sr.step})
 			}
 		}

@@ -202,7 +202,8 @@ func (a *agent) stream(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read response: %w", err)
 	}
-	defer resp.Body.Close()
+	// The body is not closed: closing it would drain the rest of the stream. Closing
+	// the connection (deferred above) ends it at once.
 	if resp.StatusCode != http.StatusOK {
 		return time.Time{}, fmt.Errorf("HTTP %d from %s", resp.StatusCode, u.Path)
 	}

@@ -1,0 +1,146 @@
+package history
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+
+func TestFinePointsRoundTrip(t *testing.T) {
+	s := New(Options{})
+	name := "pod:shop/cart-1:cpu_cores"
+	vals := []float64{0.25, 0.251, 0.3, 0, 1.5}
+	for i, v := range vals {
+		s.Record(t0.Add(time.Duration(i)*time.Second), []Sample{{name, v}})
+	}
+	s.Record(t0.Add(10*time.Second), []Sample{{name, 2}}) // a gap of 5 s
+	r, ok := s.Query(name, time.Minute, t0.Add(10*time.Second))
+	if !ok {
+		t.Fatal("series not found")
+	}
+	var want []Point
+	for i, v := range vals {
+		want = append(want, Point{T: t0.Add(time.Duration(i) * time.Second).UnixMilli(), V: v})
+	}
+	want = append(want, Point{T: t0.Add(10 * time.Second).UnixMilli(), V: 2})
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 0.0005 })
+	if diff := cmp.Diff(want, r.Points, approx); diff != "" {
+		t.Errorf("points (-want +got):\n%s", diff)
+	}
+	if r.ResolutionMs != 1000 {
+		t.Errorf("resolution = %d ms, want 1000", r.ResolutionMs)
+	}
+}
+
+func TestWindowsAndTiers(t *testing.T) {
+	s := New(Options{Retention: time.Hour})
+	name := "cluster:requests_per_sec"
+	// 40 minutes of one point a second: value = the minute number.
+	for i := 0; i < 40*60; i++ {
+		s.Record(t0.Add(time.Duration(i)*time.Second), []Sample{{name, float64(i / 60)}})
+	}
+	now := t0.Add(40*60*time.Second - time.Second)
+	fine, _ := s.Query(name, 15*time.Minute, now)
+	if n := len(fine.Points); n < 899 || n > 901 {
+		t.Errorf("15 min window holds %d one-second points, want 900", n)
+	}
+	if fine.Points[0].T < now.Add(-15*time.Minute).UnixMilli() {
+		t.Errorf("fine query reaches before its window")
+	}
+	coarse, _ := s.Query(name, time.Hour, now)
+	if coarse.ResolutionMs != 60000 || len(coarse.Points) != 40 {
+		t.Fatalf("1 h window: resolution %d, %d points; want 60000 and 40 minutes", coarse.ResolutionMs, len(coarse.Points))
+	}
+	for i, p := range coarse.Points {
+		if p.V != float64(i) || p.Max == nil || *p.Max != float64(i) {
+			t.Errorf("minute %d: mean %v max %v, want %d", i, p.V, p.Max, i)
+		}
+	}
+	st := s.Summary(name, 10*time.Minute, now)
+	if st.Max != 39 || st.Min != 30 || st.N != 600 {
+		t.Errorf("summary = %+v; want min 30, max 39 over 600 points", st)
+	}
+}
+
+// One pod's five series over a full retention stay within a few KiB: history is
+// bounded by the number of series, and a series by its tiers.
+func TestMemoryPerPodIsBounded(t *testing.T) {
+	s := New(Options{Retention: time.Hour})
+	rng := rand.New(rand.NewPCG(1, 2))
+	metrics := []string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "cpu_throttled_percent"}
+	mem := 200e6
+	for i := 0; i < 2*3600; i++ {
+		mem += rng.NormFloat64() * 50e3
+		vals := []float64{0.2 + rng.Float64()*0.05, mem, 100 + rng.NormFloat64()*5, 0, 0}
+		var batch []Sample
+		for j, m := range metrics {
+			batch = append(batch, Sample{Name: Name(ScopePod, "shop/cart-1", m), Value: vals[j]})
+		}
+		s.Record(t0.Add(time.Duration(i)*time.Second), batch)
+	}
+	if b := s.Bytes(); b > 20<<10 {
+		t.Errorf("one pod's history holds %d bytes after 2 h; want at most 20 KiB", b)
+	}
+	s.Forget(t0.Add(4 * time.Hour))
+	if s.Len() != 0 {
+		t.Errorf("%d series outlived the retention", s.Len())
+	}
+}
+
+func TestParseName(t *testing.T) {
+	tests := []struct {
+		name, scope, object, metric string
+		bad                         bool
+	}{
+		{name: "cluster:health", scope: "cluster", metric: "health"},
+		{name: "workload:shop/cart:cpu_cores", scope: "workload", object: "shop/cart", metric: "cpu_cores"},
+		{name: "pod:shop/cart-7d9f:memory_bytes", scope: "pod", object: "shop/cart-7d9f", metric: "memory_bytes"},
+		{name: "cluster", bad: true},
+		{name: "cluster:x:health", bad: true},
+		{name: "pod:memory_bytes", bad: true},
+		{name: "node:a:cpu_cores", bad: true},
+		{name: "pod:a:bogus", bad: true},
+	}
+	for _, tt := range tests {
+		scope, object, metric, err := ParseName(tt.name)
+		if (err != nil) != tt.bad {
+			t.Errorf("ParseName(%q) error = %v, want error %v", tt.name, err, tt.bad)
+			continue
+		}
+		if !tt.bad && (scope != tt.scope || object != tt.object || metric != tt.metric) {
+			t.Errorf("ParseName(%q) = %q %q %q", tt.name, scope, object, metric)
+		}
+	}
+}
+
+func TestIgnoresOldAndInvalidPoints(t *testing.T) {
+	s := New(Options{})
+	n := "cluster:health"
+	s.Record(t0.Add(2*time.Second), []Sample{{n, 90}})
+	s.Record(t0.Add(time.Second), []Sample{{n, 10}}) // older: ignored
+	s.Record(t0.Add(3*time.Second), []Sample{{n, math.NaN()}, {"bogus", 1}})
+	r, _ := s.Query(n, time.Minute, t0.Add(3*time.Second))
+	if len(r.Points) != 1 || r.Points[0].V != 90 || s.Len() != 1 {
+		t.Errorf("points = %+v, series = %d", r.Points, s.Len())
+	}
+}
+
+func BenchmarkRecordPods(b *testing.B) {
+	s := New(Options{})
+	const pods = 1000
+	batch := make([]Sample, 0, pods*4)
+	for p := 0; p < pods; p++ {
+		for _, m := range []string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec"} {
+			batch = append(batch, Sample{Name: Name(ScopePod, "ns/pod-"+string(rune('a'+p%26))+string(rune('a'+p/26%26))+string(rune('a'+p/676)), m), Value: float64(p)})
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Record(t0.Add(time.Duration(i)*time.Second), batch)
+	}
+}

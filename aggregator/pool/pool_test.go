@@ -1,0 +1,364 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/stream"
+	"github.com/faultline-dev/faultline/internal/testbin"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// recorder is a Sink that remembers everything.
+type recorder struct {
+	mu          sync.Mutex
+	statuses    []view.AgentStatus
+	snaps       []*wire.Snapshot
+	transitions []wire.Transition
+	removed     []string
+}
+
+func (r *recorder) Status(st view.AgentStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statuses = append(r.statuses, st)
+}
+
+func (r *recorder) Snapshot(key string, s *wire.Snapshot, full bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snaps = append(r.snaps, s)
+}
+
+func (r *recorder) Transition(key string, tr wire.Transition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.transitions = append(r.transitions, tr)
+}
+
+func (r *recorder) Removed(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.removed = append(r.removed, key)
+}
+
+func (r *recorder) last() view.AgentStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.statuses) == 0 {
+		return view.AgentStatus{}
+	}
+	return r.statuses[len(r.statuses)-1]
+}
+
+func (r *recorder) toStates() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.transitions {
+		out = append(out, t.Breaker.Name+":"+string(t.To))
+	}
+	return out
+}
+
+// fakeAgent serves /v1/stream from an internal/stream hub, as the real agent does.
+type fakeAgent struct {
+	mu       sync.Mutex
+	hub      *stream.Hub
+	breakers map[string]wire.BreakerState
+	seq      uint64
+	srv      *httptest.Server
+}
+
+func newFakeAgent(t *testing.T) *fakeAgent {
+	a := &fakeAgent{hub: stream.New(stream.Options{}), breakers: map[string]wire.BreakerState{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		hub := a.hub
+		a.mu.Unlock()
+		hub.Serve(w, r, nil, func() ([]byte, error) { return json.Marshal(a.snapshot()) })
+	})
+	a.srv = httptest.NewServer(mux)
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *fakeAgent) snapshot() wire.Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	s := wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "agent-1", Pod: "cart-1", Namespace: "shop", Workload: "cart"}, Seq: a.seq,
+		Sample: &wire.Sample{V: 1, IntervalMs: 100}, Breakers: []wire.Breaker{}}
+	for name, st := range a.breakers {
+		s.Breakers = append(s.Breakers, wire.Breaker{V: 1, Name: name, State: st})
+	}
+	return s
+}
+
+func (a *fakeAgent) metrics(t *testing.T) {
+	if _, err := a.hub.Publish(wire.EventMetrics, "", "", a.snapshot()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *fakeAgent) flip(t *testing.T, name string, to wire.BreakerState) {
+	a.mu.Lock()
+	from := a.breakers[name]
+	a.breakers[name] = to
+	hub := a.hub
+	a.mu.Unlock()
+	tr := wire.Transition{V: 1, Agent: "agent-1", From: from, To: to, Time: wire.Now(), Breaker: wire.Breaker{V: 1, Name: name, State: to}}
+	if _, err := hub.Publish(wire.EventCircuitBreaker, "", "", tr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restart replaces the hub, as a restarted agent has a new epoch and an empty ring.
+func (a *fakeAgent) restart() {
+	a.mu.Lock()
+	old := a.hub
+	a.hub = stream.New(stream.Options{})
+	a.mu.Unlock()
+	old.Close()
+}
+
+func startPool(t *testing.T, sink Sink, opts Options, targets ...discovery.Target) *Pool {
+	t.Helper()
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = 20 * time.Millisecond
+	}
+	if opts.BackoffMax == 0 {
+		opts.BackoffMax = 100 * time.Millisecond
+	}
+	p := New(sink, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan []discovery.Target, 1)
+	ch <- targets
+	done := make(chan struct{})
+	go func() { p.Run(ctx, ch); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("pool did not stop")
+		}
+	})
+	return p
+}
+
+func target(url string) discovery.Target { return discovery.Target{Key: url, URL: url} }
+
+func waitState(t *testing.T, r *recorder, state, reasonPart string) view.AgentStatus {
+	t.Helper()
+	var st view.AgentStatus
+	testbin.Eventually(t, 5*time.Second, func() error {
+		st = r.last()
+		if st.State != state || !strings.Contains(st.Reason, reasonPart) {
+			return fmt.Errorf("agent is %s (%s), want %s (%s)", st.State, st.Reason, state, reasonPart)
+		}
+		return nil
+	})
+	return st
+}
+
+func TestConnectsAndForwardsTransitionsAtOnce(t *testing.T) {
+	a := newFakeAgent(t)
+	r := &recorder{}
+	startPool(t, r, Options{}, target(a.srv.URL))
+	st := waitState(t, r, view.AgentConnected, "")
+	if st.Pod != "cart-1" || st.Namespace != "shop" || st.Workload != "cart" {
+		t.Errorf("identity not taken from the agent: %+v", st)
+	}
+	a.flip(t, "db", wire.StateOpen)
+	testbin.Eventually(t, 2*time.Second, func() error {
+		if got := r.toStates(); !cmp.Equal(got, []string{"db:open"}) {
+			return fmt.Errorf("transitions %v", got)
+		}
+		return nil
+	})
+}
+
+// The stream breaks again and again while breakers change: every transition arrives
+// once, in order, through Last-Event-ID resume.
+func TestResumeLosesNoTransition(t *testing.T) {
+	a := newFakeAgent(t)
+	r := &recorder{}
+	startPool(t, r, Options{}, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	var want []string
+	for i := 0; i < 30; i++ {
+		to := wire.StateOpen
+		if i%2 == 1 {
+			to = wire.StateClosed
+		}
+		name := fmt.Sprintf("b%d", i%3)
+		a.flip(t, name, to)
+		want = append(want, name+":"+string(to))
+		if i%5 == 2 {
+			a.srv.CloseClientConnections()
+		}
+		a.metrics(t)
+	}
+	testbin.Eventually(t, 5*time.Second, func() error {
+		if got := r.toStates(); !cmp.Equal(got, want) {
+			return fmt.Errorf("transitions (-want +got):\n%s", cmp.Diff(want, got))
+		}
+		return nil
+	})
+}
+
+// After an agent restart the ring is gone; the fresh snapshot's differences become
+// transitions, so a breaker that opened in the gap is still reported.
+func TestRestartedAgentResyncs(t *testing.T) {
+	a := newFakeAgent(t)
+	r := &recorder{}
+	startPool(t, r, Options{}, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	a.flip(t, "db", wire.StateClosed)
+	testbin.Eventually(t, 2*time.Second, func() error {
+		if len(r.toStates()) != 1 {
+			return fmt.Errorf("first transition not seen")
+		}
+		return nil
+	})
+	a.restart()
+	a.mu.Lock()
+	a.breakers["db"] = wire.StateOpen // changed while no stream was open
+	a.mu.Unlock()
+	testbin.Eventually(t, 5*time.Second, func() error {
+		if got := r.toStates(); !cmp.Equal(got, []string{"db:closed", "db:open"}) {
+			return fmt.Errorf("transitions %v", got)
+		}
+		return nil
+	})
+}
+
+func TestStalledAgentIsUnavailableAndReconnected(t *testing.T) {
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
+		_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
+		w.(http.Flusher).Flush()
+		conns.Add(1)
+		defer conns.Done()
+		<-r.Context().Done() // then silence: no events, no heartbeat
+	}))
+	defer srv.Close()
+	r := &recorder{}
+	start := time.Now()
+	startPool(t, r, Options{StallFloor: 50 * time.Millisecond}, target(srv.URL))
+	waitState(t, r, view.AgentUnavailable, "stalled")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
+	}
+	testbin.Eventually(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if n < 2 {
+			return fmt.Errorf("not reconnected")
+		}
+		return nil
+	})
+}
+
+// A misbehaving agent is shown unavailable with the reason, and the pool keeps going.
+func TestMisbehavingAgents(t *testing.T) {
+	bigData := strings.Repeat("x", wire.MaxEventBytes+10)
+	tests := []struct {
+		name   string
+		handle func(w http.ResponseWriter)
+		reason string
+	}{
+		{"garbage", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte("event: metrics\ndata: {not json\n\n"))
+		}, "bad metrics event"},
+		{"huge event", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte("event: metrics\ndata: " + bigData + "\n\n"))
+		}, "event exceeds the size limit"},
+		{"wrong version", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte("event: snapshot\ndata: {\"v\":2,\"agent\":{\"v\":2,\"id\":\"x\"}}\n\n"))
+		}, "wire version 2"},
+		{"bad transition", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte("event: circuit-breaker\ndata: {\"v\":1,\"to\":\"sideways\",\"breaker\":{\"v\":1,\"name\":\"db\"}}\n\n"))
+		}, "transition to \"sideways\""},
+		{"not found", func(w http.ResponseWriter) { http.NotFound(w, nil) }, "HTTP 404"},
+		{"not a stream", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html>"))
+		}, "not an event stream"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tt.handle(w)
+				if f, ok := w.(http.Flusher); ok {
+					f.Flush()
+				}
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+			}))
+			defer srv.Close()
+			r := &recorder{}
+			startPool(t, r, Options{}, target(srv.URL))
+			waitState(t, r, view.AgentUnavailable, tt.reason)
+		})
+	}
+}
+
+func TestUnreachableAgentAndRemoval(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	r := &recorder{}
+	p := startPool(t, r, Options{}, target(url), discovery.Target{Key: "uid-1", Pod: "web-1", Missing: "no container port named faultline"})
+	waitState(t, r, view.AgentUnavailable, "connection refused")
+	sts := p.Statuses()
+	if len(sts) != 2 || sts[1].State != view.AgentMissing || sts[1].Reason != "no container port named faultline" {
+		t.Errorf("statuses = %+v; want the missing pod reported", sts)
+	}
+	p.Update(context.Background(), nil)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.removed) != 2 {
+		t.Errorf("removed = %v; want both targets", r.removed)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for n := 0; n < 40; n++ {
+		d := backoff(n, 250*time.Millisecond, 30*time.Second)
+		hi := min(250*time.Millisecond<<min(n, 20), 30*time.Second)
+		if d < hi/2 || d > hi {
+			t.Errorf("backoff(%d) = %v, want within [%v, %v]", n, d, hi/2, hi)
+		}
+	}
+}
