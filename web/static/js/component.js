@@ -1,0 +1,82 @@
+// Helpers shared by the dashboard's components: a small element builder (text only, never
+// HTML strings, so server data cannot inject markup) and the per-panel error message that
+// keeps one failing component from blanking the page.
+
+// h builds an element. attrs: class, text, and any attribute (never style: the page's
+// Content Security Policy forbids inline styles, so looks come from classes).
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// setText changes an element's text only when it differs, so that an update that changes
+// nothing costs no style or layout work.
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+export function setData(el, key, value) {
+  if (el.dataset[key] !== value) el.dataset[key] = value;
+}
+
+export function toggle(el, cls, on) {
+  if (el.classList.contains(cls) !== on) el.classList.toggle(cls, on);
+}
+
+// Panel owns the message line at the top of a dashboard section.
+export class Panel {
+  constructor(root) {
+    this.root = root;
+    this.msg = root.querySelector('.panel-msg');
+    if (!this.msg) {
+      this.msg = h('p', { class: 'panel-msg', role: 'alert', hidden: true });
+      const head = root.querySelector('.panel-head');
+      if (head) head.after(this.msg);
+      else root.prepend(this.msg);
+    }
+    this.errors = { render: '', data: '', warning: '' };
+  }
+
+  // setMessage sets one kind of message (render, data, warning); the panel shows the most
+  // severe one present.
+  setMessage(kind, text) {
+    if (this.errors[kind] === text) return;
+    this.errors[kind] = text || '';
+    const shown = this.errors.render
+      ? 'This panel failed to draw the latest data: ' + this.errors.render + '. Other panels are unaffected.'
+      : this.errors.data
+        ? 'Data problem: ' + this.errors.data + '. Showing the last good data.'
+        : this.errors.warning;
+    setText(this.msg, shown);
+    this.msg.hidden = !shown;
+    toggle(this.msg, 'warn', !this.errors.render && !this.errors.data && !!this.errors.warning);
+    toggle(this.root, 'has-error', !!(this.errors.render || this.errors.data));
+  }
+
+  // safely runs a render step; an exception becomes the panel's message.
+  safely(fn) {
+    try {
+      fn();
+      this.setMessage('render', '');
+    } catch (err) {
+      console.error(err);
+      this.setMessage('render', String(err && err.message || err));
+    }
+  }
+}
+
+// setAttr sets an attribute only when its value changes.
+export function setAttr(el, name, value) {
+  if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+}

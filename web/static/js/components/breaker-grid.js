@@ -1,0 +1,348 @@
+// BreakerGrid is the Hystrix-style grid: one tile per breaker per workload with its state
+// (colour, icon and word), "k/n pods open", failure rate, volume, a five-minute sparkline
+// and the time since its last transition. It is virtualised: only the rows in view exist
+// in the DOM, so 5,000 breakers cost what 60 do. The data worker sorts and filters; the
+// grid asks it for the window it shows.
+
+import { h, setText, setData, setAttr, toggle } from '../component.js';
+import { fmtDuration, fmtPercent, fmtRate, fmtNumber } from '../format.js';
+import { drawSpark } from '../sparkline.js';
+import { SPARK_WINDOW_MS } from '../store.js';
+
+export const STATE_LOOK = {
+  closed: { icon: '\u2714', word: 'Closed' },
+  open: { icon: '\u2716', word: 'Open' },
+  half_open: { icon: '\u25d0', word: 'Half-open' },
+  forced_open: { icon: '\u2716', word: 'Forced open' },
+  disabled: { icon: '\u2298', word: 'Disabled' },
+  unknown: { icon: '?', word: 'Unknown' },
+};
+
+export function stateLook(state, known = true) {
+  if (known && STATE_LOOK[state]) return STATE_LOOK[state];
+  return { icon: '?', word: 'Unknown state' + (state && state !== 'unknown' ? ' \u201c' + state + '\u201d' : '') };
+}
+
+export function podsText(t) {
+  if (t.pods === null) return '\u2014 pods';
+  let s = (t.open ?? 0) + '/' + t.pods + ' pods open';
+  if (t.halfOpen) s += ', ' + t.halfOpen + ' half';
+  return s;
+}
+
+const OVERSCAN_ROWS = 2;
+
+export class BreakerGrid {
+  constructor(body, { onView, onOpen }) {
+    this.onView = onView;
+    this.onOpen = onOpen;
+    this.view = { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 0 };
+    this.active = -1;
+    this.data = null;
+    this.pool = [];
+    this.geom = { cols: 1, tileW: 200, tileH: 140, gap: 8, rowH: 148, width: 0, height: 0, sparkH: 26, pad: 8 };
+    this.filtersSig = '';
+
+    const sel = (id, label, options) => {
+      const s = h('select', { id, class: 'input' }, ...options.map(([v, t]) => h('option', { value: v, text: t })));
+      return [h('label', { for: id, text: label }), s];
+    };
+    const [sortLabel, sort] = sel('grid-sort', 'Sort', [['state', 'State'], ['error', 'Error rate'], ['volume', 'Volume'], ['name', 'Name']]);
+    const [nsLabel, ns] = sel('grid-ns', 'Namespace', [['', 'All']]);
+    const [wlLabel, wl] = sel('grid-wl', 'Workload', [['', 'All']]);
+    const text = h('input', { id: 'grid-text', class: 'input', type: 'search', placeholder: 'breaker, workload\u2026', autocomplete: 'off' });
+    const problems = h('input', { id: 'grid-problems', type: 'checkbox' });
+    this.controls = { sort, ns, wl, text, problems };
+    const toolbar = h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Sort and filter breakers' },
+      h('div', { class: 'field' }, sortLabel, sort),
+      h('div', { class: 'field' }, nsLabel, ns),
+      h('div', { class: 'field' }, wlLabel, wl),
+      h('div', { class: 'field field-grow' }, h('label', { for: 'grid-text', text: 'Search' }), text),
+      h('div', { class: 'field field-check' }, problems, h('label', { for: 'grid-problems', text: 'Only not closed' })));
+    this.summary = h('p', { class: 'grid-summary', 'aria-live': 'off' });
+    this.range = h('span', { class: 'muted small grid-range' });
+    this.note = h('p', { class: 'muted small grid-note', hidden: true });
+    this.spacer = h('div', { class: 'grid-spacer' });
+    this.empty = h('p', { class: 'grid-empty muted', hidden: true });
+    this.viewport = h('div', {
+      class: 'grid-viewport', tabindex: '0', role: 'listbox', id: 'breaker-grid',
+      'aria-label': 'Circuit breakers. Arrow keys move, Enter opens the per-pod detail.',
+    }, this.spacer, this.empty);
+    body.replaceChildren(toolbar, h('div', { class: 'grid-info' }, this.summary, this.range), this.note, this.viewport);
+
+    const change = () => {
+      this.view = {
+        ...this.view,
+        sort: sort.value,
+        namespace: ns.value,
+        workload: wl.value,
+        text: text.value.trim(),
+        problems: problems.checked,
+      };
+      this.viewport.scrollTop = 0;
+      this.active = -1;
+      this.requestWindow(true);
+    };
+    sort.addEventListener('change', change);
+    ns.addEventListener('change', () => {
+      wl.value = '';
+      this.fillWorkloads();
+      change();
+    });
+    wl.addEventListener('change', change);
+    problems.addEventListener('change', change);
+    let textTimer = null;
+    text.addEventListener('input', () => {
+      clearTimeout(textTimer);
+      textTimer = setTimeout(change, 150);
+    });
+
+    this.viewport.addEventListener('scroll', () => {
+      if (this.scrollFrame) return;
+      this.scrollFrame = requestAnimationFrame(() => {
+        this.scrollFrame = 0;
+        this.requestWindow(false);
+      });
+    }, { passive: true });
+    this.viewport.addEventListener('click', (e) => {
+      const tile = e.target.closest('.tile');
+      if (!tile || tile.hidden) return;
+      this.setActive(Number(tile.dataset.index));
+      this.open();
+    });
+    this.viewport.addEventListener('keydown', (e) => this.key(e));
+    this.viewport.addEventListener('focus', () => {
+      if (this.active < 0 && this.data && this.data.matched) this.setActive(this.data.offset);
+    });
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1].contentRect;
+      this.measure(r.width, r.height);
+      this.requestWindow(false);
+      if (this.data) this.render(this.data);
+    }).observe(this.viewport);
+  }
+
+  // measure derives the tile geometry from the viewport size and the root font size (which
+  // grows on large screens, see the stylesheet).
+  measure(width, height) {
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    const minW = 15 * rem;
+    const gap = 0.5 * rem;
+    const cols = Math.max(1, Math.floor((width + gap) / (minW + gap)));
+    const tileW = Math.floor((width - gap * (cols - 1)) / cols);
+    const tileH = Math.round(8.6 * rem);
+    const g = { cols, tileW, tileH, gap, rowH: tileH + gap, width, height, sparkH: Math.round(1.7 * rem), pad: Math.round(0.5 * rem) };
+    this.geom = g;
+    this.viewport.style.setProperty('--tile-w', tileW + 'px');
+    this.viewport.style.setProperty('--tile-h', tileH + 'px');
+  }
+
+  // requestWindow asks the worker for the rows in view (plus overscan) when they change.
+  requestWindow(force) {
+    const g = this.geom;
+    if (!g.height) return;
+    const first = Math.max(0, Math.floor(this.viewport.scrollTop / g.rowH) - OVERSCAN_ROWS);
+    const rows = Math.ceil(g.height / g.rowH) + 2 * OVERSCAN_ROWS + 1;
+    const offset = first * g.cols;
+    const limit = rows * g.cols;
+    if (!force && offset === this.view.offset && limit === this.view.limit) return;
+    this.view = { ...this.view, offset, limit };
+    this.onView(this.view);
+  }
+
+  filters(f) {
+    const sig = f.namespaces.join('\u0001') + '\u0002' + f.workloads.join('\u0001');
+    if (sig === this.filtersSig) return;
+    this.filtersSig = sig;
+    this.filterData = f;
+    const ns = this.controls.ns;
+    const cur = ns.value;
+    ns.replaceChildren(h('option', { value: '', text: 'All' }), ...f.namespaces.map((n) => h('option', { value: n, text: n || '(none)' })));
+    ns.value = f.namespaces.includes(cur) ? cur : '';
+    this.fillWorkloads();
+  }
+
+  fillWorkloads() {
+    const f = this.filterData;
+    if (!f) return;
+    const wl = this.controls.wl;
+    const cur = wl.value;
+    const ns = this.controls.ns.value;
+    const list = f.workloads.filter((w) => !ns || w.startsWith(ns + '/'));
+    wl.replaceChildren(h('option', { value: '', text: 'All' }), ...list.map((w) => h('option', { value: w, text: ns ? w.slice(ns.length + 1) : w })));
+    wl.value = list.includes(cur) ? cur : '';
+  }
+
+  render(d) {
+    this.data = d;
+    const g = this.geom;
+    const c = d.counts;
+    const parts = [fmtNumber(d.total) + ' breakers'];
+    for (const s of ['open', 'forced_open', 'half_open', 'unknown', 'disabled', 'closed']) {
+      if (c[s]) parts.push(STATE_LOOK[s].icon + ' ' + fmtNumber(c[s]) + ' ' + STATE_LOOK[s].word.toLowerCase());
+    }
+    setText(this.summary, parts.join(' \u00b7 '));
+    const last = Math.min(d.matched, d.offset + d.tiles.length);
+    setText(this.range, d.matched ? 'showing ' + (d.offset + 1) + '\u2013' + last + ' of ' + fmtNumber(d.matched) + (d.matched < d.total ? ' matching' : '') : '');
+    const st = d.streamed;
+    setText(this.note, st && st.partial
+      ? 'Rates update each second for the ' + fmtNumber(st.streamed) + ' worst breakers; the other ' + fmtNumber(st.total - st.streamed)
+        + ' refresh every 30 s (\u25f7 marks older values' + (Number.isFinite(d.lastFull) ? ', last refresh ' + fmtDuration(Date.now() - d.lastFull) + ' ago' : '') + '). States are always live.'
+      : '');
+    this.note.hidden = !(st && st.partial);
+    const rows = Math.ceil(d.matched / g.cols);
+    const height = Math.max(0, rows * g.rowH - g.gap);
+    if (this.spacerHeight !== height) {
+      this.spacerHeight = height;
+      this.spacer.style.height = height + 'px';
+    }
+    this.empty.hidden = d.matched > 0;
+    if (!d.matched) setText(this.empty, d.total ? 'No breaker matches these filters.' : 'No circuit breakers reported yet. Breakers appear when an agent learns them from its application.');
+
+    while (this.pool.length < d.tiles.length) this.pool.push(this.makeTile());
+    const now = Number.isFinite(d.time) ? d.time : Date.now();
+    this.skew = Date.now() - now; // server clock vs ours, for tick()
+    for (let i = 0; i < this.pool.length; i++) {
+      const el = this.pool[i];
+      if (i >= d.tiles.length) {
+        if (!el.root.hidden) el.root.hidden = true;
+        continue;
+      }
+      this.fill(el, d.tiles[i], d.offset + i, d, now);
+    }
+    this.markActive();
+  }
+
+  makeTile() {
+    const badgeIcon = h('span', { class: 'badge-icon', 'aria-hidden': 'true' });
+    const badgeText = h('span', { class: 'badge-text' });
+    const badge = h('span', { class: 'badge' }, badgeIcon, badgeText);
+    const since = h('span', { class: 'tile-since' });
+    const name = h('div', { class: 'tile-name' });
+    const wl = h('div', { class: 'tile-wl' });
+    const canvas = h('canvas', { class: 'tile-spark', 'aria-hidden': 'true' });
+    const pods = h('span', { class: 'tile-pods' });
+    const fail = h('span', { class: 'tile-fail' });
+    const rate = h('span', { class: 'tile-rate' });
+    const root = h('div', { class: 'tile', role: 'option', 'aria-selected': 'false' },
+      h('div', { class: 'tile-top' }, badge, pods, since), name, wl, canvas,
+      h('div', { class: 'tile-stats' }, fail, rate));
+    this.spacer.append(root);
+    return { root, badge, badgeIcon, badgeText, since, name, wl, canvas, pods, fail, rate, x: NaN, y: NaN, w: 0 };
+  }
+
+  fill(el, t, index, d, now) {
+    const g = this.geom;
+    const r = el.root;
+    if (r.hidden) r.hidden = false;
+    const col = index % g.cols;
+    const row = Math.floor(index / g.cols);
+    const x = col * (g.tileW + g.gap);
+    const y = row * g.rowH;
+    if (x !== el.x || y !== el.y) {
+      el.x = x;
+      el.y = y;
+      r.style.transform = 'translate(' + x + 'px,' + y + 'px)';
+    }
+    if (r.id !== 'bt-' + index) r.id = 'bt-' + index;
+    setAttr(r, 'aria-posinset', String(index + 1));
+    setAttr(r, 'aria-setsize', String(d.matched));
+    setData(r, 'index', String(index));
+    setData(r, 'key', t.key);
+    const stateKey = t.stateKnown ? t.state : 'unknown';
+    setData(r, 'state', stateKey);
+    setData(el.badge, 'state', stateKey);
+    toggle(r, 'stale', t.stale);
+    const look = stateLook(t.state, t.stateKnown);
+    setText(el.badgeIcon, look.icon);
+    setText(el.badgeText, look.word);
+    const sinceText = Number.isFinite(t.since) ? fmtDuration(now - t.since) : '\u2014';
+    setText(el.since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + sinceText);
+    setText(el.name, t.name);
+    setText(el.wl, (t.namespace ? t.namespace + '/' : '') + t.workload);
+    const pods = podsText(t);
+    setText(el.pods, pods);
+    // Tiles outside the metrics event's worst-N keep older values: say how old.
+    const age = Number.isFinite(t.updated) ? now - t.updated : NaN;
+    const lag = age > 5000;
+    toggle(r, 'lagging', lag);
+    setText(el.fail, (lag ? '\u25f7 ' : '') + 'fail ' + fmtPercent(t.failureRate));
+    setText(el.rate, fmtRate(t.rate));
+    const label = t.name + ' in ' + (t.namespace ? t.namespace + '/' : '') + t.workload + ': ' + look.word + ', ' + pods
+      + ', failure rate ' + fmtPercent(t.failureRate) + ', ' + fmtRate(t.rate) + ', for ' + sinceText + (t.stale ? ', stale' : '')
+      + (lag ? ', rates from ' + fmtDuration(age) + ' ago' : '');
+    if (el.label !== label) {
+      el.label = label;
+      r.setAttribute('aria-label', label);
+    }
+    const w = g.tileW - 2 * g.pad - 2;
+    drawSpark(el.canvas, w, g.sparkH, {
+      times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs: SPARK_WINDOW_MS,
+    });
+  }
+
+  // tick refreshes the "time since" labels between updates.
+  tick(now = Date.now()) {
+    if (!this.data) return;
+    now -= this.skew || 0;
+    for (let i = 0; i < this.data.tiles.length && i < this.pool.length; i++) {
+      const t = this.data.tiles[i];
+      if (Number.isFinite(t.since)) setText(this.pool[i].since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + fmtDuration(now - t.since));
+    }
+  }
+
+  setActive(i) {
+    const d = this.data;
+    if (!d || !d.matched) return;
+    this.active = Math.max(0, Math.min(d.matched - 1, i));
+    const g = this.geom;
+    const top = Math.floor(this.active / g.cols) * g.rowH;
+    const vp = this.viewport;
+    if (top < vp.scrollTop) vp.scrollTop = top;
+    else if (top + g.tileH > vp.scrollTop + g.height) vp.scrollTop = top + g.tileH - g.height;
+    this.markActive();
+  }
+
+  markActive() {
+    let id = '';
+    for (const el of this.pool) {
+      const on = !el.root.hidden && Number(el.root.dataset.index) === this.active;
+      toggle(el.root, 'active', on);
+      setAttr(el.root, 'aria-selected', on ? 'true' : 'false');
+      if (on) id = el.root.id;
+    }
+    if (id) this.viewport.setAttribute('aria-activedescendant', id);
+    else this.viewport.removeAttribute('aria-activedescendant');
+  }
+
+  activeKey() {
+    const el = this.pool.find((p) => !p.root.hidden && Number(p.root.dataset.index) === this.active);
+    return el ? el.root.dataset.key : '';
+  }
+
+  open() {
+    const key = this.activeKey();
+    if (key) this.onOpen(key);
+  }
+
+  key(e) {
+    const g = this.geom;
+    const pageRows = Math.max(1, Math.floor(g.height / g.rowH));
+    const moves = {
+      ArrowRight: 1, ArrowLeft: -1, ArrowDown: g.cols, ArrowUp: -g.cols,
+      PageDown: pageRows * g.cols, PageUp: -pageRows * g.cols,
+    };
+    if (e.key in moves) {
+      this.setActive((this.active < 0 ? 0 : this.active) + moves[e.key]);
+    } else if (e.key === 'Home') {
+      this.setActive(0);
+    } else if (e.key === 'End') {
+      this.setActive(this.data ? this.data.matched - 1 : 0);
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      this.open();
+    } else {
+      return;
+    }
+    e.preventDefault();
+  }
+}

@@ -1,0 +1,237 @@
+// The dashboard's data worker: it owns the one stream connection (RealtimeDataManager) and
+// the Store, so that parsing a metrics event of thousands of breakers, keeping their
+// history and sorting them never blocks the page. The page tells the worker what it shows
+// (sort, filters, the visible window) and the worker answers with only that, at most once
+// per event batch.
+
+import { RealtimeDataManager, POLL_ENDPOINTS } from './realtime-data-manager.js';
+import { Store, asList, tileKey } from './store.js';
+
+const SUGGESTIONS_EVERY_MS = 15000;
+const DETAIL_EVERY_MS = 5000;
+// FULL_EVERY_MS: in a large fleet the metrics event carries only the worst tiles; the
+// complete list is fetched this often so that the rest do not fall far behind.
+const FULL_EVERY_MS = 30000;
+const HISTORY = { cpu: 'cluster:cpu_cores', mem: 'cluster:memory_bytes', rps: 'cluster:requests_per_sec', eps: 'cluster:errors_per_sec', health: 'cluster:health' };
+// Workload names the API accepts as a filter (see aggregator/api scopeParams).
+const WORKLOAD_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+const store = new Store();
+let manager = null;
+let view = {
+  grid: { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 60 },
+  agents: { sort: 'state', text: '', offset: 0, limit: 40 },
+  alertsLimit: 100,
+  detail: null,
+};
+let viewChanged = new Set(['grid', 'agents', 'detail', 'alerts']);
+let flushTimer = null;
+let applyMs = 0;
+let applied = 0;
+let lastStatus = null;
+let suggestionsTimer = null;
+let detailTimer = null;
+
+function schedule() {
+  if (flushTimer === null) flushTimer = setTimeout(flush, 0);
+}
+
+function flush() {
+  flushTimer = null;
+  const t0 = performance.now();
+  const d = store.dirty;
+  const sections = {};
+  try {
+    if (lastStatus) sections.status = lastStatus;
+    lastStatus = null;
+    if (d.has('health') || d.has('perf')) sections.health = store.healthView();
+    if (d.has('perf')) sections.perf = store.perfView();
+    if (d.has('alerts') || viewChanged.has('alerts')) sections.alerts = store.alertsView(view.alertsLimit);
+    if (d.has('suggestions')) sections.suggestions = store.suggestionsView();
+    if (d.has('filters')) sections.filters = store.filtersView();
+    if (d.has('grid') || viewChanged.has('grid')) sections.grid = { ...store.gridView(view.grid), view: view.grid };
+    if (d.has('agents') || viewChanged.has('agents')) sections.agents = { ...store.agentsView(view.agents), view: view.agents };
+    if (view.detail && (d.has('grid') || d.has('detail') || viewChanged.has('detail'))) sections.detail = store.detailView(view.detail);
+    if (d.has('errors') || Object.keys(sections).length) {
+      sections.errors = { ...store.errors };
+      sections.warnings = { ...store.warnings };
+    }
+  } catch (err) {
+    sections.errors = { ...store.errors, page: 'the data worker failed: ' + (err && err.message || err) };
+  }
+  d.clear();
+  viewChanged.clear();
+  const buildMs = performance.now() - t0;
+  postMessage({ type: 'update', sections, timing: { applyMs, buildMs, events: applied } });
+  applyMs = 0;
+  applied = 0;
+}
+
+function timed(fn) {
+  const t0 = performance.now();
+  fn();
+  applyMs += performance.now() - t0;
+  applied++;
+  schedule();
+}
+
+async function fetchJSON(url) {
+  const resp = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
+  const text = await resp.text();
+  let data = null;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error(url + ': response is not JSON (HTTP ' + resp.status + ')');
+  }
+  if (!resp.ok) throw new Error(url + ': ' + (data && data.error ? data.error : 'HTTP ' + resp.status));
+  return data;
+}
+
+// fetchInto polls one endpoint outside polling-only mode (suggestions have no stream
+// event; resolved alerts and the optimization state are not in the snapshot).
+async function fetchInto(name, component) {
+  const ep = POLL_ENDPOINTS.find((e) => e.name === name);
+  try {
+    const data = await fetchJSON(ep.url);
+    timed(() => store.applyPoll(name, data));
+  } catch (err) {
+    store.errors[component] = String(err.message || err);
+    store.dirty.add('errors');
+    schedule();
+  }
+}
+
+// Suggestions have no stream event, and the optimization state's client counts change
+// without one: both are refreshed on a timer.
+function startSuggestions() {
+  clearTimeout(suggestionsTimer);
+  fetchInto('suggestions', 'suggestions');
+  fetchInto('optimization-status', 'perf');
+  suggestionsTimer = setTimeout(startSuggestions, SUGGESTIONS_EVERY_MS);
+}
+
+// Per-pod detail is not in the metrics event; the open detail dialog fetches it for the
+// tile's workload.
+async function fetchDetail() {
+  clearTimeout(detailTimer);
+  const key = view.detail;
+  if (!key) return;
+  const tile = store.tiles.get(key);
+  if (tile) {
+    const q = new URLSearchParams();
+    if (tile.namespace) q.set('namespace', tile.namespace);
+    if (WORKLOAD_RE.test(tile.workload) && tile.workload.length <= 253) q.set('workload', tile.workload);
+    try {
+      const data = await fetchJSON('/api/v1/fault-tolerance/circuit-breakers?' + q);
+      const list = asList(data, 'breakers');
+      const match = list.find((b) => b && tileKey(b.namespace || '', b.workload || '', b.name) === key);
+      if (view.detail === key) {
+        store.setPerPod(key, match && Array.isArray(match.per_pod) ? match.per_pod : []);
+        delete store.errors.detail;
+      }
+    } catch (err) {
+      store.errors.detail = 'per-pod detail unavailable: ' + (err.message || err);
+      store.dirty.add('errors');
+    }
+    store.dirty.add('detail');
+    schedule();
+  }
+  if (view.detail === key) detailTimer = setTimeout(fetchDetail, DETAIL_EVERY_MS);
+}
+
+let fullInFlight = false;
+async function maybeFetchFull() {
+  if (fullInFlight || !store.streamed.partial) return;
+  if (Number.isFinite(store.lastFull) && Date.now() - store.lastFull < FULL_EVERY_MS) return;
+  fullInFlight = true;
+  try {
+    await fetchInto('circuit-breakers', 'grid');
+  } finally {
+    fullInFlight = false;
+  }
+}
+
+async function backfill() {
+  await Promise.all(Object.entries(HISTORY).map(async ([k, series]) => {
+    try {
+      const data = await fetchJSON('/api/v1/history?series=' + encodeURIComponent(series) + '&window=5m');
+      timed(() => store.guard('perf', () => store.applyHistory(k, data)));
+    } catch {
+      // No history yet (a fresh aggregator) is normal: the sparklines fill as data comes.
+    }
+  }));
+}
+
+function start(options) {
+  manager = new RealtimeDataManager({
+    ...options,
+    pollEndpoints: POLL_ENDPOINTS.filter((e) => e.name !== 'circuit-breakers'),
+  });
+  manager.on('status', (s) => {
+    lastStatus = s;
+    schedule();
+  });
+  manager.on('event', (ev) => {
+    if (ev.error) {
+      // The manager could not parse it: say so in the panels it feeds.
+      const comp = { snapshot: 'grid', metrics: 'grid', 'circuit-breaker': 'grid', agent: 'agents', alert: 'alerts', optimization: 'perf' }[ev.type] || 'page';
+      store.errors[comp] = ev.error;
+      store.dirty.add('errors');
+      schedule();
+      return;
+    }
+    timed(() => store.apply(ev.type, ev.data, ev.id));
+    if (ev.type === 'metrics') maybeFetchFull();
+    if (ev.type === 'snapshot' && !Array.isArray(ev.data.agents)) fetchInto('agents', 'agents');
+    if (ev.type === 'circuit-breaker' && view.detail && ev.data.tile &&
+      tileKey(ev.data.tile.namespace || '', ev.data.tile.workload || '', ev.data.tile.name) === view.detail) {
+      fetchDetail();
+    }
+  });
+  manager.on('poll', (r) => {
+    if (r.ok) timed(() => store.applyPoll(r.name, r.data));
+  });
+  manager.connect();
+  fetchInto('alerts', 'alerts');
+  startSuggestions();
+  backfill();
+}
+
+self.onmessage = (e) => {
+  const msg = e.data || {};
+  switch (msg.type) {
+    case 'start':
+      start(msg.options || {});
+      break;
+    case 'view': {
+      const next = msg.view || {};
+      for (const k of ['grid', 'agents']) {
+        if (next[k] && JSON.stringify(next[k]) !== JSON.stringify(view[k])) {
+          view[k] = { ...view[k], ...next[k] };
+          viewChanged.add(k);
+        }
+      }
+      if ('detail' in next && next.detail !== view.detail) {
+        view.detail = next.detail;
+        store.detailKey = next.detail || '';
+        viewChanged.add('detail');
+        fetchDetail();
+      }
+      if (next.alertsLimit && next.alertsLimit !== view.alertsLimit) {
+        view.alertsLimit = next.alertsLimit;
+        viewChanged.add('alerts');
+      }
+      schedule();
+      break;
+    }
+    case 'retry-live':
+      manager.retryLive();
+      break;
+    case 'refresh':
+      fetchInto('suggestions', 'suggestions');
+      break;
+    default:
+      break;
+  }
+};

@@ -1,0 +1,122 @@
+// Sparklines drawn on canvas: a line over the last few minutes, with the periods a breaker
+// spent open or half-open shaded behind it. Colours come from the page's CSS custom
+// properties, so the charts follow the light and dark themes.
+
+let colors = null;
+const dark = globalThis.matchMedia ? matchMedia('(prefers-color-scheme: dark)') : null;
+if (dark) dark.addEventListener('change', () => { colors = null; });
+
+export function themeColors() {
+  if (!colors) {
+    const cs = getComputedStyle(document.documentElement);
+    const v = (name) => cs.getPropertyValue(name).trim();
+    colors = {
+      line: v('--spark-line'),
+      fill: v('--spark-fill'),
+      second: v('--spark-second'),
+      open: v('--spark-open'),
+      half: v('--spark-half'),
+      base: v('--spark-base'),
+    };
+  }
+  return colors;
+}
+
+// sizeCanvas gives the canvas a backing store of w x h CSS pixels at the screen's pixel
+// ratio, touching it only when the size changes (a resize clears the canvas).
+export function sizeCanvas(canvas, w, h) {
+  const dpr = globalThis.devicePixelRatio || 1;
+  const W = Math.max(1, Math.round(w * dpr));
+  const H = Math.max(1, Math.round(h * dpr));
+  if (canvas.width !== W) canvas.width = W;
+  if (canvas.height !== H) canvas.height = H;
+  return dpr;
+}
+
+// drawSpark draws values (aligned with times, epoch ms) over [now - windowMs, now].
+// states (optional, codes from store.STATE_CODE) shade open and half-open periods;
+// second (optional) is a second series drawn dashed on a 0-100 scale.
+export function drawSpark(canvas, w, h, { times, values, states, second, now, windowMs, max }) {
+  const dpr = sizeCanvas(canvas, w, h);
+  const ctx = canvas.getContext('2d');
+  const c = themeColors();
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  const n = times ? times.length : 0;
+  const t0 = now - windowMs;
+  const x = (t) => ((t - t0) / windowMs) * w;
+  // A gap in time (a disconnect) breaks the line instead of drawing a slope across it.
+  let step = 1000;
+  if (n > 2) step = Math.max(250, (times[n - 1] - times[0]) / (n - 1));
+  const gap = step * 3.5;
+
+  if (states) {
+    for (let i = 0; i < n; i++) {
+      const s = states[i];
+      if (s !== 3 && s !== 4 && s !== 2) continue;
+      const x1 = x(times[i]);
+      const next = i + 1 < n && times[i + 1] - times[i] < gap ? times[i + 1] : times[i] + step;
+      const x2 = Math.min(w, x(next));
+      if (x2 < 0) continue;
+      ctx.fillStyle = s === 2 ? c.half : c.open;
+      ctx.fillRect(Math.max(0, x1), 0, Math.max(1, x2 - x1), h);
+    }
+  }
+
+  ctx.strokeStyle = c.base;
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.moveTo(0, h - 0.5);
+  ctx.lineTo(w, h - 0.5);
+  ctx.stroke();
+
+  let top = max;
+  if (!(top > 0)) {
+    top = 0;
+    for (let i = 0; i < n; i++) if (values[i] > top) top = values[i];
+    top = top > 0 ? top * 1.15 : 1;
+  }
+  line(ctx, times, values, n, x, (v) => h - 1 - (Math.min(v, top) / top) * (h - 3), gap, t0, c.line, c.fill, h);
+  if (second) {
+    ctx.setLineDash([3, 2]);
+    line(ctx, times, second, n, x, (v) => h - 1 - (Math.min(v, 100) / 100) * (h - 3), gap, t0, c.second, null, h);
+    ctx.setLineDash([]);
+  }
+}
+
+function line(ctx, times, values, n, x, y, gap, t0, stroke, fill, h) {
+  // Split into runs of consecutive known points; each run is one stroked (and filled) path.
+  let run = null;
+  const runs = [];
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (times[i] < t0 - gap || !Number.isFinite(v)) {
+      run = null;
+      continue;
+    }
+    if (run && times[i] - times[i - 1] > gap) run = null;
+    if (!run) {
+      run = [];
+      runs.push(run);
+    }
+    run.push(x(times[i]), y(v));
+  }
+  ctx.lineWidth = 1.5;
+  ctx.lineJoin = 'round';
+  for (const r of runs) {
+    const p = new Path2D();
+    p.moveTo(r[0], r[1]);
+    for (let i = 2; i < r.length; i += 2) p.lineTo(r[i], r[i + 1]);
+    if (r.length === 2) p.lineTo(r[0] + 1, r[1]);
+    if (fill) {
+      const f = new Path2D(p);
+      f.lineTo(r[r.length - 2], h);
+      f.lineTo(r[0], h);
+      f.closePath();
+      ctx.fillStyle = fill;
+      ctx.fill(f);
+    }
+    ctx.strokeStyle = stroke;
+    ctx.stroke(p);
+  }
+}
