@@ -1,0 +1,229 @@
+// Package agent is the faultline sidecar: it samples the pod (or cgroup, or host) it
+// watches, keeps the application's circuit breakers, and serves both on a read API and
+// an SSE stream, while a pod-local listener takes what the application pushes.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/faultline-dev/faultline/agent/breaker"
+	"github.com/faultline-dev/faultline/agent/sample"
+	"github.com/faultline-dev/faultline/agent/source"
+	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/stream"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// Stream replay bounds. A metrics event with 50 breakers is about 15 KiB, so the ring
+// holds roughly a minute of events at 1 Hz; a client away longer gets a fresh snapshot.
+const (
+	ringEvents = 512
+	ringBytes  = 1 << 20
+)
+
+// Server timeouts. Streams set their own per-write deadlines.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 5 * time.Second
+)
+
+type agent struct {
+	cfg     config.Agent
+	log     hclog.Logger
+	id      wire.Agent
+	sampler *sample.Sampler
+	reg     *breaker.Registry
+	hub     *stream.Hub
+	sources []source.Source
+	metrics *metrics
+	app     appThroughput
+	now     func() time.Time
+
+	pushMu sync.Mutex // a batch's cap check and its storing go together
+
+	mu      sync.Mutex
+	latest  *wire.Sample
+	derived breakerThroughput // used by the sampling loop only
+	encoded bytes.Buffer      // used by the sampling loop only
+}
+
+// newAgent builds an agent without starting anything.
+func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *agent {
+	a := &agent{cfg: cfg, log: log, now: time.Now}
+	a.id = identify(cfg, getenv, hostname, a.now())
+	a.hub = stream.New(stream.Options{RingEvents: ringEvents, RingBytes: ringBytes})
+	a.reg = breaker.New(a.id.ID, a.onTransition)
+	a.sampler = sample.New(sample.Options{
+		Mode:               cfg.Mode,
+		CPULimitMillicores: cfg.CPULimitMillicores,
+		MemoryLimitBytes:   cfg.MemoryLimitBytes,
+	})
+	a.metrics = newMetrics(a)
+	return a
+}
+
+// Run runs the agent until ctx is done: sampling, breaker sources, the read API on
+// cfg.Listen and the ingest API on cfg.IngestListen. It returns an error only when it
+// cannot start or a listener fails.
+func Run(ctx context.Context, cfg config.Agent, log hclog.Logger) error {
+	a := newAgent(cfg, log, os.Getenv)
+	mainLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen (--listen): %w", err)
+	}
+	ingestLn, err := net.Listen("tcp", cfg.IngestListen)
+	if err != nil {
+		mainLn.Close()
+		return fmt.Errorf("listen (--ingest-listen): %w", err)
+	}
+	a.sources = source.FromConfig(cfg, log.Named("source"))
+	log.Info("agent starting", "id", a.id.ID, "workload", a.id.Workload, "mode", cfg.Mode,
+		"listen", mainLn.Addr().String(), "ingest_listen", ingestLn.Addr().String(),
+		"sample_interval", cfg.SampleInterval.String(), "sources", len(a.sources))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range a.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Run(ctx, a.reg)
+		}()
+	}
+	servers := []*http.Server{a.server(a.mainHandler(), "main"), a.server(a.ingestHandler(), "ingest")}
+	failed := make(chan error, len(servers))
+	for i, ln := range []net.Listener{mainLn, ingestLn} {
+		go func() {
+			if err := servers[i].Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
+			}
+		}()
+	}
+
+	var runErr error
+	ticker := time.NewTicker(cfg.SampleInterval)
+	a.tick(ctx)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case runErr = <-failed:
+			break loop
+		case <-ticker.C:
+			a.tick(ctx)
+		}
+	}
+	ticker.Stop()
+	log.Info("agent stopping")
+	a.hub.Close() // Shutdown waits for handlers; streams end only when told
+	shutdownCtx, done := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer done()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("shutdown", "error", err)
+		}
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+func (a *agent) server(h http.Handler, name string) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          a.log.Named(name).StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+}
+
+// tick takes a sample, adds throughput and the breaker sources' health, and publishes
+// it as a metrics event.
+func (a *agent) tick(ctx context.Context) {
+	smp := a.sampler.Sample(ctx)
+	now := a.now()
+	smp.Throughput, smp.Collectors = a.throughput(now, smp.Collectors)
+	for _, s := range a.sources {
+		smp.Collectors = append(smp.Collectors, s.Status())
+	}
+	a.mu.Lock()
+	a.latest = &smp
+	a.mu.Unlock()
+	a.metrics.samples.Inc()
+
+	a.encoded.Reset()
+	if err := json.NewEncoder(&a.encoded).Encode(a.snapshot()); err != nil {
+		a.log.Error("encode metrics event", "error", err)
+		return
+	}
+	a.hub.PublishData(wire.EventMetrics, a.id.Namespace, a.id.Workload, bytes.TrimSuffix(a.encoded.Bytes(), []byte{'\n'}))
+}
+
+// throughput picks the application's own figures while they are fresh, else the ones
+// derived from breaker call counts, and records which in the throughput collector.
+func (a *agent) throughput(now time.Time, cols []wire.Collector) (*wire.Throughput, []wire.Collector) {
+	start := time.Now()
+	staleAfter := max(3*a.cfg.SampleInterval, 10*time.Second)
+	appTP, appWhy := a.app.current(now, staleAfter)
+	derived, derivedWhy := a.derived.update(a.reg.List(), now)
+	col := wire.Collector{Name: "throughput", OK: true}
+	tp := appTP
+	switch {
+	case appTP != nil:
+		col.Status = appWhy
+	case derived != nil:
+		tp, col.Status = derived, derivedWhy+" ("+appWhy+")"
+	case strings.Contains(derivedWhy, "next sample"):
+		col.Status = derivedWhy
+	default:
+		col.OK = false
+		col.Status = "unavailable: " + appWhy + " and " + derivedWhy
+	}
+	col.DurationMs = wire.Ms(time.Since(start))
+	return tp, append(cols, col)
+}
+
+// onTransition publishes a transition the moment the registry records it.
+func (a *agent) onTransition(tr wire.Transition) {
+	a.metrics.transitions.WithLabelValues(string(tr.To)).Inc()
+	if _, err := a.hub.Publish(wire.EventCircuitBreaker, a.id.Namespace, a.id.Workload, tr); err != nil {
+		a.log.Error("publish transition", "breaker", tr.Breaker.Name, "error", err)
+		return
+	}
+	a.log.Info("breaker transition", "breaker", tr.Breaker.Name, "from", string(tr.From), "to", string(tr.To), "source", tr.Breaker.Source)
+}
+
+func (a *agent) latestSample() *wire.Sample {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.latest
+}
+
+// snapshot is the agent's whole state. Seq is the stream position it includes: every
+// event up to it is reflected (state is recorded before it is published).
+func (a *agent) snapshot() wire.Snapshot {
+	_, seq, _ := strings.Cut(a.hub.LastID(), "-")
+	n, _ := strconv.ParseUint(seq, 10, 64)
+	return wire.Snapshot{V: wire.Version, Agent: a.id, Seq: n, Sample: a.latestSample(), Breakers: a.reg.List()}
+}
