@@ -95,7 +95,7 @@ func (a *simAgent) snapshot() wire.Snapshot {
 	defer a.mu.Unlock()
 	a.seq++
 	s := wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: a.id, Pod: a.id, Namespace: "shop", Workload: "cart", Version: "sim", Mode: "pod"}, Seq: a.seq,
-		Sample: &wire.Sample{V: 1, IntervalMs: 100, CPU: &wire.CPU{Cores: 0.1}, Throughput: &wire.Throughput{RequestsPerSec: 10, Source: "app"}},
+		Sample:   &wire.Sample{V: 1, IntervalMs: 100, CPU: &wire.CPU{Cores: 0.1}, Throughput: &wire.Throughput{RequestsPerSec: 10, Source: "app"}},
 		Breakers: []wire.Breaker{}}
 	for name, st := range a.breakers {
 		s.Breakers = append(s.Breakers, wire.Breaker{V: 1, Name: name, State: st, Source: "push"})

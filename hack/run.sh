@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make run`: faultline on this machine in single-node mode. Starts one agent, the demo
+# workload reporting to it (once cmd/faultline-demo is built), and the aggregator with its
+# embedded local agent; prints the dashboard URL; Ctrl-C stops everything.
+# Addresses can be changed with FAULTLINE_RUN_* variables (see below).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$PWD/bin}
+
+UI=${FAULTLINE_RUN_LISTEN:-127.0.0.1:3001}          # dashboard, API, stream
+PROBE=${FAULTLINE_RUN_PROBE_LISTEN:-127.0.0.1:8081} # /healthz /readyz /metrics
+AGENT=${FAULTLINE_RUN_AGENT_LISTEN:-127.0.0.1:9810}  # the agent's read API and stream
+INGEST=${FAULTLINE_RUN_AGENT_INGEST:-127.0.0.1:9811} # where the demo reports breakers
+DEMO=${FAULTLINE_RUN_DEMO_LISTEN:-127.0.0.1:9820}    # the demo's own HTTP services
+
+for b in faultline-aggregator faultline-agent; do
+  if [ ! -x "$BIN/$b" ]; then
+    echo "run: $BIN/$b is missing; run 'make build' first" >&2
+    exit 1
+  fi
+done
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping faultline..."
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+"$BIN/faultline-agent" --listen="$AGENT" --ingest-listen="$INGEST" --mode=host --workload=demo &
+pids+=($!)
+
+if [ -x "$BIN/faultline-demo" ]; then
+  "$BIN/faultline-demo" --listen="$DEMO" --agent-url="http://$INGEST" &
+  pids+=($!)
+else
+  echo "note: cmd/faultline-demo is not built yet; running the aggregator and the agent without the demo workload"
+fi
+
+"$BIN/faultline-aggregator" --listen="$UI" --probe-listen="$PROBE" --mode=static --local-agent --agents="http://$AGENT" &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://$PROBE/readyz" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+port=${UI##*:}
+echo
+echo "faultline is running: open http://localhost:$port"
+echo "  stream:  http://localhost:$port/api/v1/performance/stream"
+echo "  agent:   http://$AGENT/v1/snapshot   (push breakers to http://$INGEST/v1/breakers/{name})"
+echo "  metrics: http://$PROBE/metrics"
+echo "Ctrl-C stops everything."
+wait -n "${pids[@]}" || true
