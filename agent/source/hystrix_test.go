@@ -69,9 +69,9 @@ func commandN(name string, open bool, failures, successes int) string {
 // fakeClock is the time the source sees, moved by the test.
 type fakeClock struct{ ns atomic.Int64 }
 
-func (c *fakeClock) now() time.Time             { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) add(d time.Duration)        { c.ns.Add(int64(d)) }
-func newFakeClock() *fakeClock                  { c := &fakeClock{}; c.ns.Store(time.Now().UnixNano()); return c }
+func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func newFakeClock() *fakeClock           { c := &fakeClock{}; c.ns.Store(time.Now().UnixNano()); return c }
 
 func runHystrix(t *testing.T, opts HystrixOptions, reg *recorder, clock *fakeClock) *Hystrix {
 	t.Helper()

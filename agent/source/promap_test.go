@@ -258,6 +258,38 @@ envoy_cluster_circuit_breakers_default_cx_open{} 1
 	}
 }
 
+// TestFilteredParse checks that skipping unread metrics before parsing gives the same
+// breakers for every fixture, and that it does skip them.
+func TestFilteredParse(t *testing.T) {
+	mappings := []config.BreakerMapping{paymentsMapping}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	for _, name := range files {
+		if strings.HasSuffix(name, ".om.txt") {
+			continue
+		}
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := ParseExposition(strings.NewReader(string(body)), ctText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		some, err := parseFiltered(strings.NewReader(string(body)), ctText, wantedNames(mappings))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(MapFamilies(all, mappings), MapFamilies(some, mappings)); diff != "" {
+			t.Errorf("%s: filtered parse maps differently (-all +filtered):\n%s", name, diff)
+		}
+		for _, skipped := range []string{"jvm_threads_live_threads", "resilience4j_circuitbreaker_calls_seconds_max", "envoy_server_live", "envoy_cluster_upstream_rq_time"} {
+			if some[skipped] != nil {
+				t.Errorf("%s: %s was parsed, want it skipped", name, skipped)
+			}
+		}
+	}
+}
+
 func TestParseExpositionErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, text, contentType, want string
@@ -285,12 +317,21 @@ func FuzzMapFamilies(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	mappings := []config.BreakerMapping{paymentsMapping}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		filtered, ferr := parseFiltered(strings.NewReader(string(data)), ctText, wantedNames(mappings))
 		fams, err := ParseExposition(strings.NewReader(string(data)), ctText)
 		if err != nil {
 			return
 		}
-		got := MapFamilies(fams, []config.BreakerMapping{paymentsMapping})
+		got := MapFamilies(fams, mappings)
+		// Skipping the lines of metrics faultline does not read changes nothing.
+		if ferr != nil {
+			t.Fatalf("the whole exposition parses but its wanted lines do not: %v", ferr)
+		}
+		if diff := cmp.Diff(got, MapFamilies(filtered, mappings)); diff != "" {
+			t.Errorf("filtered parse maps differently (-all +filtered):\n%s", diff)
+		}
 		if !sort.SliceIsSorted(got.Breakers, func(i, j int) bool { return got.Breakers[i].Name < got.Breakers[j].Name }) {
 			t.Error("breakers are not sorted by name")
 		}

@@ -1,10 +1,12 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"time"
 
@@ -22,9 +24,11 @@ import (
 // few MiB; more than this is refused rather than held in memory.
 const MaxExpositionBytes = 16 << 20
 
-// acceptHeader asks for the Prometheus text format first: its parser is the cheaper one.
-// OpenMetrics 1.0 is understood too.
-const acceptHeader = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
+// acceptHeader asks for the Prometheus protobuf format first (several times cheaper to
+// decode than text, and served by the Go and Java 1.x clients), then the text format,
+// then OpenMetrics 1.0, whose parser is the slowest.
+const acceptHeader = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=1," +
+	"text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 
 // PrometheusOptions configures a Prometheus scrape source.
 type PrometheusOptions struct {
@@ -42,6 +46,7 @@ type Prometheus struct {
 	opts   PrometheusOptions
 	health *health
 	cap    *capper
+	wanted func(name []byte) bool
 }
 
 var _ Source = (*Prometheus)(nil)
@@ -57,7 +62,12 @@ func NewPrometheus(opts PrometheusOptions) *Prometheus {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
-	return &Prometheus{opts: opts, health: newHealth(NamePrometheus, "scrape", "series", opts.MaxBreakers), cap: newCapper(opts.MaxBreakers)}
+	return &Prometheus{
+		opts:   opts,
+		health: newHealthEmpty(NamePrometheus, "scrape", "series", "no resilience4j, Envoy or mapped breaker metrics found", opts.MaxBreakers),
+		cap:    newCapper(opts.MaxBreakers),
+		wanted: wantedNames(opts.Mappings),
+	}
 }
 
 // Name implements Source.
@@ -140,7 +150,10 @@ func (p *Prometheus) fetch(ctx context.Context) (map[string]*dto.MetricFamily, e
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil, fmt.Errorf("scrape %s: %w", p.opts.URL, statusError{resp.StatusCode})
 	}
-	return ParseExposition(resp.Body, resp.Header.Get("Content-Type"))
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" || mt == "application/json" {
+		return nil, fmt.Errorf("content type %s is not a metrics exposition", mt)
+	}
+	return parseFiltered(resp.Body, resp.Header.Get("Content-Type"), p.wanted)
 }
 
 // ErrTooLarge is returned for an exposition over MaxExpositionBytes.
@@ -149,6 +162,12 @@ var ErrTooLarge = fmt.Errorf("exposition larger than %d MiB", MaxExpositionBytes
 // ParseExposition parses a scrape body in the format its Content-Type names: OpenMetrics
 // 1.0, Prometheus protobuf, or (for anything else) the Prometheus text format.
 func ParseExposition(body io.Reader, contentType string) (map[string]*dto.MetricFamily, error) {
+	return parseFiltered(body, contentType, nil)
+}
+
+// parseFiltered is ParseExposition that, for the text format, hands expfmt only the
+// lines of the metric names wanted reports true for (all lines when wanted is nil).
+func parseFiltered(body io.Reader, contentType string, wanted func(name []byte) bool) (map[string]*dto.MetricFamily, error) {
 	lr := &io.LimitedReader{R: body, N: MaxExpositionBytes + 1}
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
@@ -172,8 +191,15 @@ func ParseExposition(body io.Reader, contentType string) (map[string]*dto.Metric
 			err = nil
 		}
 	default:
+		var text []byte
+		if text, err = io.ReadAll(lr); err != nil {
+			break
+		}
+		if wanted != nil {
+			text = keepLines(text, wanted)
+		}
 		parser := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err = parser.TextToMetricFamilies(lr)
+		fams, err = parser.TextToMetricFamilies(bytes.NewReader(text))
 	}
 	if lr.N <= 0 {
 		return nil, ErrTooLarge
@@ -182,4 +208,81 @@ func ParseExposition(body io.Reader, contentType string) (map[string]*dto.Metric
 		return nil, fmt.Errorf("malformed exposition: %w", err)
 	}
 	return fams, nil
+}
+
+// wantedNames reports whether MapFamilies reads a metric name: a sample's name or the
+// family name on a # TYPE or # HELP line. Everything else an application exposes (JVM,
+// HTTP server, the Envoy stats of every listener) is skipped before parsing.
+func wantedNames(mappings []config.BreakerMapping) func(name []byte) bool {
+	names := map[string]bool{}
+	add := func(family string, suffixes ...string) {
+		names[family] = true
+		for _, s := range suffixes {
+			names[family+s] = true
+		}
+	}
+	add(r4jState)
+	add(r4jCallsSeconds, "_count")
+	add(r4jCalls, "_count")
+	add(r4jNotPermitted, "_total")
+	add(r4jFailureRate)
+	add(r4jSlowCallRate)
+	add(r4jBufferedCalls)
+	for _, f := range []string{envoyRqXX, envoyPendingOverflow, envoyRqTimeout, envoyEjectionsActive} {
+		add(f, "_total")
+	}
+	for _, m := range mappings {
+		add(m.Metric, "_total", "_count")
+	}
+	return func(name []byte) bool {
+		if names[string(name)] {
+			return true
+		}
+		return bytes.HasPrefix(name, []byte(envoyBreakerPrefix)) && hasAnySuffix(string(name), envoyOpenGauges)
+	}
+}
+
+// keepLines keeps the lines of a text exposition whose metric name wanted accepts, in
+// place. It only finds each line's name (the first token, or the third of a # HELP or
+// # TYPE line); expfmt parses what is kept. Lines it cannot name cheaply (a quoted
+// UTF-8 name inside the braces) are kept; other comments and blank lines are dropped.
+func keepLines(text []byte, wanted func(name []byte) bool) []byte {
+	out := text[:0] // writes never overtake reads: out only shrinks the text
+	for len(text) > 0 {
+		line, rest, nl := bytes.Cut(text, []byte{'\n'})
+		text = rest
+		if !nl {
+			// The format ends every line with a newline: a last line without one
+			// was cut short, and is kept for the parser to refuse.
+			out = append(out, line...)
+			break
+		}
+		if name, ok := lineName(line); ok && (name == nil || wanted(name)) {
+			out = append(append(out, line...), '\n')
+		}
+	}
+	return out
+}
+
+// lineName returns a line's metric name; nil with ok for a line to keep unnamed; ok
+// false for a line to drop.
+func lineName(line []byte) ([]byte, bool) {
+	line = bytes.TrimLeft(line, " \t")
+	if len(line) == 0 {
+		return nil, false
+	}
+	switch line[0] {
+	case '#':
+		f := bytes.Fields(line[1:])
+		if len(f) < 2 || (string(f[0]) != "HELP" && string(f[0]) != "TYPE") {
+			return nil, false
+		}
+		return bytes.Trim(f[1], `"`), true
+	case '{':
+		return nil, true
+	}
+	if i := bytes.IndexAny(line, "{ \t"); i > 0 {
+		return line[:i], true
+	}
+	return line, true
 }

@@ -85,7 +85,7 @@ func TestPrometheusFailures(t *testing.T) {
 		want   string
 	}{
 		{name: "server error", status: http.StatusInternalServerError, body: "oops", want: "unavailable: HTTP 500 Internal Server Error"},
-		{name: "garbage", status: http.StatusOK, body: "<html>not metrics</html>", want: "unavailable: malformed exposition"},
+		{name: "garbage", status: http.StatusOK, body: "resilience4j_circuitbreaker_state{name=} <html>", want: "unavailable: malformed exposition"},
 		{name: "truncated", status: http.StatusOK, body: good[:len(good)/2] + `resilience4j_circuitbreaker_state{name="pay`, want: "unavailable: malformed exposition"},
 		{name: "connection refused", url: refusedURL, want: "unavailable: connection refused"},
 	} {
@@ -124,6 +124,30 @@ func TestPrometheusFailures(t *testing.T) {
 				t.Errorf("transitions = %v: a failed scrape must not look like a change of state", reg.transitions())
 			}
 		})
+	}
+}
+
+func TestPrometheusWebPage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<html><body>Whitelabel Error Page</body></html>")
+	}))
+	defer srv.Close()
+	p := NewPrometheus(PrometheusOptions{URL: srv.URL, MaxBreakers: 500})
+	p.Scrape(context.Background(), newRecorder().Registry)
+	if st := p.Status(); st.OK || st.Status != "unavailable: content type text/html is not a metrics exposition" {
+		t.Errorf("status = %+v, want the content type named", st)
+	}
+}
+
+// TestPrometheusNoBreakerMetrics points the source at an endpoint that works but holds
+// no breaker metrics: the status must say so rather than just "0 breakers".
+func TestPrometheusNoBreakerMetrics(t *testing.T) {
+	srv := newExposition(t, "# TYPE jvm_threads_live_threads gauge\njvm_threads_live_threads 41\n")
+	p := NewPrometheus(PrometheusOptions{URL: srv.URL, MaxBreakers: 500})
+	p.Scrape(context.Background(), newRecorder().Registry)
+	if st := p.Status(); !st.OK || !strings.HasSuffix(st.Status, "0 breakers (no resilience4j, Envoy or mapped breaker metrics found)") {
+		t.Errorf("status = %+v", st)
 	}
 }
 

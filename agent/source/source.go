@@ -102,6 +102,7 @@ type health struct {
 	problem   string // the first of them
 	verb      string // "scrape" or "event"
 	skipped   string // what problems counts: "series" or "events"
+	empty     string // what no breakers at all means for this source
 	retryAt   time.Time
 }
 
@@ -148,6 +149,9 @@ func (h *health) collector() wire.Collector {
 	default:
 		var b strings.Builder
 		fmt.Fprintf(&b, "last %s %s ago, %d breakers", h.verb, ago(now.Sub(h.lastOK)), h.breakers)
+		if h.breakers == 0 && h.over == 0 && h.empty != "" {
+			b.WriteString(" (" + h.empty + ")")
+		}
 		if h.over > 0 {
 			fmt.Fprintf(&b, "; %d more over the limit of %d not shown", h.over, h.max)
 		}
@@ -234,4 +238,11 @@ func (c *capper) admit(names []string) (map[string]bool, int) {
 	}
 	c.admitted = next
 	return next, len(names) - len(next)
+}
+
+// newHealthEmpty is newHealth with a note shown when a good read finds no breaker.
+func newHealthEmpty(name, verb, skipped, empty string, max int) *health {
+	h := newHealth(name, verb, skipped, max)
+	h.empty = empty
+	return h
 }
