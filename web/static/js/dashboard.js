@@ -89,6 +89,7 @@ function render() {
   if (s.status) conn.render(s.status);
   if (s.health && health) {
     conn.dataReceived(Date.now());
+    conn.renderDetail();
     panels.health.safely(() => health.render(s.health));
   }
   if (s.perf && perf) panels.perf.safely(() => perf.render(s.perf));

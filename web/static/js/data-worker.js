@@ -53,11 +53,11 @@ function flush() {
     if (d.has('agents') || viewChanged.has('agents')) sections.agents = { ...store.agentsView(view.agents), view: view.agents };
     if (view.detail && (d.has('grid') || d.has('detail') || viewChanged.has('detail'))) sections.detail = store.detailView(view.detail);
     if (d.has('errors') || Object.keys(sections).length) {
-      sections.errors = { ...store.errors };
+      sections.errors = store.errorsView();
       sections.warnings = { ...store.warnings };
     }
   } catch (err) {
-    sections.errors = { ...store.errors, page: 'the data worker failed: ' + (err && err.message || err) };
+    sections.errors = { ...store.errorsView(), page: 'the data worker failed: ' + (err && err.message || err) };
   }
   d.clear();
   viewChanged.clear();
@@ -94,10 +94,10 @@ async function fetchInto(name, component) {
   const ep = POLL_ENDPOINTS.find((e) => e.name === name);
   try {
     const data = await fetchJSON(ep.url);
+    store.clearError(component, 'fetch-' + name);
     timed(() => store.applyPoll(name, data));
   } catch (err) {
-    store.errors[component] = String(err.message || err);
-    store.dirty.add('errors');
+    store.setError(component, 'fetch-' + name, String(err.message || err));
     schedule();
   }
 }
@@ -128,11 +128,10 @@ async function fetchDetail() {
       const match = list.find((b) => b && tileKey(b.namespace || '', b.workload || '', b.name) === key);
       if (view.detail === key) {
         store.setPerPod(key, match && Array.isArray(match.per_pod) ? match.per_pod : []);
-        delete store.errors.detail;
+        store.clearError('detail', 'fetch');
       }
     } catch (err) {
-      store.errors.detail = 'per-pod detail unavailable: ' + (err.message || err);
-      store.dirty.add('errors');
+      store.setError('detail', 'fetch', 'per-pod detail unavailable: ' + (err.message || err));
     }
     store.dirty.add('detail');
     schedule();
@@ -156,7 +155,7 @@ async function backfill() {
   await Promise.all(Object.entries(HISTORY).map(async ([k, series]) => {
     try {
       const data = await fetchJSON('/api/v1/history?series=' + encodeURIComponent(series) + '&window=5m');
-      timed(() => store.guard('perf', () => store.applyHistory(k, data)));
+      timed(() => store.guard('perf', () => store.applyHistory(k, data), 'history'));
     } catch {
       // No history yet (a fresh aggregator) is normal: the sparklines fill as data comes.
     }
@@ -173,14 +172,15 @@ function start(options) {
     schedule();
   });
   manager.on('event', (ev) => {
+    // An event the manager could not parse is reported in the panel it feeds until the
+    // next good event of its type.
+    const comp = { snapshot: 'grid', metrics: 'grid', 'circuit-breaker': 'grid', agent: 'agents', alert: 'alerts', optimization: 'perf' }[ev.type] || 'page';
     if (ev.error) {
-      // The manager could not parse it: say so in the panels it feeds.
-      const comp = { snapshot: 'grid', metrics: 'grid', 'circuit-breaker': 'grid', agent: 'agents', alert: 'alerts', optimization: 'perf' }[ev.type] || 'page';
-      store.errors[comp] = ev.error;
-      store.dirty.add('errors');
+      store.setError(comp, 'event-' + ev.type, ev.error);
       schedule();
       return;
     }
+    store.clearError(comp, 'event-' + ev.type);
     timed(() => store.apply(ev.type, ev.data, ev.id));
     if (ev.type === 'metrics') maybeFetchFull();
     if (ev.type === 'snapshot' && !Array.isArray(ev.data.agents)) fetchInto('agents', 'agents');

@@ -56,6 +56,7 @@ export class RealtimeDataManager {
     this.retryTimer = null;
     this.pollTimer = null;
     this.attempt = 0;
+    this.reachable = null; // in polling mode: whether the last poll reached the aggregator
     this.gen = 0; // bumped on every mode change so that stale timers and polls stop
     this.lastEventId = options.lastEventId || '';
     // cache holds the latest payload of each event type and polled endpoint.
@@ -95,6 +96,7 @@ export class RealtimeDataManager {
       lastEventId: this.lastEventId,
       since: s.state === state ? s.since : this.now(),
       detail,
+      reachable: state === POLLING ? this.reachable : state === LIVE,
     };
     this.emit('status', this.status);
   }
@@ -219,17 +221,20 @@ export class RealtimeDataManager {
     this.emit(type, ev);
   }
 
+  // enterPolling polls the endpoints until retryLive. The state stays "polling" whether or
+  // not the aggregator answers; the detail says which, and `reachable` carries it.
   enterPolling() {
     this.stopTimers();
     const gen = ++this.gen;
-    this.setStatus(POLLING, 'live stream unavailable after ' + this.opts.maxAttempts + ' attempts');
     const every = 'every ' + this.opts.pollIntervalMs / 1000 + ' s';
+    this.reachable = null;
+    this.setStatus(POLLING, 'live stream unavailable after ' + this.opts.maxAttempts + ' attempts; polling ' + every);
     const tick = async () => {
       this.pollTimer = null;
       const results = await this.pollOnce(this.opts.pollEndpoints);
       if (gen !== this.gen) return; // connected, disconnected or restarted meanwhile
-      const reached = results.some((r) => r.status > 0);
-      this.setStatus(reached ? POLLING : OFFLINE, reached ? 'polling ' + every : 'aggregator unreachable; polling ' + every);
+      this.reachable = results.some((r) => r.status > 0);
+      this.setStatus(POLLING, this.reachable ? 'polling ' + every : 'aggregator unreachable; polling ' + every);
       this.pollTimer = this.setTimeout(tick, this.opts.pollIntervalMs);
     };
     this.pollTimer = this.setTimeout(tick, 0);

@@ -3,8 +3,9 @@
 // answers the windowed, sorted and filtered queries the components render from.
 //
 // Bad data never throws out of the store: each section that cannot be read records a
-// message under errors[<component>] and keeps its last good state, so that one broken
-// payload shows as a message in one panel instead of blanking the page.
+// message for the component it feeds (keyed by component and source, so that a good
+// payload from one source does not hide a bad one from another) and keeps its last good
+// state: one broken payload shows as a message in one panel instead of blanking the page.
 
 import { parseTime } from './format.js';
 
@@ -133,10 +134,10 @@ export class Store {
     switch (type) {
       case 'snapshot': return this.applyCluster(data, true);
       case 'metrics': return this.applyCluster(data, false);
-      case 'circuit-breaker': return this.guard('grid', () => this.applyBreakerEvent(data));
-      case 'agent': return this.guard('agents', () => this.applyAgent(data));
-      case 'alert': return this.guard('alerts', () => this.applyAlert(data));
-      case 'optimization': return this.guard('perf', () => this.applyOptimization(data));
+      case 'circuit-breaker': return this.guard('grid', () => this.applyBreakerEvent(data), 'breaker-event');
+      case 'agent': return this.guard('agents', () => this.applyAgent(data), 'agent-event');
+      case 'alert': return this.guard('alerts', () => this.applyAlert(data), 'alert-event');
+      case 'optimization': return this.guard('perf', () => this.applyOptimization(data), 'optimization');
       default: return true;
     }
   }
@@ -145,27 +146,48 @@ export class Store {
   applyPoll(name, data) {
     switch (name) {
       case 'fault-tolerance-status': return this.applyCluster(data, true);
-      case 'agents': return this.guard('agents', () => this.replaceAgents(asList(data, 'agents')));
-      case 'alerts': return this.guard('alerts', () => this.mergeAlerts(alertLists(data)));
-      case 'circuit-breakers': return this.guard('grid', () => this.applyFullTiles(asList(data, 'breakers'), parseTime(data.time)));
-      case 'suggestions': return this.guard('suggestions', () => this.replaceSuggestions(asList(data, 'suggestions')));
-      case 'optimization-status': return this.guard('perf', () => this.applyOptimization(data));
+      case 'agents': return this.guard('agents', () => this.replaceAgents(asList(data, 'agents')), 'agents-list');
+      case 'alerts': return this.guard('alerts', () => this.mergeAlerts(alertLists(data)), 'alerts-list');
+      case 'circuit-breakers': return this.guard('grid', () => this.applyFullTiles(asList(data, 'breakers'), parseTime(data.time)), 'full-list');
+      case 'suggestions': return this.guard('suggestions', () => this.replaceSuggestions(asList(data, 'suggestions')), 'list');
+      case 'optimization-status': return this.guard('perf', () => this.applyOptimization(data), 'optimization');
       default: return true;
     }
   }
 
-  // guard runs fn, recording a DataError (or any bug) as the component's message.
-  guard(component, fn) {
+  setError(component, source, message) {
+    const key = component + '|' + source;
+    if (this.errors[key] === message) return;
+    this.errors[key] = message;
+    this.dirty.add('errors');
+  }
+
+  clearError(component, source) {
+    const key = component + '|' + source;
+    if (!(key in this.errors)) return;
+    delete this.errors[key];
+    this.dirty.add('errors');
+  }
+
+  // errorsView joins the messages of each component.
+  errorsView() {
+    const out = {};
+    for (const [key, msg] of Object.entries(this.errors)) {
+      const c = key.slice(0, key.indexOf('|'));
+      out[c] = out[c] ? out[c] + '; ' + msg : msg;
+    }
+    return out;
+  }
+
+  // guard runs fn, recording a DataError (or any bug) as the component's message from
+  // source, and clearing that message when fn succeeds.
+  guard(component, fn, source = 'data') {
     try {
       fn();
-      if (this.errors[component]) {
-        delete this.errors[component];
-        this.dirty.add('errors');
-      }
+      this.clearError(component, source);
       return true;
     } catch (err) {
-      this.errors[component] = err instanceof DataError ? err.message : 'unexpected data: ' + (err && err.message || err);
-      this.dirty.add('errors');
+      this.setError(component, source, err instanceof DataError ? err.message : 'unexpected data: ' + (err && err.message || err));
       return false;
     }
   }
@@ -174,8 +196,10 @@ export class Store {
   // part is checked on its own so that a bad part spoils only its own panel.
   applyCluster(m, full) {
     if (!isObj(m)) {
-      for (const c of ['health', 'perf', 'grid']) this.errors[c] = (full ? 'snapshot' : 'metrics') + ': payload is not an object';
-      this.dirty.add('errors');
+      const why = (full ? 'snapshot' : 'metrics') + ': payload is not an object';
+      this.setError('health', 'cluster', why);
+      this.setError('perf', 'totals', why);
+      this.setError('grid', 'tiles', why);
       return false;
     }
     const what = full ? 'snapshot' : 'metrics';
@@ -201,7 +225,7 @@ export class Store {
       };
       this.series.health[slot] = this.cluster.health.score;
       this.dirty.add('health');
-    }) && ok;
+    }, 'cluster') && ok;
     ok = this.guard('perf', () => {
       need(isObj(m.totals), what + '.totals is missing');
       const tt = m.totals;
@@ -211,7 +235,7 @@ export class Store {
       this.series.rps[slot] = num(tt.requests_per_sec) ?? NaN;
       this.series.eps[slot] = num(tt.errors_per_sec) ?? NaN;
       this.dirty.add('perf');
-    }) && ok;
+    }, 'totals') && ok;
     ok = this.guard('grid', () => {
       need(Array.isArray(m.breakers), what + '.breakers is not a list');
       // A metrics event of a large fleet carries only the worst tiles; the others keep
@@ -222,17 +246,17 @@ export class Store {
       this.replaceTiles(m.breakers, slot, partial, time);
       if (Array.isArray(m.workloads)) this.workloads = m.workloads.filter(isObj);
       if (Array.isArray(m.namespaces)) this.namespaces = m.namespaces.filter(isObj);
-    }) && ok;
-    if (this.errors.grid) this.blankSlot(slot);
+    }, 'tiles') && ok;
+    if ('grid|tiles' in this.errors) this.blankSlot(slot);
     if (full) {
       if (Array.isArray(m.pods)) {
         this.guard('agents', () => {
           this.pods.clear();
           for (const p of m.pods) if (isObj(p) && p.agent) this.pods.set(p.agent, p);
-        });
+        }, 'pods');
       }
-      if (Array.isArray(m.agents)) ok = this.guard('agents', () => this.replaceAgents(m.agents)) && ok;
-      if (m.alerts != null) ok = this.guard('alerts', () => this.syncFiring(asList(m.alerts, 'alerts'), time)) && ok;
+      if (Array.isArray(m.agents)) ok = this.guard('agents', () => this.replaceAgents(m.agents), 'agents-list') && ok;
+      if (m.alerts != null) ok = this.guard('alerts', () => this.syncFiring(asList(m.alerts, 'alerts'), time), 'firing') && ok;
     }
     return ok;
   }

@@ -184,9 +184,19 @@ $('cleanup').addEventListener('click', async () => {
   const r = await mgr.cleanupMemory($('cleanup-scope').value);
   setText($('cleanup-status'), (r.ok ? '\u2714 ' : '\u2716 ') + (r.status ? 'HTTP ' + r.status : 'no response') + ' in ' + r.ms.toFixed(1) + ' ms');
   $('cleanup-status').dataset.ok = String(r.ok);
+  setText($('cleanup-summary'), r.ok ? cleanupSummary(r.data) : '\u2716 ' + r.error);
   setText($('cleanup-result'), r.data ? JSON.stringify(r.data, null, 2) : r.error);
   btn.disabled = false;
 });
+
+function cleanupSummary(d) {
+  const a = d && d.aggregator;
+  if (!a) return '\u2714 done';
+  let s = 'Aggregator heap in use ' + fmtBytes(a.heap_in_use_before_bytes) + ' \u2192 ' + fmtBytes(a.heap_in_use_after_bytes)
+    + ', ' + fmtBytes(a.released_to_os_bytes) + ' returned to the OS in ' + fmtNumber(a.duration_ms, 1) + ' ms.';
+  if (d.scope === 'cluster') s += ' Agents: ' + d.agents_ok + ' freed memory, ' + d.agents_failed + ' failed.';
+  return s;
+}
 
 $('connect').addEventListener('click', () => mgr.connect());
 $('disconnect').addEventListener('click', () => mgr.disconnect());

@@ -6,12 +6,13 @@ import { h, setText, setData } from '../component.js';
 import { fmtClock, fmtDuration, fmtNumber, fmtPercent, fmtRate, parseTime } from '../format.js';
 import { drawSpark } from '../sparkline.js';
 import { SPARK_WINDOW_MS } from '../store.js';
-import { stateLook, podsText } from './breaker-grid.js';
+import { stateLook, podsText, rawState } from './breaker-grid.js';
 
 function badge(state, known = true) {
   const look = stateLook(state, known);
+  const raw = rawState(state, known);
   return h('span', { class: 'badge', dataset: { state: known && state in { closed: 1, open: 1, half_open: 1, forced_open: 1, disabled: 1 } ? state : 'unknown' } },
-    h('span', { class: 'badge-icon', 'aria-hidden': 'true', text: look.icon }), h('span', { class: 'badge-text', text: look.word }));
+    h('span', { class: 'badge-icon', 'aria-hidden': 'true', text: look.icon }), h('span', { class: 'badge-text', text: look.word + (raw ? ' (' + raw + ')' : '') }));
 }
 
 function calls(c) {
@@ -22,7 +23,9 @@ function calls(c) {
 export class BreakerDetail {
   constructor(dialog, { onClose }) {
     this.dialog = dialog;
-    this.title = h('h2', { id: 'detail-title' });
+    // The title takes the focus when the dialog opens (not the Close button, which the
+    // Enter key that opened the dialog would otherwise press at once).
+    this.title = h('h2', { id: 'detail-title', tabindex: '-1', autofocus: true });
     this.sub = h('p', { class: 'muted' });
     this.badgeBox = h('span', { class: 'detail-badge' });
     this.msg = h('p', { class: 'panel-msg', role: 'alert', hidden: true });

@@ -20,7 +20,12 @@ export const STATE_LOOK = {
 
 export function stateLook(state, known = true) {
   if (known && STATE_LOOK[state]) return STATE_LOOK[state];
-  return { icon: '?', word: 'Unknown state' + (state && state !== 'unknown' ? ' \u201c' + state + '\u201d' : '') };
+  return STATE_LOOK.unknown;
+}
+
+// rawState names a state the dashboard does not know, so the tile can say what it got.
+export function rawState(state, known) {
+  return !known && state && state !== 'unknown' ? 'state \u201c' + state + '\u201d' : '';
 }
 
 export function podsText(t) {
@@ -259,7 +264,8 @@ export class BreakerGrid {
     const sinceText = Number.isFinite(t.since) ? fmtDuration(now - t.since) : '\u2014';
     setText(el.since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + sinceText);
     setText(el.name, t.name);
-    setText(el.wl, (t.namespace ? t.namespace + '/' : '') + t.workload);
+    const raw = rawState(t.state, t.stateKnown);
+    setText(el.wl, (t.namespace ? t.namespace + '/' : '') + t.workload + (raw ? ' \u00b7 ' + raw : ''));
     const pods = podsText(t);
     setText(el.pods, pods);
     // Tiles outside the metrics event's worst-N keep older values: say how old.
@@ -268,7 +274,7 @@ export class BreakerGrid {
     toggle(r, 'lagging', lag);
     setText(el.fail, (lag ? '\u25f7 ' : '') + 'fail ' + fmtPercent(t.failureRate));
     setText(el.rate, fmtRate(t.rate));
-    const label = t.name + ' in ' + (t.namespace ? t.namespace + '/' : '') + t.workload + ': ' + look.word + ', ' + pods
+    const label = t.name + ' in ' + (t.namespace ? t.namespace + '/' : '') + t.workload + ': ' + look.word + (raw ? ' ' + raw : '') + ', ' + pods
       + ', failure rate ' + fmtPercent(t.failureRate) + ', ' + fmtRate(t.rate) + ', for ' + sinceText + (t.stale ? ', stale' : '')
       + (lag ? ', rates from ' + fmtDuration(age) + ' ago' : '');
     if (el.label !== label) {

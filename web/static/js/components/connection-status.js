@@ -48,13 +48,16 @@ export class ConnectionStatus {
     this.el.setAttribute('aria-label', 'Connection: ' + statusLabel(s) + (s.detail ? ', ' + s.detail : ''));
     this.renderDetail();
     if (!this.banner) return;
+    setData(this.el, 'reachable', String(s.reachable !== false));
     const lost = s.state === 'polling' || (s.state === 'offline' && s.detail !== 'disconnected');
     this.banner.hidden = !lost;
-    setData(this.banner, 'state', s.state);
+    setData(this.banner, 'state', s.state === 'polling' && s.reachable === false ? 'offline' : s.state);
     if (lost) {
-      setText(this.bannerText, s.state === 'polling'
-        ? 'Live stream lost after ' + s.maxAttempts + ' attempts: showing data polled ' + (s.detail.replace(/^polling /, '') || 'periodically') + ', which may lag. '
-        : 'The aggregator is unreachable (' + s.detail + '). The last data received is shown. ');
+      let text;
+      if (s.state === 'offline') text = 'Offline (' + s.detail + '). The last data received is shown. ';
+      else if (s.reachable === false) text = 'Live stream lost after ' + s.maxAttempts + ' attempts, and the aggregator does not answer polls either: the last data received is shown. ';
+      else text = 'Live stream lost after ' + s.maxAttempts + ' attempts: data is polled ' + s.detail.replace(/^.*polling /, '') + ' and may lag. ';
+      setText(this.bannerText, text);
     }
   }
 
@@ -71,6 +74,7 @@ export class ConnectionStatus {
     } else if (s.state === 'reconnecting' || s.state === 'offline') {
       text = s.detail;
     }
+    if (s.state === 'polling' && s.reachable === false) text = 'aggregator unreachable';
     setText(this.detail, text);
   }
 }

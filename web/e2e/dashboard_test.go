@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// shop is the system under test: a real aggregator serving real agents. Two agents are
+// pods of shop/cart and report the breakers payments and inventory; one is shop/web.
+type shop struct {
+	agg    *aggregator
+	cart   []*agentProc
+	web    *agentProc
+	watch  *streamWatch
+	agents int
+}
+
+func startShop(t *testing.T) *shop {
+	t.Helper()
+	s := &shop{}
+	for i := 0; i < 2; i++ {
+		a := startAgent(t, "shop", "cart", fmt.Sprintf("cart-7d4f9-%d", i))
+		a.put(t, "payments", `{"state":"closed","failure_rate":1.5,"rate_per_sec":20,"calls":{"succeeded":400,"failed":6}}`)
+		a.put(t, "inventory", `{"state":"closed","failure_rate":0,"rate_per_sec":5,"calls":{"succeeded":100}}`)
+		s.cart = append(s.cart, a)
+	}
+	s.web = startAgent(t, "shop", "web", "web-5c8b1-0")
+	s.web.put(t, "search", `{"state":"closed","failure_rate":0.5,"rate_per_sec":12,"calls":{"succeeded":300,"failed":1}}`)
+	s.agents = 3
+	urls := []string{s.cart[0].api, s.cart[1].api, s.web.api}
+	s.agg = newAggregator(t, "--agents="+strings.Join(urls, ","))
+	s.watch = watchStream(t, s.agg.URL())
+	return s
+}
+
+// tileSel selects the grid tile of a breaker.
+func tileSel(ns, wl, name string) string {
+	return `document.querySelector('.tile[data-key=` + jsonString(ns+"/"+wl+"/"+name) + `]')`
+}
+
+// TestDashboardLive checks that the dashboard connects and shows live data from real
+// agents: the connection is live, every panel has data, and the grid shows the breakers
+// the agents report, merged per workload.
+func TestDashboardLive(t *testing.T) {
+	s := startShop(t)
+	b := newBrowser(t, 1366, 768)
+	b.navigate(s.agg.URL() + "/")
+
+	b.waitFor(15*time.Second, `document.querySelector('#conn').dataset.state === 'live'`, `document.querySelector('#conn').textContent`)
+	b.waitFor(10*time.Second, `/^\d+$/.test(document.querySelector('.score-value').textContent)`, `document.querySelector('#health').innerText`)
+	b.waitFor(10*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === 3`, `document.querySelector('#agents').innerText`)
+	pay := tileSel("shop", "cart", "payments")
+	b.waitFor(10*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('#breakers').innerText`)
+	if got := b.text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "0/2 pods open" {
+		t.Errorf("payments tile says %q, want 0/2 pods open (two cart pods report it)", got)
+	}
+	b.waitFor(10*time.Second, tileSel("shop", "web", "search"), `document.querySelector('#breakers').innerText`)
+	// Live data keeps arriving: the CPU figure is a number and the page re-renders.
+	b.waitFor(10*time.Second, `document.querySelector('[data-metric="cpu"] .metric-value span').textContent !== '\u2014'`, `document.querySelector('#perf').innerText`)
+	r1 := eval[string](b, `document.body.dataset.renders`)
+	b.waitFor(5*time.Second, `document.body.dataset.renders !== `+jsonString(r1), `document.body.dataset.renders`)
+	if got := b.text(`#grid-summary, .grid-summary`); !strings.Contains(got, "3 breakers") {
+		t.Errorf("grid summary %q, want 3 breakers", got)
+	}
+}
+
+// TestBreakerTileOpensWithin1s opens a breaker and measures how long the grid takes to
+// show its tile open, from the moment the agent recorded the transition.
+func TestBreakerTileOpensWithin1s(t *testing.T) {
+	s := startShop(t)
+	b := newBrowser(t, 1366, 768)
+	b.navigate(s.agg.URL() + "/")
+	pay := tileSel("shop", "cart", "payments")
+	b.waitFor(15*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('#breakers').innerText`)
+
+	// Record, in the page, the moment the tile turns open.
+	eval[bool](b, `(() => {
+		window.__openedAt = 0;
+		const check = () => {
+			const el = `+pay+`;
+			if (!window.__openedAt && el && el.dataset.state === 'open') window.__openedAt = Date.now();
+		};
+		new MutationObserver(check).observe(document.getElementById('breaker-grid'), { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state', 'data-key'] });
+		return true;
+	})()`)
+	s.cart[0].put(t, "payments", `{"state":"open","failure_rate":64,"rate_per_sec":20,"calls":{"succeeded":400,"failed":60}}`)
+	b.waitFor(5*time.Second, `window.__openedAt > 0`, pay+`?.dataset.state`)
+	openedAt := time.UnixMilli(eval[int64](b, `window.__openedAt`))
+
+	var tr time.Time
+	testbinEventually(t, 5*time.Second, func() error {
+		ev, ok := s.watch.transition("shop", "cart", "payments", wire.StateOpen)
+		if !ok {
+			return fmt.Errorf("no circuit-breaker event for payments opening on the aggregator stream")
+		}
+		tr = ev.Transition.Time.Time
+		return nil
+	})
+	latency := openedAt.Sub(tr)
+	t.Logf("breaker opened on the agent at %s, tile open in the browser %v later", tr.Format(time.RFC3339Nano), latency)
+	if latency > time.Second {
+		t.Errorf("tile turned open %v after the transition, want within 1s", latency)
+	}
+	if got := b.text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "1/2 pods open" {
+		t.Errorf("open tile says %q, want 1/2 pods open", got)
+	}
+	if got := b.text(`.tile[data-key="shop/cart/payments"] .badge`); !strings.Contains(got, "Open") {
+		t.Errorf("open tile badge says %q: the state must be in words, not only colour", got)
+	}
+	// The open tile sorts first (state order) and the summary counts it.
+	if got := eval[string](b, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`); got != "shop/cart/payments" {
+		t.Errorf("first tile is %q, want the open one first", got)
+	}
+	if got := b.text(`.grid-summary`); !strings.Contains(got, "1 open") {
+		t.Errorf("grid summary %q does not count the open breaker", got)
+	}
+}
+
+// testbinEventually is testbin.Eventually for a testing.TB.
+func testbinEventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBreakerDetailKeyboard drives the grid with the keyboard only: Tab into the grid,
+// arrows to a tile, Enter for the per-pod detail, Escape to close it.
+func TestBreakerDetailKeyboard(t *testing.T) {
+	s := startShop(t)
+	s.cart[1].put(t, "payments", `{"state":"open","failure_rate":70,"rate_per_sec":20,"calls":{"succeeded":100,"failed":200}}`)
+	b := newBrowser(t, 1366, 768)
+	b.navigate(s.agg.URL() + "/")
+	pay := tileSel("shop", "cart", "payments")
+	b.waitFor(15*time.Second, pay+` && `+pay+`.dataset.state === 'open'`, `document.querySelector('#breakers').innerText`)
+
+	// Tab from the page start until the grid has focus: it must be reachable.
+	eval[bool](b, `(document.activeElement && document.activeElement.blur(), true)`)
+	reached := false
+	for i := 0; i < 40 && !reached; i++ {
+		b.do(keyPress("Tab"))
+		reached = eval[bool](b, `document.activeElement && document.activeElement.id === 'breaker-grid'`)
+	}
+	if !reached {
+		t.Fatalf("the breaker grid is not reachable with Tab; focus is on %s", eval[string](b, `document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : 'nothing'`))
+	}
+	// Focus selects the first tile (the open one); ArrowRight moves to the next.
+	b.waitFor(2*time.Second, `document.querySelector('.tile.active')?.dataset.key === 'shop/cart/payments'`, `document.querySelector('.tile.active')?.dataset.key`)
+	b.do(keyPress("ArrowRight"))
+	b.waitFor(2*time.Second, `document.querySelector('.tile.active')?.dataset.index === '1'`, `document.querySelector('.tile.active')?.dataset.index`)
+	if got := eval[string](b, `document.getElementById('breaker-grid').getAttribute('aria-activedescendant')`); got != "bt-1" {
+		t.Errorf("aria-activedescendant = %q, want bt-1", got)
+	}
+	b.do(keyPress("ArrowLeft"), keyPress("Enter"))
+	b.waitFor(5*time.Second, `document.getElementById('breaker-detail').open`, `document.getElementById('breaker-detail').outerHTML.slice(0, 200)`)
+	// The per-pod table lists both cart pods with their own state.
+	b.waitFor(10*time.Second, `document.querySelectorAll('#breaker-detail tbody tr[data-pod]').length === 2`, `document.querySelector('#breaker-detail').innerText`)
+	got := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll('#breaker-detail tbody tr[data-pod]')].map((r) => [r.dataset.pod, r.dataset.state]))`)
+	want := map[string]string{"cart-7d4f9-0": "closed", "cart-7d4f9-1": "open"}
+	for pod, st := range want {
+		if got[pod] != st {
+			t.Errorf("detail: pod %s state %q, want %q (all: %v)", pod, got[pod], st, got)
+		}
+	}
+	b.do(keyPress("Escape"))
+	b.waitFor(2*time.Second, `!document.getElementById('breaker-detail').open`, `'still open'`)
+	// Focus returns to the grid, so the keyboard user carries on where they were.
+	b.waitFor(2*time.Second, `document.activeElement && document.activeElement.id === 'breaker-grid'`, `document.activeElement?.id`)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
