@@ -70,9 +70,15 @@ func (b *Breaker[T]) Execute(req func() (T, error)) (T, error) {
 	ran := false
 	v, err := b.CircuitBreaker.Execute(func() (T, error) {
 		ran = true
-		return req()
+		v, err := req()
+		// Counted before gobreaker records the outcome, so that a state change
+		// it causes is reported with the call that caused it.
+		b.t.count(true, err)
+		return v, err
 	})
-	b.t.count(ran, err)
+	if !ran {
+		b.t.count(false, err)
+	}
 	return v, err
 }
 

@@ -107,6 +107,7 @@ func New(opts Options) *Reporter {
 		done:  make(chan struct{}),
 	}
 	r.tp.hist.Store(newHistogram())
+	r.tp.keep = max(1, int(latencyWindow/opts.FlushInterval))
 	go r.run()
 	return r
 }

@@ -302,19 +302,21 @@ func TestThroughput(t *testing.T) {
 }
 
 func TestHistogramQuantiles(t *testing.T) {
-	h := newHistogram()
+	hist := newHistogram()
 	for i := 1; i <= 1000; i++ {
-		h.add(time.Duration(i) * time.Millisecond)
+		hist.add(time.Duration(i) * time.Millisecond)
 	}
+	h := hist.snapshot()
 	for _, q := range []float64{0.5, 0.9, 0.99} {
 		want := q * 1000
 		if got := h.quantile(q); math.Abs(got-want)/want > 0.2 {
 			t.Errorf("p%v = %.1f ms, want %v ms within the 20 %% bucket width", q*100, got, want)
 		}
 	}
-	one := newHistogram()
-	one.add(0)
-	one.add(10 * time.Minute) // beyond the last bucket
+	extremes := newHistogram()
+	extremes.add(0)
+	extremes.add(10 * time.Minute) // beyond the last bucket
+	one := extremes.snapshot()
 	if one.quantile(0.5) > 0.05 || one.quantile(0.99) < 1e4 {
 		t.Errorf("extremes: p50 %v, p99 %v", one.quantile(0.5), one.quantile(0.99))
 	}

@@ -42,11 +42,19 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// latencyWindow is how far back the reported latency percentiles look, so that a
+// service with little traffic still has percentiles in every report.
+const latencyWindow = 10 * time.Second
+
 // throughput holds the service's counters between pushes.
 type throughput struct {
 	requests, errors atomic.Uint64
-	hist             atomic.Pointer[histogram]
+	hist             atomic.Pointer[histogram] // observations since the last push
+	recent           []histCounts              // the last pushes' histograms; sender only
+	keep             int                       // how many of them cover latencyWindow
 }
+
+type histCounts [histBuckets]uint64
 
 // throughputReport is the body of POST /v1/throughput: totals since start, and the
 // latency percentiles of the requests since the previous report.
@@ -65,7 +73,16 @@ type latency struct {
 
 // report returns the report to push, or false while nothing was ever observed.
 func (tp *throughput) report() (throughputReport, bool) {
-	h := tp.hist.Swap(newHistogram())
+	tp.recent = append(tp.recent, tp.hist.Swap(newHistogram()).snapshot())
+	if len(tp.recent) > tp.keep {
+		tp.recent = tp.recent[len(tp.recent)-tp.keep:]
+	}
+	h := histCounts{}
+	for _, r := range tp.recent {
+		for i, c := range r {
+			h[i] += c
+		}
+	}
 	// Errors first: a request observed between the two loads is then never counted
 	// as an error without its request.
 	errs := tp.errors.Load()
@@ -95,6 +112,14 @@ type histogram struct {
 
 func newHistogram() *histogram { return &histogram{} }
 
+func (h *histogram) snapshot() histCounts {
+	var c histCounts
+	for i := range h.counts {
+		c[i] = h.counts[i].Load()
+	}
+	return c
+}
+
 func bucketBound(i int) float64 { // in milliseconds
 	return float64(histMin) / float64(time.Millisecond) * math.Pow(histGrowth, float64(i))
 }
@@ -107,24 +132,18 @@ func (h *histogram) add(d time.Duration) {
 	h.counts[min(max(i, 0), histBuckets-1)].Add(1)
 }
 
-func (h *histogram) total() uint64 {
+func (counts *histCounts) total() uint64 {
 	var n uint64
-	for i := range h.counts {
-		n += h.counts[i].Load()
+	for _, c := range counts {
+		n += c
 	}
 	return n
 }
 
 // quantile returns the q-quantile in milliseconds, interpolating linearly inside the
 // bucket it falls in, as Prometheus' histogram_quantile does.
-func (h *histogram) quantile(q float64) float64 {
-	var counts [histBuckets]uint64
-	var total uint64
-	for i := range h.counts {
-		counts[i] = h.counts[i].Load()
-		total += counts[i]
-	}
-	rank := q * float64(total)
+func (counts *histCounts) quantile(q float64) float64 {
+	rank := q * float64(counts.total())
 	var cum uint64
 	for i, c := range counts {
 		if c == 0 || float64(cum+c) < rank {

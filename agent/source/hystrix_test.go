@@ -22,7 +22,7 @@ type hystrixServer struct {
 	conns  atomic.Int32
 }
 
-func newHystrixServer(t *testing.T) *hystrixServer {
+func newHystrixServer(t testing.TB) *hystrixServer {
 	s := &hystrixServer{frames: make(chan string, 16)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.conns.Add(1)

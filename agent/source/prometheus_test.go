@@ -23,13 +23,17 @@ type exposition struct {
 	body        string
 	status      int
 	contentType string
+	served      time.Time // when the body last set was first served
 }
 
-func newExposition(t *testing.T, body string) *exposition {
+func newExposition(t testing.TB, body string) *exposition {
 	e := &exposition{body: body, status: http.StatusOK, contentType: ctText}
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		if e.served.IsZero() {
+			e.served = time.Now()
+		}
 		w.Header().Set("Content-Type", e.contentType)
 		w.WriteHeader(e.status)
 		fmt.Fprint(w, e.body)
@@ -41,7 +45,14 @@ func newExposition(t *testing.T, body string) *exposition {
 func (e *exposition) set(status int, body string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.status, e.body = status, body
+	e.status, e.body, e.served = status, body, time.Time{}
+}
+
+// servedAt is when the body last set was first served, zero if not yet.
+func (e *exposition) servedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.served
 }
 
 func TestPrometheusTransitions(t *testing.T) {

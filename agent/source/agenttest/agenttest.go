@@ -27,8 +27,14 @@ type Agent struct {
 // its listen addresses and --mode=host. The process is killed when the test ends.
 func Start(t testing.TB, args ...string) *Agent {
 	t.Helper()
+	return StartAt(t, testbin.FreeAddr(t, "127.0.0.1"), testbin.FreeAddr(t, "127.0.0.1"), args...)
+}
+
+// StartAt is Start on given host:port addresses, to bring an agent back where its
+// clients expect it.
+func StartAt(t testing.TB, main, ingest string, args ...string) *Agent {
+	t.Helper()
 	bin := testbin.Build(t, "faultline-agent")
-	main, ingest := testbin.FreeAddr(t, "127.0.0.1"), testbin.FreeAddr(t, "127.0.0.1")
 	all := append([]string{"--listen", main, "--ingest-listen", ingest, "--mode", "host"}, args...)
 	a := &Agent{MainURL: "http://" + main, IngestURL: "http://" + ingest}
 	a.Proc = testbin.Start(t, bin, nil, all...)
