@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 	})
 	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
-	probeSrv := &http.Server{Handler: probeHandler(disc, st, hub, hist, notifier), ReadHeaderTimeout: 5 * time.Second,
+	probeSrv := &http.Server{Handler: probeHandler(disc, st, hub, hist, notifier, cfg.Profiling), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 
 	var wg sync.WaitGroup

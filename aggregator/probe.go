@@ -3,6 +3,7 @@ package aggregator
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,7 +19,7 @@ import (
 
 // probeHandler serves /healthz (the process answers), /readyz (discovery has synced:
 // the aggregator knows which agents exist) and /metrics (the aggregator's own metrics).
-func probeHandler(disc discovery.Discoverer, st *store.Store, hub *stream.Hub, hist *history.Store, n *alert.Notifier) http.Handler {
+func probeHandler(disc discovery.Discoverer, st *store.Store, hub *stream.Hub, hist *history.Store, n *alert.Notifier, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&selfCollector{disc: disc, st: st, hub: hub, hist: hist, n: n})
@@ -39,6 +40,12 @@ func probeHandler(disc discovery.Discoverer, st *store.Store, hub *stream.Hub, h
 		}
 		probeJSON(w, http.StatusOK, map[string]string{"status": "ready", "mode": s.Mode})
 	})
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		probeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path + " (this port serves /healthz, /readyz, /metrics)"})
 	})

@@ -38,6 +38,7 @@ type Aggregator struct {
 	MetricsMaxWorkloads int           // workloads in one metrics event, worst first
 	BroadcastBudget     time.Duration // a broadcast slower than this widens the interval
 	SubscriberBuffer    int           // events queued per stream client before it is cut off
+	Profiling           bool          // serve /debug/pprof/ on the probe listener
 	AlertRules          []AlertRule   // file key alert-rules
 
 	// AgentsPinned is set when --agents or FAULTLINE_AGENTS gave the agents, which then
@@ -113,6 +114,7 @@ func (c *Aggregator) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.MetricsMaxTiles, "metrics-max-tiles", c.MetricsMaxTiles, "most breaker tiles in one metrics event (worst first)")
 	fs.IntVar(&c.MetricsMaxWorkloads, "metrics-max-workloads", c.MetricsMaxWorkloads, "most workloads in one metrics event (worst first)")
 	fs.DurationVar(&c.BroadcastBudget, "broadcast-budget", c.BroadcastBudget, "a broadcast slower than this widens the broadcast interval")
+	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "serve Go profiles at /debug/pprof/ on the probe listener")
 	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "events queued per stream client before it is cut off")
 }
 

@@ -59,7 +59,6 @@ const maxFlips = 32
 type entry struct {
 	status view.AgentStatus
 	snap   *wire.Snapshot
-	series podSeries // cached history names
 }
 
 type podSeries struct {
@@ -96,6 +95,8 @@ type Store struct {
 
 	snapMu    sync.Mutex
 	snapCache map[string]cachedSnapshot
+
+	series map[string]podSeries // history names by agent key; broadcast goroutine only
 
 	eventsIn    atomic.Uint64
 	transitions atomic.Uint64
@@ -312,7 +313,7 @@ func (s *Store) Broadcast(now time.Time) {
 	if s.opts.Deliver != nil && len(changed) > 0 {
 		s.opts.Deliver(changed...)
 	}
-	s.record(now, c)
+	s.record(now, c, agents)
 	m := merge.Metrics(c, s.opts.MaxWorkloads, s.opts.MaxTiles)
 	s.publish(wire.EventMetrics, "", "", m)
 
@@ -340,8 +341,9 @@ func (s *Store) suggest(now time.Time, agents []merge.Agent) {
 	s.viewMu.Unlock()
 }
 
-// record adds the view's figures to the history.
-func (s *Store) record(now time.Time, c view.Cluster) {
+// record adds the view's figures to the history. It runs on the broadcast goroutine
+// only and takes no lock that the agents' streams need.
+func (s *Store) record(now time.Time, c view.Cluster, agents []merge.Agent) {
 	samples := make([]history.Sample, 0, 8+len(c.Workloads)*5+len(c.Pods)*5)
 	add := func(name string, v *float64) {
 		if v != nil {
@@ -368,34 +370,36 @@ func (s *Store) record(now time.Time, c view.Cluster) {
 		add(history.Name(history.ScopeWorkload, obj, "errors_per_sec"), f(w.ErrorsPerSec))
 		add(history.Name(history.ScopeWorkload, obj, "breakers_open"), f(float64(w.BreakersOpen)))
 	}
-	s.mu.Lock()
-	byID := make(map[string]*entry, len(s.agents))
-	for _, e := range s.agents {
-		id := e.status.Key
-		if e.status.Agent != nil {
-			id = e.status.Agent.ID
+	keys := make(map[string]string, len(agents)) // agent id and pod -> key
+	for _, a := range agents {
+		id := a.Status.Key
+		if a.Status.Agent != nil {
+			id = a.Status.Agent.ID
 		}
-		byID[id+"\x00"+e.status.Pod] = e
+		keys[id+"\x00"+a.Status.Pod] = a.Status.Key
+	}
+	if s.series == nil {
+		s.series = map[string]podSeries{}
 	}
 	for _, p := range c.Pods {
 		if p.State != view.AgentConnected {
+			continue
+		}
+		key, ok := keys[p.Agent+"\x00"+p.Pod]
+		if !ok {
 			continue
 		}
 		obj := p.Pod
 		if p.Namespace != "" {
 			obj = p.Namespace + "/" + p.Pod
 		}
-		var names podSeries
-		if e := byID[p.Agent+"\x00"+p.Pod]; e != nil {
-			if e.series.key != obj {
-				e.series = podSeries{key: obj,
-					cpu: history.Name(history.ScopePod, obj, "cpu_cores"), mem: history.Name(history.ScopePod, obj, "memory_bytes"),
-					rps: history.Name(history.ScopePod, obj, "requests_per_sec"), eps: history.Name(history.ScopePod, obj, "errors_per_sec"),
-					throttled: history.Name(history.ScopePod, obj, "cpu_throttled_percent")}
-			}
-			names = e.series
-		} else {
-			continue
+		names := s.series[key]
+		if names.key != obj {
+			names = podSeries{key: obj,
+				cpu: history.Name(history.ScopePod, obj, "cpu_cores"), mem: history.Name(history.ScopePod, obj, "memory_bytes"),
+				rps: history.Name(history.ScopePod, obj, "requests_per_sec"), eps: history.Name(history.ScopePod, obj, "errors_per_sec"),
+				throttled: history.Name(history.ScopePod, obj, "cpu_throttled_percent")}
+			s.series[key] = names
 		}
 		add(names.cpu, p.CPUCores)
 		if p.MemoryBytes != nil {
@@ -405,7 +409,17 @@ func (s *Store) record(now time.Time, c view.Cluster) {
 		add(names.eps, p.ErrorsPerSec)
 		add(names.throttled, p.ThrottledPct)
 	}
-	s.mu.Unlock()
+	if len(s.series) > 2*len(agents)+64 { // forget agents that are gone
+		live := make(map[string]bool, len(agents))
+		for _, a := range agents {
+			live[a.Status.Key] = true
+		}
+		for k := range s.series {
+			if !live[k] {
+				delete(s.series, k)
+			}
+		}
+	}
 	s.opts.History.Record(now, samples)
 }
 

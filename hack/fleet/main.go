@@ -1,0 +1,79 @@
+// Command fleet is faultline's fleet benchmark (make bench-fleet): N simulated agents
+// (real HTTP SSE streams, one listener per agent on its own 127.x.y.z address, each
+// sending a realistic wire.Snapshot metrics event with 10 breakers every second, plus
+// breaker transitions) against the real aggregator process with M SSE clients. It
+// reports the aggregator's CPU and RSS (from /proc) per agent, broadcast latency (the
+// metrics event's time to a client receiving it) and breaker flip latency (the agent
+// emitting a transition to a client receiving it), and, from the same run, a baseline:
+// a bare Go client reading the same agent streams and discarding them.
+//
+// One binary plays every role: the orchestrator (default) starts simulator processes
+// (-role=sim) and the baseline reader (-role=baseline) by running itself again.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.role, "role", "run", "run (orchestrate), sim or baseline")
+	flag.IntVar(&o.agents, "agents", 10000, "simulated agents")
+	flag.IntVar(&o.clients, "clients", 1000, "SSE clients of the aggregator")
+	flag.IntVar(&o.perSim, "agents-per-sim", 4000, "agents per simulator process (each agent holds two file descriptors)")
+	flag.Float64Var(&o.flips, "flips", 20, "breaker transitions per second over the whole fleet")
+	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "time after everything connected before measuring")
+	flag.DurationVar(&o.measure, "measure", 30*time.Second, "measurement window")
+	flag.StringVar(&o.aggregator, "aggregator", "bin/faultline-aggregator", "aggregator binary")
+	flag.IntVar(&o.port, "port", 19800, "port every simulated agent listens on (each on its own address)")
+	flag.IntVar(&o.first, "first", 0, "sim: index of the first agent")
+	flag.IntVar(&o.count, "count", 0, "sim: number of agents")
+	flag.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
+	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not run the baseline")
+	flag.Parse()
+	raiseFDLimit()
+	var err error
+	switch o.role {
+	case "run":
+		err = run(o)
+	case "sim":
+		err = simulate(o)
+	case "baseline":
+		err = baseline(o)
+	default:
+		err = fmt.Errorf("unknown role %q", o.role)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fleet %s: %v\n", o.role, err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	role                    string
+	agents, clients, perSim int
+	flips                   float64
+	warmup, measure         time.Duration
+	aggregator, out         string
+	port, first, count      int
+	skipBaseline            bool
+}
+
+// raiseFDLimit lifts the soft limit on open files to the hard limit: every agent
+// connection is a file descriptor on both ends.
+func raiseFDLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// agentAddr is agent i's address: 127.1.x.y, one per agent.
+func agentAddr(i, port int) string {
+	return fmt.Sprintf("127.1.%d.%d:%d", i/250, i%250+1, port)
+}
