@@ -10,6 +10,10 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 BIN := $(CURDIR)/bin
 HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
+KIND_VERSION := v0.33.0
+IMAGE_REPO ?= ghcr.io/faultline-dev
+IMAGE_TAG ?= $(VERSION)
+KIND_CLUSTER ?= faultline
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help
@@ -49,6 +53,25 @@ $(BIN)/helm:
 
 $(BIN)/alertmanager:
 	GOBIN=$(BIN) go install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+.PHONY: image
+image: ## Build the agent, aggregator and demo images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)
+	@VERSION=$(VERSION) IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/image.sh
+
+.PHONY: kind-up
+kind-up: $(BIN)/helm $(BIN)/kind image ## Create the kind cluster (hack/kind.yaml), load the images, install the chart with the demo
+	@KIND_CLUSTER=$(KIND_CLUSTER) IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/kind-up.sh
+
+.PHONY: kind-down
+kind-down: $(BIN)/kind ## Delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end tests against the current kubeconfig's cluster (after make kind-up)
+	go test -tags e2e -count=1 -timeout 10m -v ./test/e2e/...
+
+$(BIN)/kind:
+	GOBIN=$(BIN) go install sigs.k8s.io/kind@$(KIND_VERSION)
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd for envtest into ~/.cache/faultline/envtest (about 6 min the first time)

@@ -1,0 +1,537 @@
+package charts
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/faultline-dev/faultline/config"
+)
+
+func TestLint(t *testing.T) {
+	t.Parallel()
+	for name, args := range valueCases(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out, err := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestRender renders the defaults and every ci file and checks what holds for all of them:
+// every object is a valid Kubernetes object, lives in the release namespace (unless it
+// is cluster-scoped or a per-namespace Role), and every image is pinned, by default to the
+// chart's appVersion.
+func TestRender(t *testing.T) {
+	t.Parallel()
+	version := appVersion(t)
+	for name, args := range valueCases(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m := render(t, args...)
+			if len(objects[*appsv1.Deployment](m)) == 0 {
+				t.Fatal("no Deployment rendered")
+			}
+			for _, o := range m {
+				meta := o.(metav1.Object)
+				kind := o.GetObjectKind().GroupVersionKind().Kind
+				switch kind {
+				case "ClusterRole", "ClusterRoleBinding":
+					if meta.GetNamespace() != "" {
+						t.Errorf("%s %s has a namespace", kind, meta.GetName())
+					}
+				case "Role", "RoleBinding":
+				default:
+					if meta.GetNamespace() != namespace {
+						t.Errorf("%s %s is in namespace %q, want the release namespace", kind, meta.GetName(), meta.GetNamespace())
+					}
+				}
+				if meta.GetLabels()["app.kubernetes.io/instance"] != release {
+					t.Errorf("%s %s lacks the release's instance label", kind, meta.GetName())
+				}
+			}
+			for name, tmpl := range podTemplates(m) {
+				for _, c := range append(slices.Clone(tmpl.Spec.InitContainers), tmpl.Spec.Containers...) {
+					if strings.HasSuffix(c.Image, ":latest") || !strings.ContainsAny(c.Image, ":@") {
+						t.Errorf("%s/%s: image %q is not pinned", name, c.Name, c.Image)
+					}
+					if args == nil && !strings.HasSuffix(c.Image, ":"+version) {
+						t.Errorf("%s/%s: default image %q is not tagged with appVersion %s", name, c.Name, c.Image, version)
+					}
+				}
+			}
+		})
+	}
+}
+
+// aggregatorConfig loads the settings file the chart renders with the aggregator's own
+// loader, as the aggregator does in a pod (--config, in-cluster environment). Unknown
+// keys are errors there, so this proves the file uses the aggregator's flag names.
+func aggregatorConfig(t *testing.T, m manifest) config.Aggregator {
+	t.Helper()
+	d := one[*appsv1.Deployment](t, m, fullname)
+	c := d.Spec.Template.Spec.Containers[0]
+	var path string
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			path = v
+		}
+	}
+	if path == "" {
+		t.Fatalf("aggregator args %q have no --config", c.Args)
+	}
+	// The file must come from the chart's ConfigMap, mounted where --config points.
+	var volume string
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == filepath.Dir(path) {
+			volume = vm.Name
+		}
+	}
+	var cmName string
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == volume && v.ConfigMap != nil {
+			cmName = v.ConfigMap.Name
+		}
+	}
+	cm := one[*corev1.ConfigMap](t, m, cmName)
+	body, ok := cm.Data[filepath.Base(path)]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no key %s (--config=%s)", cmName, filepath.Base(path), path)
+	}
+	file := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inCluster := map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+	args := slices.Clone(c.Args)
+	args[slices.Index(args, "--config="+path)] = "--config=" + file
+	cfg, err := config.LoadAggregator(args, func(k string) string { return inCluster[k] })
+	if err != nil {
+		t.Fatalf("the aggregator rejects the rendered settings file:\n%s\n%v", body, err)
+	}
+	// The probes and ports are fixed in the template; they must agree with the file.
+	if cfg.Listen != ":3001" || cfg.ProbeListen != ":8081" {
+		t.Errorf("listen %q, probe-listen %q; the Deployment's ports are 3001 and 8081", cfg.Listen, cfg.ProbeListen)
+	}
+	return cfg
+}
+
+func TestAggregatorConfig(t *testing.T) {
+	t.Parallel()
+	type summary struct {
+		Mode, Selector, Alertmanager, LogFormat string
+		Namespaces, Agents                      []string
+		Broadcast, Retention, Budget            time.Duration
+		SubscriberBuffer, MaxTiles              int
+		AlertRules                              []string
+	}
+	// What the aggregator defaults to when the chart leaves a key out.
+	def := config.DefaultAggregator()
+	defaults := func(s summary) summary {
+		s.Retention, s.Budget, s.SubscriberBuffer, s.MaxTiles = def.HistoryRetention, def.BroadcastBudget, def.SubscriberBuffer, def.MetricsMaxTiles
+		return s
+	}
+	tests := []struct {
+		name string
+		args []string
+		want summary
+	}{
+		{"defaults", nil, defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", LogFormat: "json", Broadcast: time.Second})},
+		{"namespaced", []string{"--values", filepath.Join(chartDir, "ci", "namespaced-values.yaml")},
+			defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true,team=checkout", LogFormat: "json", Namespaces: []string{"shop", "payments"}, Broadcast: time.Second})},
+		{"static", []string{"--values", filepath.Join(chartDir, "ci", "static-values.yaml")},
+			defaults(summary{Mode: "static", LogFormat: "json", Agents: []string{"http://10.0.0.7:9800", "http://10.0.0.8:9800"}, Broadcast: time.Second})},
+		{"production", []string{"--values", filepath.Join(chartDir, "ci", "production-values.yaml"), "--set", "aggregator.logFormat=text"},
+			summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", Alertmanager: "http://alertmanager.monitoring.svc:9093", LogFormat: "text",
+				Broadcast: 500 * time.Millisecond, Retention: 6 * time.Hour, Budget: 400 * time.Millisecond, SubscriberBuffer: 1024, MaxTiles: 500,
+				AlertRules: []string{"breaker-open  30s critical", "cpu-high cpu 90 5m0s warning"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := aggregatorConfig(t, render(t, tt.args...))
+			got := summary{Mode: cfg.Mode, Alertmanager: cfg.AlertmanagerURL, LogFormat: cfg.LogFormat,
+				Namespaces: cfg.Namespaces, Agents: cfg.Agents, Broadcast: cfg.BroadcastInterval,
+				Retention: cfg.HistoryRetention, Budget: cfg.BroadcastBudget, SubscriberBuffer: cfg.SubscriberBuffer, MaxTiles: cfg.MetricsMaxTiles}
+			for _, r := range cfg.AlertRules {
+				s := r.Name + " " + r.Kind
+				if r.Threshold != nil {
+					s += fmt.Sprintf(" %v", *r.Threshold)
+				}
+				s += " " + r.For.String() + " " + r.Severity
+				got.AlertRules = append(got.AlertRules, s)
+			}
+			if cfg.Mode == config.ModeKubernetes {
+				got.Selector = cfg.AgentSelector
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("settings the aggregator loads (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// restricted checks a container against the settings the "restricted" Pod Security
+// profile asks of it (the envtest install proves the API server agrees).
+func restricted(t *testing.T, where string, sc *corev1.SecurityContext) {
+	t.Helper()
+	if sc == nil {
+		t.Errorf("%s: no securityContext", where)
+		return
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("%s: allowPrivilegeEscalation is not false", where)
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("%s: root filesystem is not read-only", where)
+	}
+	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("%s: runAsNonRoot is not true", where)
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("%s: capabilities are not drop [ALL]", where)
+	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccomp profile is not RuntimeDefault", where)
+	}
+}
+
+func TestAggregatorDeployment(t *testing.T) {
+	t.Parallel()
+	m := render(t)
+	d := one[*appsv1.Deployment](t, m, fullname)
+	spec := d.Spec.Template.Spec
+	c := spec.Containers[0]
+	restricted(t, "aggregator", c.SecurityContext)
+
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if diff := cmp.Diff(map[string]int32{"http": 3001, "probes": 8081}, ports); diff != "" {
+		t.Errorf("container ports (-want +got):\n%s", diff)
+	}
+	probes := map[string]string{}
+	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Fatalf("%s probe is not an HTTP GET", name)
+		}
+		probes[name] = p.HTTPGet.Port.String() + p.HTTPGet.Path
+	}
+	want := map[string]string{"startup": "probes/healthz", "readiness": "probes/readyz", "liveness": "probes/healthz"}
+	if diff := cmp.Diff(want, probes); diff != "" {
+		t.Errorf("probes (-want +got):\n%s", diff)
+	}
+	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("aggregator resources lack a memory request or limit: %+v", c.Resources)
+	}
+	if spec.ServiceAccountName != fullname {
+		t.Errorf("serviceAccountName = %q, want %q", spec.ServiceAccountName, fullname)
+	}
+	if d.Spec.Template.Annotations["checksum/config"] == "" {
+		t.Error("no checksum/config annotation: a settings change would not roll the pods")
+	}
+
+	svc := one[*corev1.Service](t, m, fullname)
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("Service selector %v does not select the aggregator pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
+	}
+	svcPorts := map[string]string{}
+	for _, p := range svc.Spec.Ports {
+		svcPorts[p.Name] = p.TargetPort.String()
+	}
+	if diff := cmp.Diff(map[string]string{"http": "http", "metrics": "probes"}, svcPorts); diff != "" {
+		t.Errorf("Service target ports (-want +got):\n%s", diff)
+	}
+	// Optional objects stay off by default.
+	if n := len(objects[*policyv1.PodDisruptionBudget](m)) + len(objects[*unstructured.Unstructured](m)); n != 0 {
+		t.Errorf("%d PodDisruptionBudget/ServiceMonitor objects rendered with the defaults", n)
+	}
+}
+
+func TestOptionalObjects(t *testing.T) {
+	t.Parallel()
+	m := render(t, "--values", filepath.Join(chartDir, "ci", "production-values.yaml"))
+	d := one[*appsv1.Deployment](t, m, fullname)
+
+	pdb := one[*policyv1.PodDisruptionBudget](t, m, fullname)
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("PodDisruptionBudget selector %v does not select the aggregator pods (%v)", pdb.Spec.Selector, err)
+	}
+	if pdb.Spec.MinAvailable.IntValue() != 1 {
+		t.Errorf("minAvailable = %v, want 1", pdb.Spec.MinAvailable)
+	}
+
+	sms := objects[*unstructured.Unstructured](m)
+	if len(sms) != 1 || sms[0].GetKind() != "ServiceMonitor" {
+		t.Fatalf("want one ServiceMonitor, got %d unstructured objects", len(sms))
+	}
+	endpoints, _, _ := unstructured.NestedSlice(sms[0].Object, "spec", "endpoints")
+	if diff := cmp.Diff([]any{map[string]any{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "5s"}}, endpoints); diff != "" {
+		t.Errorf("ServiceMonitor endpoints (-want +got):\n%s", diff)
+	}
+	if sms[0].GetLabels()["release"] != "prometheus" {
+		t.Errorf("ServiceMonitor labels %v lack release: prometheus", sms[0].GetLabels())
+	}
+
+	var token *corev1.EnvVar
+	for i, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == config.EnvName("token") {
+			token = &d.Spec.Template.Spec.Containers[0].Env[i]
+		}
+	}
+	if token == nil || token.ValueFrom == nil || token.ValueFrom.SecretKeyRef == nil || token.ValueFrom.SecretKeyRef.Name != "faultline-token" {
+		t.Errorf("FAULTLINE_TOKEN does not come from Secret faultline-token: %+v", token)
+	}
+	if ref := secretEnv(d.Spec.Template.Spec.Containers[0], config.EnvName("agent-token")); ref != "faultline-agent-token/token" {
+		t.Errorf("FAULTLINE_AGENT_TOKEN comes from %q, want Secret faultline-agent-token key token", ref)
+	}
+	svc := one[*corev1.Service](t, m, fullname)
+	if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort != 30001 {
+		t.Errorf("Service type %s, node port %d; want NodePort 30001", svc.Spec.Type, svc.Spec.Ports[0].NodePort)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(got, ":0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") {
+		t.Errorf("image %q is not pinned by its digest", got)
+	}
+}
+
+// agentFlags are the settings faultline-agent knows, from its own usage text.
+func agentFlags(t *testing.T) map[string]bool {
+	t.Helper()
+	var buf bytes.Buffer
+	config.AgentUsage(&buf)
+	flags := map[string]bool{}
+	re := regexp.MustCompile(`^\s+-([a-z0-9-]+)`)
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			flags[m[1]] = true
+		}
+	}
+	if !flags["sample-interval"] {
+		t.Fatalf("cannot read the agent's flags from its usage:\n%s", buf.String())
+	}
+	return flags
+}
+
+// checkSidecar checks an agent sidecar the way the kubelet and the agent will see it, in
+// a pod template whose application container is app.
+func checkSidecar(t *testing.T, tmpl corev1.PodTemplateSpec, app string) corev1.Container {
+	t.Helper()
+	spec := tmpl.Spec
+	if len(spec.InitContainers) != 1 || spec.InitContainers[0].Name != "faultline-agent" {
+		t.Fatalf("want the agent as the one init container, got %d", len(spec.InitContainers))
+	}
+	agent := spec.InitContainers[0]
+	if agent.RestartPolicy == nil || *agent.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Error("agent init container lacks restartPolicy: Always (not a native sidecar)")
+	}
+	restricted(t, "agent sidecar", agent.SecurityContext)
+	if len(agent.Ports) != 1 || agent.Ports[0].Name != "faultline" || agent.Ports[0].ContainerPort != 9800 {
+		t.Errorf("agent ports %+v; want one named faultline on 9800 (discovery looks for that name)", agent.Ports)
+	}
+	if spec.ShareProcessNamespace == nil || !*spec.ShareProcessNamespace {
+		t.Error("pod does not set shareProcessNamespace: the agent could not sample the app's processes")
+	}
+
+	fields := map[string]string{}
+	limits := map[string]string{}
+	for _, e := range agent.Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			fields[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil:
+			r := e.ValueFrom.ResourceFieldRef
+			limits[e.Name] = r.ContainerName + " " + r.Resource + " /" + r.Divisor.String()
+		}
+	}
+	wantFields := map[string]string{
+		"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_UID": "metadata.uid",
+		"NODE_NAME": "spec.nodeName", "POD_IP": "status.podIP",
+	}
+	if diff := cmp.Diff(wantFields, fields); diff != "" {
+		t.Errorf("Downward API env (-want +got):\n%s", diff)
+	}
+	wantLimits := map[string]string{
+		"FAULTLINE_CPU_LIMIT_MILLICORES": app + " limits.cpu /1m",
+		"FAULTLINE_MEMORY_LIMIT_BYTES":   app + " limits.memory /1",
+	}
+	if diff := cmp.Diff(wantLimits, limits); diff != "" {
+		t.Errorf("limit env through resourceFieldRef (-want +got):\n%s", diff)
+	}
+	if !slices.ContainsFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == app }) {
+		t.Errorf("resourceFieldRef names container %q, which the pod does not have", app)
+	}
+	for _, p := range []*corev1.Probe{agent.StartupProbe, agent.ReadinessProbe, agent.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "faultline" {
+			t.Errorf("agent probe %+v is not an HTTP GET on the faultline port", p)
+		}
+	}
+	return agent
+}
+
+// agentEnv resolves the sidecar's env as the kubelet would for a pod whose application
+// container has the given limits.
+func agentEnv(t *testing.T, agent corev1.Container, app corev1.Container) map[string]string {
+	t.Helper()
+	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+	for _, e := range agent.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.FieldRef != nil:
+			env[e.Name] = "from-" + e.ValueFrom.FieldRef.FieldPath
+		case e.ValueFrom.ResourceFieldRef != nil:
+			r := e.ValueFrom.ResourceFieldRef
+			q := app.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(r.Resource, "limits."))]
+			env[e.Name] = resourceValue(q, r.Divisor)
+		}
+	}
+	return env
+}
+
+// resourceValue is what the kubelet puts in a resourceFieldRef env var: the quantity
+// divided by the divisor, rounded up.
+func resourceValue(q, divisor resource.Quantity) string {
+	d := divisor.MilliValue()
+	v := (q.MilliValue() + d - 1) / d
+	return resource.NewQuantity(v, resource.DecimalSI).String()
+}
+
+func TestDemoSidecar(t *testing.T) {
+	t.Parallel()
+	m := render(t, "--values", filepath.Join(chartDir, "ci", "demo-values.yaml"))
+	demo := one[*appsv1.Deployment](t, m, fullname+"-demo")
+	if *demo.Spec.Replicas != 2 {
+		t.Errorf("demo replicas = %d, want 2 (ci/demo-values.yaml)", *demo.Spec.Replicas)
+	}
+	agent := checkSidecar(t, demo.Spec.Template, "demo")
+	app := demo.Spec.Template.Spec.Containers[0]
+	restricted(t, "demo", app.SecurityContext)
+
+	// The aggregator must select the demo pods: its own selector, parsed the way it will
+	// parse it, matches the demo pod labels.
+	cfg := aggregatorConfig(t, m)
+	sel, err := labels.Parse(cfg.AgentSelector)
+	if err != nil {
+		t.Fatalf("agent-selector %q: %v", cfg.AgentSelector, err)
+	}
+	if !sel.Matches(labels.Set(demo.Spec.Template.Labels)) {
+		t.Errorf("agent-selector %q does not select the demo pods %v", cfg.AgentSelector, demo.Spec.Template.Labels)
+	}
+
+	// Every FAULTLINE_* variable must be one of the agent's settings, and the agent must
+	// accept the values as the kubelet resolves them.
+	known := agentFlags(t)
+	for _, e := range agent.Env {
+		if key, ok := strings.CutPrefix(e.Name, "FAULTLINE_"); ok {
+			flag := strings.ReplaceAll(strings.ToLower(key), "_", "-")
+			if !known[flag] {
+				t.Errorf("sidecar sets %s, but the agent has no setting %q", e.Name, flag)
+			}
+		}
+	}
+	env := agentEnv(t, agent, app)
+	cfg2, err := config.LoadAgent(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the agent rejects the sidecar's environment: %v", err)
+	}
+	type summary struct {
+		Listen, Mode, Workload string
+		CPU, Memory            int64
+		Interval               time.Duration
+	}
+	want := summary{Listen: ":9800", Mode: config.ModePod, Workload: fullname + "-demo", CPU: 200, Memory: 64 << 20, Interval: time.Second}
+	got := summary{cfg2.Listen, cfg2.Mode, cfg2.Workload, cfg2.CPULimitMillicores, cfg2.MemoryLimitBytes, cfg2.SampleInterval}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("agent settings from the sidecar env (-want +got):\n%s", diff)
+	}
+	if cfg2.Token != "" {
+		t.Error("the demo agents have a token although aggregator.agentToken is not set")
+	}
+
+	// With an agent token, the demo agents accept the token the aggregator sends.
+	m = render(t, "--set", "demo.enabled=true", "--set", "aggregator.agentToken.existingSecret=agents")
+	demo = one[*appsv1.Deployment](t, m, fullname+"-demo")
+	if ref := secretEnv(demo.Spec.Template.Spec.InitContainers[0], config.EnvName("token")); ref != "agents/token" {
+		t.Errorf("demo agent FAULTLINE_TOKEN comes from %q, want Secret agents key token", ref)
+	}
+}
+
+func TestRBACObjects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want []string // kind/namespace/name
+	}{
+		{"all namespaces", nil, []string{
+			"ClusterRole//faultline-faultline-discovery", "ClusterRoleBinding//faultline-faultline-discovery",
+			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
+		}},
+		{"watched namespaces", []string{"--values", filepath.Join(chartDir, "ci", "namespaced-values.yaml")}, []string{
+			"Role/shop/faultline-discovery", "RoleBinding/shop/faultline-discovery",
+			"Role/payments/faultline-discovery", "RoleBinding/payments/faultline-discovery",
+			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
+		}},
+		{"static mode needs no API access", []string{"--values", filepath.Join(chartDir, "ci", "static-values.yaml")}, nil},
+		{"rbac.create false", []string{"--set", "rbac.create=false"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := render(t, tt.args...)
+			var got []string
+			for _, o := range m {
+				switch o := o.(type) {
+				case *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *rbacv1.Role, *rbacv1.RoleBinding:
+					meta := o.(metav1.Object)
+					got = append(got, o.GetObjectKind().GroupVersionKind().Kind+"/"+meta.GetNamespace()+"/"+meta.GetName())
+				}
+			}
+			slices.Sort(got)
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("RBAC objects (-want +got):\n%s", diff)
+			}
+			for _, rb := range objects[*rbacv1.RoleBinding](m) {
+				wantSubject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: fullname, Namespace: namespace}}
+				if diff := cmp.Diff(wantSubject, rb.Subjects); diff != "" {
+					t.Errorf("RoleBinding %s/%s subjects (-want +got):\n%s", rb.Namespace, rb.Name, diff)
+				}
+			}
+		})
+	}
+}
+
+// secretEnv is "secret/key" of the env var name of c when it comes from a Secret.
+func secretEnv(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			return e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	return ""
+}
