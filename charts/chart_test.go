@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
 func TestLint(t *testing.T) {
@@ -534,4 +535,27 @@ func secretEnv(c corev1.Container, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestDemoContainerRuns starts the real faultline-demo with the arguments the chart gives
+// it (only the listen addresses moved to free loopback ports) and checks it serves the
+// /healthz its probes call: the demo has no importable config loader, so running it is
+// how the rendered arguments are checked.
+func TestDemoContainerRuns(t *testing.T) {
+	t.Parallel()
+	m := render(t, "--values", filepath.Join(chartDir, "ci", "demo-values.yaml"), "--set", "demo.extraArgs={--shipping=outage}")
+	demo := one[*appsv1.Deployment](t, m, fullname+"-demo").Spec.Template.Spec.Containers[0]
+	if demo.ReadinessProbe == nil || demo.ReadinessProbe.HTTPGet == nil || demo.ReadinessProbe.HTTPGet.Path != "/healthz" {
+		t.Fatalf("demo readiness probe %+v is not GET /healthz", demo.ReadinessProbe)
+	}
+	bin := testbin.Build(t, "faultline-demo")
+	addr := testbin.FreeAddr(t, "127.0.0.1")
+	args := append(slices.Clone(demo.Args), "--listen="+addr, "--ingest-url=http://"+testbin.FreeAddr(t, "127.0.0.1"))
+	p := testbin.Start(t, bin, nil, args...)
+	testbin.WaitHTTP(t, "http://"+addr+"/healthz", 200, 30*time.Second)
+	select {
+	case <-p.Done():
+		t.Fatalf("faultline-demo %q exited:\n%s", args, p.Output())
+	default:
+	}
 }
