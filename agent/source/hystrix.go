@@ -79,7 +79,7 @@ func NewHystrix(opts HystrixOptions) *Hystrix {
 	}
 	return &Hystrix{
 		opts:   opts,
-		health: newHealth(NameHystrix, "event", "events", opts.MaxBreakers),
+		health: newHealthEmpty(NameHystrix, "event", "events", "connected; no HystrixCommand event yet", opts.MaxBreakers),
 		tracks: map[string]*hystrixTrack{},
 		over:   map[string]bool{},
 		now:    time.Now,
@@ -168,6 +168,9 @@ func (h *Hystrix) stream(ctx context.Context, reg *breaker.Registry) (bool, erro
 			return false, fmt.Errorf("content type %q is not text/event-stream", ct)
 		}
 	}
+	h.mu.Lock()
+	h.health.succeeded(0, len(h.tracks), len(h.over), h.problems, h.problem) // connected
+	h.mu.Unlock()
 	body := &activityReader{r: resp.Body}
 	body.touch()
 	done := make(chan struct{})

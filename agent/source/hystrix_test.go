@@ -245,3 +245,13 @@ func TestHystrixCapAndForget(t *testing.T) {
 	srv.frames <- command("c", false, 0)
 	waitFor(t, "c admitted", func() bool { return stateOf(reg, "c") == "closed" })
 }
+
+func TestHystrixConnectedWithoutCommands(t *testing.T) {
+	srv := newHystrixServer(t)
+	h := runHystrix(t, HystrixOptions{URL: srv.URL}, newRecorder(), nil)
+	srv.frames <- `data: {"type":"HystrixThreadPool","name":"pool"}` + "\n\n"
+	waitFor(t, "connected status", func() bool {
+		st := h.Status()
+		return st.OK && strings.HasSuffix(st.Status, "0 breakers (connected; no HystrixCommand event yet)")
+	})
+}

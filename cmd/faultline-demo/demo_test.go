@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ func TestParsePattern(t *testing.T) {
 		{in: "slow,slow=1.5s", want: Pattern{Kind: KindSlow, SlowMs: 1500}},
 		{in: "flaky", wantErr: `pattern: "flaky" is not one of healthy, steady, bursts, outage, slow`},
 		{in: "steady,errors=150%", wantErr: "error_percent: 150 is not a percentage"},
+		{in: "steady,errors=NaN", wantErr: "error_percent: NaN is not a percentage"},
 		{in: "steady,errors=lots", wantErr: `errors: "lots" is not a number or duration`},
 		{in: "steady,latency=20", wantErr: `latency: "20" is not a number or duration`},
 		{in: "steady,colour=red", wantErr: `"colour": unknown option`},
@@ -231,4 +233,31 @@ func TestDemoWithAgent(t *testing.T) {
 			t.Fatal("no sample with the demo's throughput")
 		}
 	}
+}
+
+// FuzzParsePattern checks that a pattern flag either is refused or reads back the same
+// from its String form, and always validates.
+func FuzzParsePattern(f *testing.F) {
+	for _, s := range defaultPatterns {
+		f.Add(s)
+	}
+	for _, s := range []string{"outage", "slow,slow=2s", "bursts,every=1s,for=1s", "steady,errors=%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePattern(s)
+		if err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParsePattern(%q) = %+v, which does not validate: %v", s, p, err)
+		}
+		again, err := ParsePattern(p.String())
+		if err != nil {
+			t.Fatalf("%q -> %q does not parse: %v", s, p.String(), err)
+		}
+		if math.Abs(again.LatencyMs-p.LatencyMs) > 1e-3 || again.Kind != p.Kind || again.ErrorPercent != p.ErrorPercent {
+			t.Fatalf("%q -> %+v -> %q -> %+v", s, p, p.String(), again)
+		}
+	})
 }

@@ -62,7 +62,7 @@ func (p Pattern) Validate() error {
 	if !known {
 		errs = append(errs, fmt.Errorf("pattern: %q is not one of %s", p.Kind, strings.Join(kinds, ", ")))
 	}
-	if p.ErrorPercent < 0 || p.ErrorPercent > 100 {
+	if !(p.ErrorPercent >= 0 && p.ErrorPercent <= 100) { // NaN included
 		errs = append(errs, fmt.Errorf("error_percent: %v is not a percentage", p.ErrorPercent))
 	}
 	for name, v := range map[string]float64{"latency_ms": p.LatencyMs, "slow_ms": p.SlowMs, "burst_every_ms": p.BurstEveryMs, "burst_for_ms": p.BurstForMs} {
