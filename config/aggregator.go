@@ -89,8 +89,8 @@ func DefaultAggregator() Aggregator {
 		AgentSelector:       "faultline.dev/agent=true",
 		BroadcastInterval:   time.Second,
 		HistoryRetention:    time.Hour,
-		MetricsMaxTiles:     200,
-		MetricsMaxWorkloads: 200,
+		MetricsMaxTiles:     50,
+		MetricsMaxWorkloads: 25,
 		BroadcastBudget:     250 * time.Millisecond,
 		SubscriberBuffer:    256,
 	}

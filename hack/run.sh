@@ -9,9 +9,9 @@ BIN=${BIN:-$PWD/bin}
 
 UI=${FAULTLINE_RUN_LISTEN:-127.0.0.1:3001}          # dashboard, API, stream
 PROBE=${FAULTLINE_RUN_PROBE_LISTEN:-127.0.0.1:8081} # /healthz /readyz /metrics
-AGENT=${FAULTLINE_RUN_AGENT_LISTEN:-127.0.0.1:9810}  # the agent's read API and stream
-INGEST=${FAULTLINE_RUN_AGENT_INGEST:-127.0.0.1:9811} # where the demo reports breakers
-DEMO=${FAULTLINE_RUN_DEMO_LISTEN:-127.0.0.1:9820}    # the demo's own HTTP services
+AGENT=${FAULTLINE_RUN_AGENT_LISTEN:-127.0.0.1:9800}  # the agent's read API and stream
+INGEST=${FAULTLINE_RUN_AGENT_INGEST:-127.0.0.1:9801} # where the demo reports breakers
+DEMO=${FAULTLINE_RUN_DEMO_LISTEN:-127.0.0.1:9810}    # the demo's frontend and control API
 
 for b in faultline-aggregator faultline-agent; do
   if [ ! -x "$BIN/$b" ]; then
@@ -34,7 +34,7 @@ trap stop INT TERM EXIT
 pids+=($!)
 
 if [ -x "$BIN/faultline-demo" ]; then
-  "$BIN/faultline-demo" --listen="$DEMO" --agent-url="http://$INGEST" &
+  "$BIN/faultline-demo" --listen="$DEMO" --ingest-url="http://$INGEST" &
   pids+=($!)
 else
   echo "note: cmd/faultline-demo is not built yet; running the aggregator and the agent without the demo workload"
@@ -52,6 +52,7 @@ echo
 echo "faultline is running: open http://localhost:$port"
 echo "  stream:  http://localhost:$port/api/v1/performance/stream"
 echo "  agent:   http://$AGENT/v1/snapshot   (push breakers to http://$INGEST/v1/breakers/{name})"
+if [ -x "$BIN/faultline-demo" ]; then echo "  demo:    http://$DEMO/"; fi
 echo "  metrics: http://$PROBE/metrics"
 echo "Ctrl-C stops everything."
 wait -n "${pids[@]}" || true

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -81,8 +82,6 @@ func ParseName(name string) (scope, object, metric string, err error) {
 
 // Fine is how long one-second points are kept.
 const Fine = 15 * time.Minute
-
-const chunkSecs = 60
 
 // Options bound the store.
 type Options struct {
@@ -243,36 +242,47 @@ func (s *Store) Bytes() int {
 	return n
 }
 
-// chunk holds the one-second points of one minute.
+// chunkSecs is the span of one chunk of one-second points: five minutes, so that the
+// fixed cost of a chunk is spread over 300 points.
+const chunkSecs = 300
+
+// chunk holds the one-second points of five minutes.
 type chunk struct {
-	start   int64  // Unix second the minute starts at
-	present uint64 // bit i: a point at start+i
-	data    []byte // zigzag varint deltas of quantized values
-	first   int64  // quantized value of the first point
-	last    int64  // quantized value of the last point
-	lastOff int
-	n       int
-	sum     float64
-	max     float64
+	start   int64     // Unix second the chunk starts at
+	present [5]uint64 // bit i: a point at start+i
+	same    [5]uint64 // bit i: that point repeats the previous value (no bytes stored)
+	data    []byte    // zigzag varint deltas of quantized values
+	first   int64     // quantized value of the first point
+	last    int64     // quantized value of the last point
+	n       int32
 }
 
-// coarsePoint is one minute's mean and max.
-type coarsePoint struct {
-	start     int64
-	mean, max float32
-}
+func (c *chunk) has(off int) bool     { return c.present[off/64]&(1<<uint(off%64)) != 0 }
+func (c *chunk) repeats(off int) bool { return c.same[off/64]&(1<<uint(off%64)) != 0 }
 
+// series is one time series: one-second points in chunks for Fine, and one-minute means
+// and maxima for the retention, in a ring of consecutive minutes (NaN for a minute
+// without points).
 type series struct {
-	step    float64
-	chunks  []*chunk // oldest first; at most Fine/minute + 1
-	coarse  []coarsePoint
-	cHead   int
-	cLen    int
-	lastSec int64
+	step      float64
+	chunks    []*chunk // oldest first
+	lastSec   int64
+	coarse    []float32 // ring of mean, max pairs
+	coarseCap int       // minutes kept
+	cHead     int       // index of the oldest minute
+	lastMin   int64     // minute of the newest coarse entry
+	// the minute in progress
+	minute int64
+	mN     int32
+	mSum   float64
+	mMax   float64
 }
+
+// keepChunks covers Fine whatever the alignment.
+const keepChunks = int(Fine/time.Second)/chunkSecs + 1
 
 func newSeries(step float64, coarseCap int) *series {
-	return &series{step: step, coarse: make([]coarsePoint, coarseCap), lastSec: math.MinInt64}
+	return &series{step: step, coarseCap: coarseCap, lastSec: math.MinInt64, minute: math.MinInt64}
 }
 
 func (sr *series) add(sec int64, v float64) {
@@ -280,59 +290,78 @@ func (sr *series) add(sec int64, v float64) {
 		return
 	}
 	sr.lastSec = sec
+	if m := sec / 60; m != sr.minute {
+		sr.closeMinute()
+		sr.minute, sr.mN, sr.mSum, sr.mMax = m, 0, 0, 0
+	}
+	sr.mN++
+	sr.mSum += v
+	if sr.mN == 1 || v > sr.mMax {
+		sr.mMax = v
+	}
+
 	start := sec - sec%chunkSecs
 	var c *chunk
 	if n := len(sr.chunks); n > 0 && sr.chunks[n-1].start == start {
 		c = sr.chunks[n-1]
 	} else {
 		if n > 0 {
-			sr.close(sr.chunks[n-1])
-		}
-		keep := int(Fine/time.Minute) + 1
-		if len(sr.chunks) >= keep {
-			copy(sr.chunks, sr.chunks[len(sr.chunks)-keep+1:])
-			for i := keep - 1; i < len(sr.chunks); i++ {
-				sr.chunks[i] = nil
+			prev := sr.chunks[n-1]
+			prev.data = slices.Clip(prev.data) // finished: give back the spare capacity
+			if len(prev.data) == 0 {
+				prev.data = nil
+			} else if cap(prev.data) > len(prev.data) {
+				prev.data = append([]byte(nil), prev.data...)
 			}
-			sr.chunks = sr.chunks[:keep-1]
+		}
+		if len(sr.chunks) >= keepChunks {
+			copy(sr.chunks, sr.chunks[1:])
+			sr.chunks[len(sr.chunks)-1] = nil
+			sr.chunks = sr.chunks[:len(sr.chunks)-1]
 		}
 		c = &chunk{start: start}
 		sr.chunks = append(sr.chunks, c)
 	}
 	off := int(sec - start)
 	q := int64(math.Round(v / sr.step))
-	if c.n == 0 {
+	switch {
+	case c.n == 0:
 		c.first = q
-	} else {
+	case q == c.last:
+		c.same[off/64] |= 1 << uint(off%64)
+	default:
 		c.data = binary.AppendVarint(c.data, q-c.last)
 	}
 	c.last = q
-	c.lastOff = off
-	c.present |= 1 << uint(off)
+	c.present[off/64] |= 1 << uint(off%64)
 	c.n++
-	c.sum += v
-	if c.n == 1 || v > c.max {
-		c.max = v
-	}
 }
 
-// close summarises a finished minute into the one-minute ring and trims its buffer.
-func (sr *series) close(c *chunk) {
-	if c.n == 0 {
+// closeMinute moves the minute in progress into the one-minute ring.
+func (sr *series) closeMinute() {
+	if sr.mN == 0 || sr.coarseCap == 0 {
 		return
 	}
-	c.data = append([]byte(nil), c.data...)
-	if len(sr.coarse) == 0 {
+	if len(sr.coarse) > 0 {
+		// minutes without points between the newest entry and this one
+		for gap := sr.minute - sr.lastMin - 1; gap > 0; gap-- {
+			sr.pushCoarse(float32(math.NaN()), float32(math.NaN()))
+			if gap > int64(sr.coarseCap) {
+				gap = int64(sr.coarseCap)
+			}
+		}
+	}
+	sr.pushCoarse(float32(sr.mSum/float64(sr.mN)), float32(sr.mMax))
+	sr.lastMin = sr.minute
+}
+
+func (sr *series) pushCoarse(mean, max float32) {
+	if len(sr.coarse)/2 < sr.coarseCap {
+		sr.coarse = append(sr.coarse, mean, max)
 		return
 	}
-	p := coarsePoint{start: c.start, mean: float32(c.sum / float64(c.n)), max: float32(c.max)}
-	idx := (sr.cHead + sr.cLen) % len(sr.coarse)
-	if sr.cLen == len(sr.coarse) {
-		sr.cHead = (sr.cHead + 1) % len(sr.coarse)
-	} else {
-		sr.cLen++
-	}
-	sr.coarse[idx] = p
+	sr.coarse[2*sr.cHead], sr.coarse[2*sr.cHead+1] = mean, max
+	sr.cHead = (sr.cHead + 1) % sr.coarseCap
 }
 
 func (sr *series) fine(from int64, out []Point) []Point {
@@ -344,10 +373,10 @@ func (sr *series) fine(from int64, out []Point) []Point {
 		data := c.data
 		first := true
 		for off := 0; off < chunkSecs; off++ {
-			if c.present&(1<<uint(off)) == 0 {
+			if !c.has(off) {
 				continue
 			}
-			if !first {
+			if !first && !c.repeats(off) {
 				d, n := binary.Varint(data)
 				if n <= 0 {
 					break
@@ -365,26 +394,29 @@ func (sr *series) fine(from int64, out []Point) []Point {
 }
 
 func (sr *series) coarseFrom(from int64, out []Point) []Point {
-	for i := 0; i < sr.cLen; i++ {
-		p := sr.coarse[(sr.cHead+i)%len(sr.coarse)]
-		if p.start+chunkSecs <= from {
+	n := len(sr.coarse) / 2
+	for i := 0; i < n; i++ {
+		k := (sr.cHead + i) % n
+		if len(sr.coarse)/2 < sr.coarseCap {
+			k = i // not yet wrapped
+		}
+		minute := sr.lastMin - int64(n-1-i)
+		mean, mx := sr.coarse[2*k], sr.coarse[2*k+1]
+		if minute*60+60 <= from || math.IsNaN(float64(mean)) {
 			continue
 		}
-		out = append(out, Point{T: p.start * 1000, V: float64(p.mean), Max: ptr(float64(p.max))})
+		out = append(out, Point{T: minute * 60000, V: float64(mean), Max: ptr(float64(mx))})
 	}
-	if n := len(sr.chunks); n > 0 { // the minute in progress
-		c := sr.chunks[n-1]
-		if c.n > 0 && c.start+chunkSecs > from && (len(out) == 0 || out[len(out)-1].T < c.start*1000) {
-			out = append(out, Point{T: c.start * 1000, V: c.sum / float64(c.n), Max: ptr(c.max)})
-		}
+	if sr.mN > 0 && sr.minute*60+60 > from { // the minute in progress
+		out = append(out, Point{T: sr.minute * 60000, V: sr.mSum / float64(sr.mN), Max: ptr(sr.mMax)})
 	}
 	return out
 }
 
 func (sr *series) bytes() int {
-	n := 96 + len(sr.coarse)*16 + cap(sr.chunks)*8
+	n := 120 + cap(sr.coarse)*4 + cap(sr.chunks)*8
 	for _, c := range sr.chunks {
-		n += 96 + cap(c.data)
+		n += 128 + cap(c.data)
 	}
 	return n
 }

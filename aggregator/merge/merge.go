@@ -226,36 +226,38 @@ func podNumbers(a Agent) view.Pod {
 	if s == nil {
 		return p
 	}
+	v := new(podValues) // one allocation for all of the row's figures
 	if s.CPU != nil {
-		p.CPUCores = wire.Ptr(s.CPU.Cores)
+		p.CPUCores = v.put(s.CPU.Cores)
 		switch {
 		case s.CPU.PercentOfLimit != nil:
-			p.CPUPercent = wire.Ptr(*s.CPU.PercentOfLimit)
+			p.CPUPercent = v.put(*s.CPU.PercentOfLimit)
 		case s.CPU.Percent != nil: // host mode: the machine is the limit
-			p.CPUPercent = wire.Ptr(*s.CPU.Percent)
+			p.CPUPercent = v.put(*s.CPU.Percent)
 		}
 		if s.CPU.Throttling != nil {
-			p.ThrottledPct = wire.Ptr(s.CPU.Throttling.Percent)
+			p.ThrottledPct = v.put(s.CPU.Throttling.Percent)
 		}
 	}
 	if s.Memory != nil {
-		p.MemoryBytes = wire.Ptr(s.Memory.WorkingSetBytes)
+		v.mem = s.Memory.WorkingSetBytes
+		p.MemoryBytes = &v.mem
 		switch {
 		case s.Memory.PercentOfLimit != nil:
-			p.MemoryPercent = wire.Ptr(*s.Memory.PercentOfLimit)
+			p.MemoryPercent = v.put(*s.Memory.PercentOfLimit)
 		case s.Memory.LimitBytes != nil && *s.Memory.LimitBytes > 0:
-			p.MemoryPercent = wire.Ptr(float64(s.Memory.WorkingSetBytes) / float64(*s.Memory.LimitBytes) * 100)
+			p.MemoryPercent = v.put(float64(s.Memory.WorkingSetBytes) / float64(*s.Memory.LimitBytes) * 100)
 		case s.Memory.TotalBytes != nil && *s.Memory.TotalBytes > 0:
-			p.MemoryPercent = wire.Ptr(float64(s.Memory.WorkingSetBytes) / float64(*s.Memory.TotalBytes) * 100)
+			p.MemoryPercent = v.put(float64(s.Memory.WorkingSetBytes) / float64(*s.Memory.TotalBytes) * 100)
 		}
 	}
 	if s.Network != nil {
-		p.RxBytesPerSec = wire.Ptr(s.Network.RxBytesPerSec)
-		p.TxBytesPerSec = wire.Ptr(s.Network.TxBytesPerSec)
+		p.RxBytesPerSec = v.put(s.Network.RxBytesPerSec)
+		p.TxBytesPerSec = v.put(s.Network.TxBytesPerSec)
 	}
 	if s.Throughput != nil {
-		p.RequestsPerSec = wire.Ptr(s.Throughput.RequestsPerSec)
-		p.ErrorsPerSec = wire.Ptr(s.Throughput.ErrorsPerSec)
+		p.RequestsPerSec = v.put(s.Throughput.RequestsPerSec)
+		p.ErrorsPerSec = v.put(s.Throughput.ErrorsPerSec)
 	}
 	return p
 }
@@ -271,3 +273,16 @@ func podRow(a Agent) view.Pod {
 
 // Pod is one agent's row, for callers that look at a single pod.
 func Pod(a Agent) view.Pod { return podRow(a) }
+
+// podValues holds a pod row's figures, which the row points into.
+type podValues struct {
+	f   [10]float64
+	n   int
+	mem uint64
+}
+
+func (v *podValues) put(x float64) *float64 {
+	v.f[v.n] = x
+	v.n++
+	return &v.f[v.n-1]
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,14 +36,20 @@ type agent struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// Owned by the connection goroutine.
+	// Owned by the decode worker; lastID is read by the connection goroutine only
+	// after drain.
 	lastID   string
-	interval time.Duration
 	states   map[string]wire.BreakerState // last known state of each breaker
+	interval atomic.Int64                 // the agent's sample interval, ns
+	pending  sync.WaitGroup               // events handed to the worker, not yet handled
+	failed   atomic.Pointer[error]        // why the worker dropped the connection
+	worker   int
 }
 
+func (a *agent) lastEventID() string { return a.lastID }
+
 func newAgent(p *Pool, t discovery.Target) *agent {
-	a := &agent{p: p, target: t, done: make(chan struct{})}
+	a := &agent{p: p, target: t, done: make(chan struct{}), worker: p.workerFor(t.Key)}
 	a.st = view.AgentStatus{V: wire.Version, Key: t.Key, URL: t.URL, Since: wire.Now()}
 	a.applyTarget(t)
 	return a
@@ -162,7 +169,7 @@ func (a *agent) run(ctx context.Context) {
 
 // stallTimeout is how long the agent may stay silent: twice its sample interval.
 func (a *agent) stallTimeout() time.Duration {
-	iv := a.interval
+	iv := time.Duration(a.interval.Load())
 	if iv <= 0 {
 		iv = a.p.opts.DefaultInterval
 	}
@@ -180,6 +187,7 @@ func (a *agent) stream(ctx context.Context) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("bad agent url: %w", err)
 	}
 	conn, err := a.dial(ctx, u)
+	lastID := a.lastEventID()
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -189,8 +197,8 @@ func (a *agent) stream(ctx context.Context) (time.Time, error) {
 
 	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
 		"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: faultline-aggregator/" + version.Version + "\r\n"
-	if a.lastID != "" {
-		req += "Last-Event-ID: " + a.lastID + "\r\n"
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
 	}
 	_ = conn.SetDeadline(time.Now().Add(a.p.opts.DialTimeout))
 	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
@@ -198,7 +206,9 @@ func (a *agent) stream(ctx context.Context) (time.Time, error) {
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	dr := &deadlineReader{conn: conn, timeout: a.p.opts.DialTimeout}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(dr, 1<<10), &http.Request{Method: http.MethodGet})
+	// The response's own buffer only holds the header and chunk sizes; the body is
+	// read through the event reader's buffer.
+	resp, err := http.ReadResponse(bufio.NewReaderSize(dr, 512), &http.Request{Method: http.MethodGet})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read response: %w", err)
 	}
@@ -210,22 +220,33 @@ func (a *agent) stream(ctx context.Context) (time.Time, error) {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		return time.Time{}, fmt.Errorf("%s answered with content type %q, not an event stream", u.Path, resp.Header.Get("Content-Type"))
 	}
+	body := resp.Body
+	resp = nil // its header is not needed while the stream lasts
 	connectedAt := time.Now()
 	a.setState(view.AgentConnected, "")
-	rd := newReader(bufio.NewReaderSize(resp.Body, a.p.opts.ReadBuffer), a.p.opts.MaxEventBytes)
+	rd := newReader(bufio.NewReaderSize(body, a.p.opts.ReadBuffer), a.p.opts.MaxEventBytes)
 	defer rd.release()
+	defer a.drain() // the next connection resumes after the last event handled
+	a.failed.Store(nil)
 	for {
 		dr.timeout = a.stallTimeout()
 		ev, err := rd.next()
 		if err != nil {
+			if f := a.failed.Load(); f != nil {
+				return connectedAt, *f // the worker found the agent misbehaving
+			}
 			return connectedAt, err
 		}
-		if err := a.handle(ev); err != nil {
-			return connectedAt, err
+		if !a.p.enqueue(a, conn, ev) {
+			if f := a.failed.Load(); f != nil {
+				return connectedAt, *f
+			}
 		}
-		a.lastID = ev.ID
 	}
 }
+
+// drain waits until the decode worker has handled every event read so far.
+func (a *agent) drain() { a.pending.Wait() }
 
 func (a *agent) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 	host := u.Host
@@ -256,18 +277,22 @@ func (a *agent) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 
 // handle applies one event. An error means the agent misbehaves: the connection is
 // dropped and the agent shown unavailable with the error as the reason.
-func (a *agent) handle(ev event) error {
+func (a *agent) handle(ev event, conn net.Conn) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
 		snap := new(wire.Snapshot)
-		if err := wire.Decode(wire.Event{Name: ev.Name, Data: ev.Data}, snap); err != nil {
+		if err := decode(ev.Data, snap); err != nil {
 			return fmt.Errorf("bad %s event: %w", ev.Name, err)
 		}
 		if snap.Agent.V != 0 && snap.Agent.V != wire.Version {
 			return fmt.Errorf("bad %s event: agent wire version %d, want %d", ev.Name, snap.Agent.V, wire.Version)
 		}
 		if snap.Sample != nil && snap.Sample.IntervalMs > 0 {
-			a.interval = time.Duration(snap.Sample.IntervalMs * float64(time.Millisecond))
+			iv := int64(snap.Sample.IntervalMs * float64(time.Millisecond))
+			if a.interval.Swap(iv) != iv && conn != nil {
+				// A read may be waiting with the deadline of the old interval.
+				_ = conn.SetReadDeadline(time.Now().Add(a.stallTimeout()))
+			}
 		}
 		a.noteIdentity(&snap.Agent)
 		full := ev.Name == wire.EventSnapshot
@@ -283,7 +308,7 @@ func (a *agent) handle(ev event) error {
 		a.p.sink.Snapshot(a.target.Key, snap, full)
 	case wire.EventCircuitBreaker:
 		var tr wire.Transition
-		if err := wire.Decode(wire.Event{Name: ev.Name, Data: ev.Data}, &tr); err != nil {
+		if err := decode(ev.Data, &tr); err != nil {
 			return fmt.Errorf("bad %s event: %w", ev.Name, err)
 		}
 		if !tr.To.Valid() || tr.Breaker.Name == "" {

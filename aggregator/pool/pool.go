@@ -8,6 +8,7 @@ package pool
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -46,6 +47,7 @@ type Options struct {
 	// DefaultInterval stands for the agent's interval until it has told us (default 1 s).
 	DefaultInterval time.Duration
 	ReadBuffer      int // bytes of read buffer per connection (default 4 KiB)
+	Workers         int // event decoders (default GOMAXPROCS)
 }
 
 func (o Options) withDefaults() Options {
@@ -73,6 +75,9 @@ func (o Options) withDefaults() Options {
 	if o.ReadBuffer <= 0 {
 		o.ReadBuffer = 4 << 10
 	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
 	return o
 }
 
@@ -84,17 +89,25 @@ type Pool struct {
 	mu     sync.Mutex
 	agents map[string]*agent
 	wg     sync.WaitGroup
+	jobs   []chan job
 }
 
 // New returns a pool reporting to sink.
 func New(sink Sink, opts Options) *Pool {
-	return &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent)}
+	p := &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent)}
+	p.startWorkers()
+	return p
 }
 
 // Run applies every target set received until ctx is done, then closes every
 // connection and returns.
 func (p *Pool) Run(ctx context.Context, targets <-chan []discovery.Target) {
-	defer p.wg.Wait()
+	defer func() {
+		p.wg.Wait()
+		for _, ch := range p.jobs {
+			close(ch)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():

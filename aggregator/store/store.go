@@ -336,6 +336,10 @@ func (s *Store) suggest(now time.Time, agents []merge.Agent) {
 	}
 	s.mu.Unlock()
 	list, total := suggest.Compute(suggest.Input{Time: now, Agents: agents, Flips: flips, History: s.opts.History})
+	iv := sampleInterval(agents)
+	s.optMu.Lock()
+	s.opt.SampleIntervalMs = iv
+	s.optMu.Unlock()
 	s.viewMu.Lock()
 	s.suggestions, s.suggTotal, s.lastSuggest = list, total, now
 	s.viewMu.Unlock()
@@ -435,7 +439,6 @@ func (s *Store) adapt(took time.Duration, agents []merge.Agent) {
 		s.ewma = 0.7*s.ewma + 0.3*ms
 	}
 	s.opt.LastBroadcastMs = ms
-	s.opt.SampleIntervalMs = sampleInterval(agents)
 	budget := wire.Ms(s.opts.BroadcastBudget)
 	base := s.opts.BroadcastInterval
 	var change *wire.OptimizationChange

@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&o.count, "count", 0, "sim: number of agents")
 	flag.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not run the baseline")
+	flag.StringVar(&o.url, "url", "", "clients: the stream URL")
 	flag.Parse()
 	raiseFDLimit()
 	var err error
@@ -44,6 +45,8 @@ func main() {
 		err = simulate(o)
 	case "baseline":
 		err = baseline(o)
+	case "clients":
+		err = clients(o)
 	default:
 		err = fmt.Errorf("unknown role %q", o.role)
 	}
@@ -61,6 +64,7 @@ type options struct {
 	aggregator, out         string
 	port, first, count      int
 	skipBaseline            bool
+	url                     string
 }
 
 // raiseFDLimit lifts the soft limit on open files to the hard limit: every agent

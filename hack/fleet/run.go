@@ -48,6 +48,7 @@ func start(name string, args ...string) (*proc, error) {
 	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 16)}
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<30) // the clients' result is one long line
 		for sc.Scan() {
 			select {
 			case p.lines <- sc.Text():
@@ -169,6 +170,7 @@ type report struct {
 	interval, lastBroadcastMs float64
 	coalescing                bool
 	eventsIn                  float64
+	harnessCores, load        float64
 }
 
 func run(o options) error {
@@ -191,7 +193,7 @@ func run(o options) error {
 	for s := 0; s < r.sims; s++ {
 		first := s * o.perSim
 		count := min(o.perSim, o.agents-first)
-		p, err := start(self, "-role=sim", fmt.Sprint("-first=", first), fmt.Sprint("-count=", count), fmt.Sprint("-port=", o.port),
+		p, err := start("nice", "-n", "10", self, "-role=sim", fmt.Sprint("-first=", first), fmt.Sprint("-count=", count), fmt.Sprint("-port=", o.port),
 			fmt.Sprintf("-flips=%g", o.flips*float64(count)/float64(o.agents)))
 		if err != nil {
 			return err
@@ -261,21 +263,11 @@ func run(o options) error {
 	r.connectTook = time.Since(t0)
 	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, r.connectTook.Round(time.Millisecond))
 
-	var rec recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	tr := &http.Transport{MaxIdleConnsPerHost: o.clients, DisableCompression: true}
-	for c := 0; c < o.clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client(ctx, tr, "http://"+api+"/api/v1/performance/stream?events=metrics,circuit-breaker", &rec)
-		}()
-		if c%50 == 49 {
-			time.Sleep(100 * time.Millisecond)
-		}
+	cl, err := start("nice", "-n", "10", self, "-role=clients", fmt.Sprint("-clients=", o.clients), "-url=http://"+api+"/api/v1/performance/stream?events=metrics,circuit-breaker")
+	if err != nil {
+		return err
 	}
+	defer cl.stop()
 	if err := waitFor(time.Minute, func() error {
 		n, err := scrape(probe, "faultline_aggregator_stream_clients")
 		if err != nil {
@@ -291,12 +283,26 @@ func run(o options) error {
 	fmt.Printf("aggregator: %d SSE clients connected; warming up %v\n", o.clients, o.warmup)
 	time.Sleep(o.warmup)
 	in0, _ := scrape(probe, "faultline_aggregator_agent_events_total")
-	rec.start()
+	fmt.Fprintln(cl.stdin, "start")
+	harness0 := harnessCPU(append(sims, cl))
+	load0 := loadAvg()
 	m, err := measureProc(agg.cmd.Process.Pid, o.measure)
 	if err != nil {
 		return err
 	}
-	r.broadcast, r.flip, r.metricsBytes = rec.stop()
+	r.harnessCores = (harnessCPU(append(sims, cl)) - harness0).Seconds() / o.measure.Seconds()
+	r.load = (load0 + loadAvg()) / 2
+	fmt.Fprintln(cl.stdin, "stop")
+	var res clientResult
+	select {
+	case line := <-cl.lines:
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			return fmt.Errorf("clients result: %w", err)
+		}
+	case <-time.After(time.Minute):
+		return fmt.Errorf("no result from the clients")
+	}
+	r.broadcast, r.flip, r.metricsBytes = res.Broadcast, res.Flip, res.MetricsBytes
 	in1, _ := scrape(probe, "faultline_aggregator_agent_events_total")
 	r.eventsIn = (in1 - in0) / o.measure.Seconds()
 	r.agg = m
@@ -313,7 +319,6 @@ func run(o options) error {
 		resp.Body.Close()
 		r.interval, r.coalescing, r.lastBroadcastMs = opt.BroadcastIntervalMs, opt.Coalescing, opt.LastBroadcastMs
 	}
-	cancel()
 	text := r.String()
 	fmt.Print(text)
 	if o.out != "" {
@@ -481,5 +486,65 @@ func (r report) String() string {
 	fmt.Fprintf(b, "| broadcast interval at the end | %.0f ms (coalescing %v, last broadcast took %.0f ms) | | |\n", r.interval, r.coalescing, r.lastBroadcastMs)
 	fmt.Fprintf(b, "| clients connected at the end / cut off | %d / %d | | |\n", r.clientsConnected, r.dropped)
 	fmt.Fprintf(b, "| time for all agents to connect | %v | | |\n", r.connectTook.Round(time.Millisecond))
+	fmt.Fprintf(b, "| harness CPU (simulators + clients, niced) / load average | %.2f cores / %.1f | | |\n", r.harnessCores, r.load)
 	return b.String()
+}
+
+// harnessCPU is the CPU time used so far by the harness processes.
+func harnessCPU(ps []*proc) time.Duration {
+	var total time.Duration
+	for _, p := range ps {
+		// nice execs the program, so the pid is the program's.
+		if u, err := readUsage(p.cmd.Process.Pid); err == nil {
+			total += u.cpu
+		}
+	}
+	return total
+}
+
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	return f
+}
+
+// clientResult is what the clients process reports.
+type clientResult struct {
+	Broadcast    []time.Duration `json:"broadcast"`
+	Flip         []time.Duration `json:"flip"`
+	MetricsBytes int             `json:"metrics_bytes"`
+}
+
+// clients runs the SSE clients in their own (niced) process: latencies are recorded
+// between the "start" and "stop" lines on stdin, then printed as one JSON line.
+func clients(o options) error {
+	var rec recorder
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := &http.Transport{MaxIdleConnsPerHost: o.clients, DisableCompression: true}
+	for c := 0; c < o.clients; c++ {
+		go client(ctx, tr, o.url, &rec)
+		if c%50 == 49 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "start":
+			rec.start()
+		case "stop":
+			var res clientResult
+			res.Broadcast, res.Flip, res.MetricsBytes = rec.stop()
+			b, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			fmt.Println(string(b))
+		}
+	}
+	return nil
 }

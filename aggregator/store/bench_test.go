@@ -1,0 +1,69 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/faultline-dev/faultline/aggregator/alert"
+	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/stream"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// fleet fills a store with n connected agents, 20 per workload, 10 breakers each, as
+// the fleet benchmark's simulated agents are.
+func fleet(b testing.TB, n int) *Store {
+	hub := stream.New(stream.Options{})
+	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(alert.DefaultRules())})
+	limit := uint64(512 << 20)
+	for i := 0; i < n; i++ {
+		w := i / 20
+		ns, wl, pod := fmt.Sprintf("ns-%02d", w%20), fmt.Sprintf("svc-%03d", w), fmt.Sprintf("svc-%03d-%05d", w, i)
+		key := fmt.Sprintf("http://127.1.%d.%d:19800", i/250, i%250+1)
+		st.Status(view.AgentStatus{V: 1, Key: key, URL: key, State: view.AgentConnected, Pod: pod, Namespace: ns, Workload: wl,
+			Agent: &wire.Agent{V: 1, ID: pod, Pod: pod, Namespace: ns, Workload: wl}})
+		snap := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: pod}, Sample: &wire.Sample{V: 1, IntervalMs: 1000,
+			CPU:        &wire.CPU{Cores: 0.2, LimitCores: wire.Ptr(1.0), PercentOfLimit: wire.Ptr(20.0), Throttling: &wire.Throttling{Periods: 10}},
+			Memory:     &wire.Memory{WorkingSetBytes: 180 << 20, LimitBytes: &limit, PercentOfLimit: wire.Ptr(35.0)},
+			Throughput: &wire.Throughput{RequestsPerSec: 150, ErrorsPerSec: 1, Source: "app"}}}
+		for k := 0; k < 10; k++ {
+			state := wire.StateClosed
+			if (i+k)%97 == 0 {
+				state = wire.StateOpen
+			}
+			snap.Breakers = append(snap.Breakers, wire.Breaker{V: 1, Name: fmt.Sprintf("dependency-%d", k), State: state, FailureRate: wire.Ptr(2.5),
+				RatePerSec: wire.Ptr(15.0), Calls: wire.Calls{Succeeded: 1000, Failed: 20}, Source: "push",
+				Thresholds: &wire.Thresholds{FailureRate: wire.Ptr(50.0)}})
+		}
+		st.Snapshot(key, snap, false)
+	}
+	return st
+}
+
+// BenchmarkBroadcast10k is one broadcast (merge, alerts, history, metrics event) over
+// 10,000 agents; the budget is 250 ms per broadcast at the default interval of 1 s.
+func BenchmarkBroadcast10k(b *testing.B) {
+	st := fleet(b, 10000)
+	now := time.Now()
+	st.Broadcast(now)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Second)
+		st.Broadcast(now)
+	}
+}
+
+func BenchmarkSuggest10k(b *testing.B) {
+	st := fleet(b, 10000)
+	now := time.Now()
+	for i := 0; i < 120; i++ {
+		st.Broadcast(now.Add(time.Duration(i) * time.Second))
+	}
+	agents := st.inputs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st.suggest(now.Add(120*time.Second), agents)
+	}
+}
