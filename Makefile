@@ -45,6 +45,10 @@ verify: ## Check formatting, vet (all build tags) and go.mod tidiness
 bench: ## Run the Go benchmarks
 	go test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-fleet
+bench-fleet: build ## Fleet benchmark: 10,000 simulated agents and 1,000 SSE clients against the real aggregator (FLEET_ARGS to change)
+	go run ./hack/fleet -aggregator $(BIN)/faultline-aggregator $(FLEET_ARGS)
+
 .PHONY: tools
 tools: $(BIN)/helm $(BIN)/alertmanager ## Install the test tools into bin/
 
