@@ -16,9 +16,16 @@ type Target struct {
 	Key string
 	// URL is the agent's base URL (http://10.0.0.7:9800). Empty when Missing is set.
 	URL string
-	// Missing says why a pod selected for an agent has none ("no container port named
-	// faultline and no faultline.dev/port annotation"); the pool reports it as such.
+	// Missing says why a pod selected for an agent has none, without trying to connect
+	// ("annotation faultline.dev/port=\"web\" is not a port number"); the pool reports
+	// it as such.
 	Missing string
+	// MissingIfSilent, when set, is why the pool reports the target as missing an agent
+	// (state "missing") rather than "unavailable" for as long as nothing has ever answered
+	// at URL: an agent that answered once and then stopped is unavailable; one that never
+	// answered was never there. Kubernetes discovery sets it for every pod, and uses it to
+	// try the agent's default port on pods that declare none.
+	MissingIfSilent string
 
 	Pod       string
 	Namespace string
