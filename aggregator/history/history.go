@@ -93,6 +93,8 @@ type Store struct {
 	retention time.Duration
 	mu        sync.Mutex
 	series    map[string]*series
+	bytes     int // last Bytes figure and when it was computed
+	bytesAt   time.Time
 }
 
 // New returns an empty store.
@@ -231,14 +233,19 @@ func (s *Store) Len() int {
 	return len(s.series)
 }
 
-// Bytes estimates the memory the store holds.
+// Bytes estimates the memory the store holds. Walking every series is not free with
+// tens of thousands of them, so the figure is recomputed at most every 10 seconds.
 func (s *Store) Bytes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if time.Since(s.bytesAt) < 10*time.Second {
+		return s.bytes
+	}
 	n := 0
 	for name, sr := range s.series {
 		n += len(name) + 64 + sr.bytes()
 	}
+	s.bytes, s.bytesAt = n, time.Now()
 	return n
 }
 

@@ -299,11 +299,15 @@ func (a *agent) handle(ev event, conn net.Conn) error {
 		if full {
 			a.resync(snap)
 		}
-		if a.states == nil {
-			a.states = make(map[string]wire.BreakerState, len(snap.Breakers))
-		}
-		for _, b := range snap.Breakers {
-			a.states[b.Name] = b.State
+		if full {
+			// Known states come from snapshots and transitions only: a metrics event
+			// may be handled after a newer transition (see startWorkers).
+			if a.states == nil {
+				a.states = make(map[string]wire.BreakerState, len(snap.Breakers))
+			}
+			for _, b := range snap.Breakers {
+				a.states[b.Name] = b.State
+			}
 		}
 		a.p.sink.Snapshot(a.target.Key, snap, full)
 	case wire.EventCircuitBreaker:

@@ -90,6 +90,7 @@ type Pool struct {
 	agents map[string]*agent
 	wg     sync.WaitGroup
 	jobs   []chan job
+	prio   []chan job
 }
 
 // New returns a pool reporting to sink.
@@ -104,8 +105,9 @@ func New(sink Sink, opts Options) *Pool {
 func (p *Pool) Run(ctx context.Context, targets <-chan []discovery.Target) {
 	defer func() {
 		p.wg.Wait()
-		for _, ch := range p.jobs {
-			close(ch)
+		for i := range p.jobs {
+			close(p.jobs[i])
+			close(p.prio[i])
 		}
 	}()
 	for {

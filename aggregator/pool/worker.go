@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net"
+	"strconv"
+	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
 
@@ -26,14 +28,40 @@ type job struct {
 
 var seed = maphash.MakeSeed()
 
+// Transitions go to a worker's priority queue, ahead of queued metrics: a flip must
+// reach clients within milliseconds even when a burst of snapshots is being decoded. A
+// metrics event queued before the transition may then be applied after it; its breaker
+// state is stale for at most one interval, until the agent's next metrics event, and the
+// transition event itself goes out at once and correct.
 func (p *Pool) startWorkers() {
 	p.jobs = make([]chan job, p.opts.Workers)
+	p.prio = make([]chan job, p.opts.Workers)
 	for i := range p.jobs {
-		ch := make(chan job, 1024)
-		p.jobs[i] = ch
+		ch, prio := make(chan job, 1024), make(chan job, 256)
+		p.jobs[i], p.prio[i] = ch, prio
 		go func() {
-			for j := range ch {
-				p.work(j)
+			for {
+				select {
+				case j, ok := <-prio:
+					if !ok {
+						return
+					}
+					p.work(j)
+					continue
+				default:
+				}
+				select {
+				case j, ok := <-prio:
+					if !ok {
+						return
+					}
+					p.work(j)
+				case j, ok := <-ch:
+					if !ok {
+						return
+					}
+					p.work(j)
+				}
 			}
 		}()
 	}
@@ -53,7 +81,11 @@ func (p *Pool) enqueue(a *agent, conn net.Conn, ev event) bool {
 	buf := bufPool.Get().(*[]byte)
 	*buf = append((*buf)[:0], ev.Data...)
 	a.pending.Add(1)
-	p.jobs[a.worker] <- job{a: a, conn: conn, name: ev.Name, id: ev.ID, data: buf}
+	q := p.jobs[a.worker]
+	if ev.Name == wire.EventCircuitBreaker {
+		q = p.prio[a.worker]
+	}
+	q <- job{a: a, conn: conn, name: ev.Name, id: ev.ID, data: buf}
 	return true
 }
 
@@ -73,7 +105,21 @@ func (p *Pool) work(j job) {
 		j.conn.Close() // the connection goroutine sees the read fail and reports err
 		return
 	}
-	a.lastID = j.id
+	if seqOf(j.id) >= seqOf(a.lastID) || epochOf(j.id) != epochOf(a.lastID) {
+		a.lastID = j.id // events may be handled out of order: keep the newest id
+	}
+}
+
+// seqOf and epochOf split an event id "<epoch>-<seq>".
+func seqOf(id string) uint64 {
+	_, seq, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseUint(seq, 10, 64)
+	return n
+}
+
+func epochOf(id string) string {
+	epoch, _, _ := strings.Cut(id, "-")
+	return epoch
 }
 
 // workerFor spreads agents over the workers by key.

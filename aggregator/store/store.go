@@ -68,6 +68,30 @@ type podSeries struct {
 
 type flipKey struct{ agent, breaker string }
 
+type wkey struct{ ns, workload string }
+
+func workloadKey(st view.AgentStatus) wkey { return wkey{st.Namespace, merge.WorkloadOf(st)} }
+
+// index files e under its workload after its status changed; called with s.mu held.
+func (s *Store) index(key string, e *entry, old view.AgentStatus) {
+	ok, nk := workloadKey(old), workloadKey(e.status)
+	if ok == nk && s.byWorkload[nk][key] == e {
+		return
+	}
+	if m := s.byWorkload[ok]; m != nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(s.byWorkload, ok)
+		}
+	}
+	m := s.byWorkload[nk]
+	if m == nil {
+		m = map[string]*entry{}
+		s.byWorkload[nk] = m
+	}
+	m[key] = e
+}
+
 type flipLog struct {
 	ns, workload, pod string
 	times             []time.Time
@@ -78,9 +102,10 @@ type Store struct {
 	opts Options
 	log  hclog.Logger
 
-	mu     sync.Mutex
-	agents map[string]*entry
-	flips  map[flipKey]*flipLog
+	mu         sync.Mutex
+	agents     map[string]*entry
+	byWorkload map[wkey]map[string]*entry // the agents of each workload, for transitions
+	flips      map[flipKey]*flipLog
 
 	viewMu      sync.RWMutex
 	cluster     view.Cluster // latest merge, with pods and agents, without per-pod breakers
@@ -136,7 +161,7 @@ func New(opts Options) *Store {
 		opts.Discovery = func() discovery.Status { return discovery.Status{Mode: opts.Mode, Synced: true} }
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger, agents: map[string]*entry{}, flips: map[flipKey]*flipLog{},
+		opts: opts, log: opts.Logger, agents: map[string]*entry{}, byWorkload: map[wkey]map[string]*entry{}, flips: map[flipKey]*flipLog{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		suggestions: []wire.Suggestion{},
 	}
@@ -160,7 +185,9 @@ func (s *Store) Status(st view.AgentStatus) {
 	if st.LastSeen.Before(e.status.LastSeen.Time) {
 		st.LastSeen = e.status.LastSeen
 	}
+	old := e.status
 	e.status = st
+	s.index(st.Key, e, old)
 	s.mu.Unlock()
 	s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
 }
@@ -173,6 +200,7 @@ func (s *Store) Snapshot(key string, snap *wire.Snapshot, full bool) {
 	if e == nil {
 		e = &entry{status: view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}}
 		s.agents[key] = e
+		s.index(key, e, e.status)
 	}
 	e.snap = snap
 	e.status.LastSeen = wire.Now()
@@ -221,10 +249,8 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 		f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
 	}
 	var peers []merge.Agent
-	for _, o := range s.agents {
-		if o.status.Namespace == st.Namespace && merge.WorkloadOf(o.status) == wl {
-			peers = append(peers, merge.Agent{Status: o.status, Snapshot: o.snap})
-		}
+	for _, o := range s.byWorkload[wkey{st.Namespace, wl}] {
+		peers = append(peers, merge.Agent{Status: o.status, Snapshot: o.snap})
 	}
 	s.mu.Unlock()
 	ev := view.BreakerEvent{
@@ -239,6 +265,14 @@ func (s *Store) Removed(key string) {
 	s.mu.Lock()
 	e := s.agents[key]
 	delete(s.agents, key)
+	if e != nil {
+		if m := s.byWorkload[workloadKey(e.status)]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(s.byWorkload, workloadKey(e.status))
+			}
+		}
+	}
 	for k := range s.flips {
 		if k.agent == key {
 			delete(s.flips, k)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -46,6 +47,9 @@ func start(name string, args ...string) (*proc, error) {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 16)}
+	children.Lock()
+	children.pids = append(children.pids, cmd.Process.Pid)
+	children.Unlock()
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<30) // the clients' result is one long line
@@ -58,6 +62,28 @@ func start(name string, args ...string) (*proc, error) {
 		close(p.lines)
 	}()
 	return p, nil
+}
+
+// children are every process started, killed (with their process groups) if the
+// benchmark is interrupted.
+var children struct {
+	sync.Mutex
+	pids []int
+}
+
+// stopOnSignal ends the children when the benchmark is interrupted (Ctrl-C).
+func stopOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		children.Lock()
+		for _, pid := range children.pids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		children.Unlock()
+		os.Exit(130)
+	}()
 }
 
 func (p *proc) waitLine(want string, timeout time.Duration) error {
@@ -181,6 +207,7 @@ func run(o options) error {
 	if _, err := os.Stat(o.aggregator); err != nil {
 		return fmt.Errorf("aggregator binary: %w (run make build)", err)
 	}
+	stopOnSignal()
 	r := report{o: o}
 	r.sims = (o.agents + o.perSim - 1) / o.perSim
 	fmt.Printf("fleet: %d agents in %d simulator processes, %d clients, %.0f flips/s\n", o.agents, r.sims, o.clients, o.flips)
@@ -193,7 +220,7 @@ func run(o options) error {
 	for s := 0; s < r.sims; s++ {
 		first := s * o.perSim
 		count := min(o.perSim, o.agents-first)
-		p, err := start("nice", "-n", "10", self, "-role=sim", fmt.Sprint("-first=", first), fmt.Sprint("-count=", count), fmt.Sprint("-port=", o.port),
+		p, err := start(self, "-role=sim", fmt.Sprint("-first=", first), fmt.Sprint("-count=", count), fmt.Sprint("-port=", o.port),
 			fmt.Sprintf("-flips=%g", o.flips*float64(count)/float64(o.agents)))
 		if err != nil {
 			return err
