@@ -450,7 +450,7 @@ func hasURL(key, url string) func(map[string]discovery.Target) error {
 
 // withoutWatchList turns client-go's streaming lists off for the test, so informers list
 // and then watch as they do against API servers without WatchList.
-func withoutWatchList(t *testing.T) {
+func withoutWatchList(t testing.TB) {
 	old := clientfeatures.FeatureGates()
 	clientfeatures.ReplaceFeatureGates(gatesWithout{old, clientfeatures.WatchListClient})
 	t.Cleanup(func() { clientfeatures.ReplaceFeatureGates(old) })

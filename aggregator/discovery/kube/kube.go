@@ -151,7 +151,7 @@ func New(opts Options) (*Discoverer, error) {
 			DefaultNamespaces:           namespaces,
 			ReaderFailOnMissingInformer: true,
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Label: sel, Transform: stripPod},
+				&corev1.Pod{}: {Label: sel, Transform: summarize},
 			},
 			DefaultWatchErrorHandler: d.watchError,
 		},
@@ -279,25 +279,24 @@ func (d *Discoverer) apply(obj any, deleted bool) {
 	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj, deleted = tomb.Obj, true
 	}
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := obj.(*cachedPod)
 	if !ok {
 		return
 	}
 	key := string(pod.UID)
-	t, keep := target(pod)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, had := d.targets[key]
 	switch {
-	case deleted || !keep:
+	case deleted || !pod.ok:
 		if !had {
 			return
 		}
 		delete(d.targets, key)
-	case had && old == t:
+	case had && old == pod.target:
 		return
 	default:
-		d.targets[key] = t
+		d.targets[key] = pod.target
 	}
 	d.notify()
 }

@@ -5,9 +5,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 )
@@ -26,46 +28,38 @@ const (
 // creates; the ReplicaSet is named <deployment>-<hash>.
 const templateHashLabel = "pod-template-hash"
 
-// stripPod is the cache's transform: it keeps only what target and workload read, so
-// that a cached pod costs a few hundred bytes instead of several kilobytes (see
-// docs/performance.md). It is idempotent, as the informer may apply it twice.
-func stripPod(obj any) (any, error) {
+// cachedPod is all the cache keeps of a selected pod: the identity the informer files it
+// under, and the target it makes. The cache's transform builds it from each pod as it
+// arrives, so no pod object is ever kept: a cached pod costs a few hundred bytes instead
+// of the ten kilobytes or more of a decoded Pod (see docs/performance.md).
+type cachedPod struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta // name, namespace, UID and resource version only
+
+	target discovery.Target
+	ok     bool // false: the pod has no target now (not ready)
+}
+
+var _ runtime.Object = (*cachedPod)(nil)
+
+// DeepCopyObject copies the pod; the target's fields are immutable strings.
+func (p *cachedPod) DeepCopyObject() runtime.Object {
+	c := *p
+	p.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	return &c
+}
+
+// summarize is the cache's transform. It is idempotent, as the informer may apply it
+// twice, and lets anything that is not a Pod (a tombstone) through.
+func summarize(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
-		return obj, nil // tombstones and other types pass through
+		return obj, nil
 	}
-	out := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:              pod.Name,
-			Namespace:         pod.Namespace,
-			UID:               pod.UID,
-			ResourceVersion:   pod.ResourceVersion,
-			DeletionTimestamp: pod.DeletionTimestamp,
-		},
-		Spec:   corev1.PodSpec{NodeName: pod.Spec.NodeName},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP},
-	}
-	if h, ok := pod.Labels[templateHashLabel]; ok {
-		out.Labels = map[string]string{templateHashLabel: h}
-	}
-	if p, ok := pod.Annotations[PortAnnotation]; ok {
-		out.Annotations = map[string]string{PortAnnotation: p}
-	}
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		out.OwnerReferences = []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, Controller: ref.Controller}}
-	}
-	// The agent runs as a regular container or as a native sidecar (an init container
-	// that keeps running): keep the one port that matters, from either.
-	if c, p, ok := namedPort(pod); ok {
-		out.Spec.Containers = []corev1.Container{{Name: c, Ports: []corev1.ContainerPort{{Name: PortName, ContainerPort: p}}}}
-	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			out.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
-			break
-		}
-	}
-	return out, nil
+	c := &cachedPod{ObjectMeta: metav1.ObjectMeta{
+		Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion}}
+	c.target, c.ok = target(pod)
+	return c, nil
 }
 
 // namedPort finds the container port named PortName.
@@ -108,9 +102,9 @@ func target(pod *corev1.Pod) (t discovery.Target, ok bool) {
 	t = discovery.Target{
 		Key:       string(pod.UID),
 		Pod:       pod.Name,
-		Namespace: pod.Namespace,
-		Node:      pod.Spec.NodeName,
-		Workload:  workload(pod),
+		Namespace: intern(pod.Namespace),
+		Node:      intern(pod.Spec.NodeName),
+		Workload:  intern(workload(pod)),
 		UID:       string(pod.UID),
 	}
 	port, declared, missing := agentPort(pod)
@@ -124,13 +118,19 @@ func target(pod *corev1.Pod) (t discovery.Target, ok bool) {
 	}
 	t.URL = "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
 	if declared != "" {
-		t.MissingIfSilent = "nothing answering at the agent port declared by " + declared
+		t.MissingIfSilent = intern("nothing answering at the agent port declared by " + declared)
 	} else {
-		t.MissingIfSilent = fmt.Sprintf("no container port named %s, no %s annotation, and nothing answering on the default agent port %d",
-			PortName, PortAnnotation, DefaultPort)
+		t.MissingIfSilent = undeclared
 	}
 	return t, true
 }
+
+var undeclared = fmt.Sprintf("no container port named %s, no %s annotation, and nothing answering on the default agent port %d",
+	PortName, PortAnnotation, DefaultPort)
+
+// intern shares one copy of strings that most targets repeat (namespaces, nodes,
+// workloads, reasons).
+func intern(s string) string { return unique.Make(s).Value() }
 
 // agentPort says where the pod's agent listens: the container port named PortName, else
 // the PortAnnotation annotation, else DefaultPort (declared is then empty). missing is

@@ -108,20 +108,13 @@ func TestTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, stripped := range []bool{false, true} {
-				pod := tt.pod
-				if stripped {
-					o, _ := stripPod(pod)
-					pod = o.(*corev1.Pod)
-				}
-				got, ok := target(pod)
-				var gotp *discovery.Target
-				if ok {
-					gotp = &got
-				}
-				if diff := cmp.Diff(tt.want, gotp); diff != "" {
-					t.Errorf("stripped=%v: target (-want +got):\n%s", stripped, diff)
-				}
+			got, ok := target(tt.pod)
+			var gotp *discovery.Target
+			if ok {
+				gotp = &got
+			}
+			if diff := cmp.Diff(tt.want, gotp); diff != "" {
+				t.Errorf("target (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -151,41 +144,42 @@ func TestWorkload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, _ := stripPod(tt.pod)
-			for _, p := range []*corev1.Pod{tt.pod, o.(*corev1.Pod)} {
-				if got := workload(p); got != tt.want {
-					t.Errorf("workload = %q, want %q", got, tt.want)
-				}
+			if got := workload(tt.pod); got != tt.want {
+				t.Errorf("workload = %q, want %q", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestStripPod(t *testing.T) {
-	want := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "checkout-7d9f8c6b5-x2x4q", Namespace: "shop", UID: "uid-1", ResourceVersion: "42",
-			Labels:          map[string]string{"pod-template-hash": "7d9f8c6b5"},
-			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "checkout-7d9f8c6b5", Controller: ptr.To(true)}},
-		},
-		Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{
-			Name: "faultline-agent", Ports: []corev1.ContainerPort{{Name: "faultline", ContainerPort: 9800}}}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.1.2.3",
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+func TestSummarize(t *testing.T) {
+	pod := fullPod()
+	want := &cachedPod{
+		ObjectMeta: metav1.ObjectMeta{Name: "checkout-7d9f8c6b5-x2x4q", Namespace: "shop", UID: "uid-1", ResourceVersion: "42"},
+		ok:         true,
+		target: discovery.Target{Key: "uid-1", UID: "uid-1", Pod: "checkout-7d9f8c6b5-x2x4q", Namespace: "shop", Node: "node-a",
+			Workload: "checkout", URL: "http://10.1.2.3:9800",
+			MissingIfSilent: "nothing answering at the agent port declared by container faultline-agent port faultline (9800)"},
 	}
-	got, err := stripPod(fullPod())
+	got, err := summarize(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("stripped pod (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(cachedPod{})); diff != "" {
+		t.Errorf("cached pod (-want +got):\n%s", diff)
 	}
-	again, _ := stripPod(got)
-	if diff := cmp.Diff(got, again); diff != "" {
-		t.Errorf("strip is not idempotent (-once +twice):\n%s", diff)
+	again, _ := summarize(got)
+	if again != got {
+		t.Errorf("summarize is not idempotent: %v, then %v", got, again)
+	}
+	if cp := got.(*cachedPod).DeepCopyObject(); !cmp.Equal(got, cp, cmp.AllowUnexported(cachedPod{})) {
+		t.Errorf("deep copy differs: %v", cp)
+	}
+	notReady, _ := summarize(fullPod(func(p *corev1.Pod) { p.Status.Conditions[1].Status = corev1.ConditionFalse }))
+	if notReady.(*cachedPod).ok {
+		t.Error("a pod that is not ready was cached with a target")
 	}
 	tomb := struct{ Key string }{"shop/x"}
-	if o, _ := stripPod(tomb); o != tomb {
+	if o, _ := summarize(tomb); o != tomb {
 		t.Errorf("non-pod object changed: %v", o)
 	}
 }
