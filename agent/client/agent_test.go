@@ -86,37 +86,43 @@ func BenchmarkTransitionToStream(b *testing.B) {
 	stream := agent.Stream(b)
 	r := New(Options{AgentURL: agent.IngestURL})
 	defer r.Close()
-	changed := make(chan time.Time, 1)
+	// Every state change with its time: the reporter's own polling may make the
+	// open -> half-open change before the loop asks for it, so none may be lost.
+	type change struct {
+		to gobreaker.State
+		at time.Time
+	}
+	changes := make(chan change, 3*b.N+16)
 	cb := NewBreaker[string](r, gobreaker.Settings{
 		Name:        "bench",
 		Timeout:     time.Nanosecond, // open turns half-open at the next look
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
-		OnStateChange: func(string, gobreaker.State, gobreaker.State) {
-			select {
-			case changed <- time.Now():
-			default:
-			}
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			changes <- change{to, time.Now()}
 		},
 	})
 	stream.WaitTransition(b, 5*time.Second, "bench first seen", agenttest.Is("bench", wire.StateClosed))
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
-		var want wire.BreakerState
+		var want gobreaker.State
 		switch i % 3 {
 		case 0:
 			cb.Execute(fail) // closed -> open
-			want = wire.StateOpen
+			want = gobreaker.StateOpen
 		case 1:
 			cb.State() // open -> half-open: the timeout has passed
-			want = wire.StateHalfOpen
+			want = gobreaker.StateHalfOpen
 		case 2:
 			cb.Execute(ok) // half-open -> closed
-			want = wire.StateClosed
+			want = gobreaker.StateClosed
 		}
-		at := <-changed
-		got := stream.WaitTransition(b, 5*time.Second, string(want), agenttest.Is("bench", want))
-		lat = append(lat, got.At.Sub(at))
+		var c change
+		for c = <-changes; c.to != want; c = <-changes {
+		}
+		wantWire := wire.BreakerState(stateName(want))
+		got := stream.WaitTransition(b, 5*time.Second, string(wantWire), agenttest.Is("bench", wantWire))
+		lat = append(lat, got.At.Sub(c.at))
 	}
 	b.StopTimer()
 	reportLatencies(b, lat)
