@@ -74,6 +74,7 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 		CPULimitMillicores: cfg.CPULimitMillicores,
 		MemoryLimitBytes:   cfg.MemoryLimitBytes,
 	})
+	a.id.Mode = a.sampler.Mode()
 	a.metrics = newMetrics(a)
 	return a
 }
@@ -163,7 +164,8 @@ func (a *agent) server(h http.Handler, name string) *http.Server {
 func (a *agent) tick(ctx context.Context) {
 	smp := a.sampler.Sample(ctx)
 	now := a.now()
-	smp.Throughput, smp.Collectors = a.throughput(now, smp.Collectors)
+	breakers := a.reg.List()
+	smp.Throughput, smp.Collectors = a.throughput(now, breakers, smp.Collectors)
 	for _, s := range a.sources {
 		smp.Collectors = append(smp.Collectors, s.Status())
 	}
@@ -182,11 +184,11 @@ func (a *agent) tick(ctx context.Context) {
 
 // throughput picks the application's own figures while they are fresh, else the ones
 // derived from breaker call counts, and records which in the throughput collector.
-func (a *agent) throughput(now time.Time, cols []wire.Collector) (*wire.Throughput, []wire.Collector) {
+func (a *agent) throughput(now time.Time, breakers []wire.Breaker, cols []wire.Collector) (*wire.Throughput, []wire.Collector) {
 	start := time.Now()
 	staleAfter := max(3*a.cfg.SampleInterval, 10*time.Second)
 	appTP, appWhy := a.app.current(now, staleAfter)
-	derived, derivedWhy := a.derived.update(a.reg.List(), now)
+	derived, derivedWhy := a.derived.update(breakers, now)
 	col := wire.Collector{Name: "throughput", OK: true}
 	tp := appTP
 	switch {

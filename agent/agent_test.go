@@ -60,3 +60,11 @@ func errorOf(t *testing.T, body string) string {
 func testLogger(t *testing.T) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: hclog.DefaultOutput, Level: hclog.Warn, Name: t.Name()})
 }
+
+func testConfig() config.Agent {
+	cfg := config.DefaultAgent()
+	cfg.Mode = config.ModeHost
+	return cfg
+}
+
+func nullLogger() hclog.Logger { return hclog.NewNullLogger() }

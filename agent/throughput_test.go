@@ -80,18 +80,18 @@ func TestThroughputPrefersTheApplication(t *testing.T) {
 	a.reg.Upsert(wire.Breaker{Name: "db", State: wire.StateClosed, Source: "push", Calls: wire.Calls{Succeeded: 10}})
 	ignore := cmpopts.IgnoreFields(wire.Collector{}, "DurationMs")
 
-	tp, cols := a.throughput(t0, nil)
+	tp, cols := a.throughput(t0, a.reg.List(), nil)
 	if diff := cmp.Diff([]wire.Collector{{Name: "throughput", OK: true, Status: "derived from breaker call counts: rates available from the next sample"}}, cols, ignore); tp != nil || diff != "" {
 		t.Errorf("first tick: %+v (-want +got):\n%s", tp, diff)
 	}
 	a.reg.Upsert(wire.Breaker{Name: "db", State: wire.StateClosed, Source: "push", Calls: wire.Calls{Succeeded: 30}})
-	tp, cols = a.throughput(t0.Add(time.Second), nil)
+	tp, cols = a.throughput(t0.Add(time.Second), a.reg.List(), nil)
 	if tp == nil || tp.Source != "breakers" || tp.RequestsPerSec != 20 {
 		t.Errorf("second tick: %+v, %+v; want 20/s from breakers", tp, cols)
 	}
 	a.app.record(report(0, 0, nil), t0.Add(time.Second))
 	a.app.record(report(300, 0, nil), t0.Add(2*time.Second))
-	tp, _ = a.throughput(t0.Add(2*time.Second), nil)
+	tp, _ = a.throughput(t0.Add(2*time.Second), a.reg.List(), nil)
 	if tp == nil || tp.Source != "app" || tp.RequestsPerSec != 300 {
 		t.Errorf("with application reports: %+v; want 300/s from the app", tp)
 	}
@@ -99,7 +99,7 @@ func TestThroughputPrefersTheApplication(t *testing.T) {
 
 func TestThroughputUnavailable(t *testing.T) {
 	a := newTestAgent(t, nil)
-	tp, cols := a.throughput(time.Now(), nil)
+	tp, cols := a.throughput(time.Now(), nil, nil)
 	want := "unavailable: the application has not posted to /v1/throughput and no breaker reports call counts"
 	if tp != nil || len(cols) != 1 || cols[0].OK || cols[0].Status != want {
 		t.Errorf("got %+v, %+v; want status %q", tp, cols, want)

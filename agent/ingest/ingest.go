@@ -63,22 +63,34 @@ func DecodeBreaker(body []byte, name string) (wire.Breaker, error) {
 // DecodeBreakers decodes the body of POST /v1/breakers: a JSON array of reports, each
 // with its name. Errors name the report by index: "[2].state: ...".
 func DecodeBreakers(body []byte) ([]wire.Breaker, error) {
-	var raw []json.RawMessage
+	var reports []report
+	if err := strict(body, &reports); err == nil {
+		return fromReports(reports, "")
+	}
+	var raw []json.RawMessage // decode again, item by item, to say which one is wrong
 	if err := strict(body, &raw); err != nil {
 		return nil, err
 	}
 	return decodeList(raw, "")
 }
 
+// decodeList decodes reports one at a time, so that an error names its index.
 func decodeList(raw []json.RawMessage, prefix string) ([]wire.Breaker, error) {
-	out := make([]wire.Breaker, 0, len(raw))
-	seen := make(map[string]int, len(raw))
+	reports := make([]report, len(raw))
 	for i, item := range raw {
-		at := fmt.Sprintf("%s[%d].", prefix, i)
-		var r report
-		if err := strict(item, &r); err != nil {
-			return nil, prefixed(at, err)
+		if err := strict(item, &reports[i]); err != nil {
+			return nil, prefixed(fmt.Sprintf("%s[%d].", prefix, i), err)
 		}
+	}
+	return fromReports(reports, prefix)
+}
+
+// fromReports validates decoded reports: each must be valid and name a breaker once.
+func fromReports(reports []report, prefix string) ([]wire.Breaker, error) {
+	out := make([]wire.Breaker, 0, len(reports))
+	seen := make(map[string]int, len(reports))
+	for i, r := range reports {
+		at := fmt.Sprintf("%s[%d].", prefix, i)
 		if r.Name == "" {
 			return nil, fmt.Errorf("%sname: required in a batch", at)
 		}
@@ -137,7 +149,15 @@ type Events struct {
 
 // DecodeEvents decodes the body of POST /v1/events.
 func DecodeEvents(body []byte) (Events, error) {
-	var raw struct {
+	var fast struct {
+		V          *int        `json:"v"`
+		Breakers   []report    `json:"breakers"`
+		Throughput *Throughput `json:"throughput"`
+	}
+	if err := strict(body, &fast); err == nil {
+		return events(fast.V, fast.Breakers, fast.Throughput)
+	}
+	var raw struct { // decode again, part by part, to say which one is wrong
 		V          *int              `json:"v"`
 		Breakers   []json.RawMessage `json:"breakers"`
 		Throughput *json.RawMessage  `json:"throughput"`
@@ -145,23 +165,42 @@ func DecodeEvents(body []byte) (Events, error) {
 	if err := strict(body, &raw); err != nil {
 		return Events{}, err
 	}
-	if err := checkVersion(raw.V); err != nil {
+	reports := make([]report, len(raw.Breakers))
+	for i, item := range raw.Breakers {
+		if err := strict(item, &reports[i]); err != nil {
+			return Events{}, prefixed(fmt.Sprintf("breakers[%d].", i), err)
+		}
+	}
+	if raw.Breakers == nil {
+		reports = nil
+	}
+	var tp *Throughput
+	if raw.Throughput != nil {
+		tp = new(Throughput)
+		if err := strict(*raw.Throughput, tp); err != nil {
+			return Events{}, prefixed("throughput.", err)
+		}
+	}
+	return events(raw.V, reports, tp)
+}
+
+func events(v *int, reports []report, tp *Throughput) (Events, error) {
+	if err := checkVersion(v); err != nil {
 		return Events{}, err
 	}
-	if raw.Breakers == nil && raw.Throughput == nil {
+	if reports == nil && tp == nil {
 		return Events{}, errors.New("body: neither breakers nor throughput")
 	}
 	var ev Events
 	var err error
-	if ev.Breakers, err = decodeList(raw.Breakers, "breakers"); err != nil {
+	if ev.Breakers, err = fromReports(reports, "breakers"); err != nil {
 		return Events{}, err
 	}
-	if raw.Throughput != nil {
-		t, err := DecodeThroughput(*raw.Throughput)
-		if err != nil {
+	if tp != nil {
+		if err := tp.check(); err != nil {
 			return Events{}, prefixed("throughput.", err)
 		}
-		ev.Throughput = &t
+		ev.Throughput = tp
 	}
 	return ev, nil
 }

@@ -39,6 +39,18 @@ func BenchmarkSample(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	// Baseline: reading one small kernel file, the unit of a collector's work; a host
+	// sample reads about ten files and one directory.
+	b.Run("baseline-read-one-proc-file", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu0 := cpuTime(b)
+		for b.Loop() {
+			if _, err := os.ReadFile("/proc/loadavg"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
 	for _, o := range []Options{
 		{Mode: ModeHost},
 		{Mode: ModePod, ProcRoot: podRoot, CPULimitMillicores: 500, MemoryLimitBytes: 256 << 20},

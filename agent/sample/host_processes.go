@@ -8,22 +8,20 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/shirou/gopsutil/v4/process"
-
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// hostProcessesCollector counts the machine's processes (through gopsutil), threads
-// (/proc/loadavg) and open file handles (/proc/sys/fs/file-nr) without reading every
-// process.
+// hostProcessesCollector counts the machine's processes (the pid directories of /proc),
+// threads (/proc/loadavg) and open file handles (/proc/sys/fs/file-nr) without reading
+// every process.
 type hostProcessesCollector struct {
 	procRoot string
 }
 
 func (hostProcessesCollector) name() string { return "processes" }
 
-func (c hostProcessesCollector) collect(ctx context.Context, cy *cycle) (string, error) {
-	pids, err := process.PidsWithContext(ctx)
+func (c hostProcessesCollector) collect(_ context.Context, cy *cycle) (string, error) {
+	procs, err := countPIDDirs(c.procRoot)
 	if err != nil {
 		return "", fmt.Errorf("list processes: %w", err)
 	}
@@ -43,8 +41,37 @@ func (c hostProcessesCollector) collect(ctx context.Context, cy *cycle) (string,
 	if err != nil {
 		return "", err
 	}
-	cy.out.Process = &wire.Process{Processes: len(pids), Threads: threads, OpenFDs: fds}
+	cy.out.Process = &wire.Process{Processes: procs, Threads: threads, OpenFDs: fds}
 	return "", nil
+}
+
+// countPIDDirs counts the entries of a procfs root that name a process.
+func countPIDDirs(root string) (int, error) {
+	d, err := os.Open(root)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if isPID(name) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func isPID(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] < '0' || name[i] > '9' {
+			return false
+		}
+	}
+	return name != "" && name[0] != '0'
 }
 
 // parseLoadavgThreads returns the number of scheduling entities (threads) from the

@@ -238,7 +238,8 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 }
 
-// TestIngestIsLoopbackOnly: the write API listens on loopback by default.
+// TestIngestDefaultsToLoopback: --help documents every setting, and the write API
+// listens on loopback unless told otherwise.
 func TestIngestDefaultsToLoopback(t *testing.T) {
 	bin := testbin.Build(t, "faultline-agent")
 	out, err := exec.Command(bin, "--help").CombinedOutput()

@@ -1,0 +1,38 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestAgentDownwardAPILimits: the chart passes container limits through the
+// environment, as the Downward API renders them.
+func TestAgentDownwardAPILimits(t *testing.T) {
+	cfg, err := LoadAgent(nil, env(map[string]string{
+		"FAULTLINE_CPU_LIMIT_MILLICORES": "500",
+		"FAULTLINE_MEMORY_LIMIT_BYTES":   "268435456",
+		"FAULTLINE_TOKEN":                "s3cret",
+		"FAULTLINE_MODE":                 "cgroup",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{cfg.CPULimitMillicores, cfg.MemoryLimitBytes, cfg.Token, cfg.Mode}
+	if diff := cmp.Diff([]any{int64(500), int64(268435456), "s3cret", ModeCgroup}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	_, err = LoadAgent([]string{"--cpu-limit-millicores=-1", "--memory-limit-bytes=-5", "--ingest-listen=9801"}, env(nil))
+	for _, want := range []string{"cpu-limit-millicores: -1 is negative", "memory-limit-bytes: -5 is negative", `ingest-listen: "9801"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q:\n%v", want, err)
+		}
+	}
+	// A quantity with a unit or a fraction is refused: the chart renders millicores
+	// (resourceFieldRef divisor 1m).
+	_, err = LoadAgent(nil, env(map[string]string{"FAULTLINE_CPU_LIMIT_MILLICORES": "500m"}))
+	if err == nil || !strings.Contains(err.Error(), "cpu-limit-millicores (env FAULTLINE_CPU_LIMIT_MILLICORES)") {
+		t.Errorf("a fractional value is accepted or not named: %v", err)
+	}
+}
