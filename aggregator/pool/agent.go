@@ -145,6 +145,7 @@ func (a *agent) stop() {
 func (a *agent) run(ctx context.Context) {
 	a.setState(view.AgentConnecting, "")
 	attempt := 0
+	answered := false
 	for {
 		connectedAt, err := a.stream(ctx)
 		if ctx.Err() != nil {
@@ -153,9 +154,16 @@ func (a *agent) run(ctx context.Context) {
 		if !connectedAt.IsZero() && time.Since(connectedAt) > a.p.opts.BackoffMax {
 			attempt = 0 // it was healthy for a while: start backing off afresh
 		}
-		reason := describe(err)
-		a.p.opts.Logger.Debug("agent unavailable", "agent", a.target.Key, "reason", reason)
-		a.setState(view.AgentUnavailable, reason)
+		if !connectedAt.IsZero() {
+			answered = true
+		}
+		state, reason := view.AgentUnavailable, describe(err)
+		// A pod's agent that has never answered was never there: missing, not unavailable.
+		if silent := a.missingIfSilent(); !answered && silent != "" {
+			state, reason = view.AgentMissing, silent+": "+reason
+		}
+		a.p.opts.Logger.Debug("agent "+state, "agent", a.target.Key, "reason", reason)
+		a.setState(state, reason)
 		t := time.NewTimer(backoff(attempt, a.p.opts.BackoffBase, a.p.opts.BackoffMax))
 		attempt++
 		select {
@@ -165,6 +173,13 @@ func (a *agent) run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// missingIfSilent is the target's reason to count as missing while it never answered.
+func (a *agent) missingIfSilent() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.target.MissingIfSilent
 }
 
 // stallTimeout is how long the agent may stay silent: twice its sample interval.
@@ -277,11 +292,11 @@ func (a *agent) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 
 // handle applies one event. An error means the agent misbehaves: the connection is
 // dropped and the agent shown unavailable with the error as the reason.
-func (a *agent) handle(ev event, conn net.Conn) error {
+func (a *agent) handle(ev event, conn net.Conn, in interner) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
 		snap := new(wire.Snapshot)
-		if err := decode(ev.Data, snap); err != nil {
+		if err := decodeSnapshot(ev.Data, snap, in); err != nil {
 			return fmt.Errorf("bad %s event: %w", ev.Name, err)
 		}
 		if snap.Agent.V != 0 && snap.Agent.V != wire.Version {

@@ -10,7 +10,7 @@ import (
 
 // snapshotJSON is a realistic agent metrics event: a pod sample and 10 breakers with
 // counters, latencies and thresholds (about 5 KiB).
-func snapshotJSON(b *testing.B) []byte {
+func snapshotJSON(b testing.TB) []byte {
 	now := wire.Now()
 	limit := uint64(512 << 20)
 	s := wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "svc-001-00001", Pod: "svc-001-00001", Namespace: "ns-01", UID: "uid-1", Node: "node-1", IP: "10.0.0.1", Workload: "svc-001", Version: "1.0", Mode: "pod", Started: now},
@@ -29,7 +29,7 @@ func snapshotJSON(b *testing.B) []byte {
 	}
 	data, err := json.Marshal(s)
 	if err != nil {
-		b.Fatal(err)
+		panic(err)
 	}
 	return data
 }
@@ -38,6 +38,20 @@ func snapshotJSON(b *testing.B) []byte {
 // sending one a second, ns/op x 10^4 is the share of a core decoding takes.
 // BenchmarkDecodeSnapshotStdlib is encoding/json on the same bytes, for comparison.
 func BenchmarkDecodeSnapshot(b *testing.B) {
+	data := snapshotJSON(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	in := interner{}
+	for i := 0; i < b.N; i++ {
+		var s wire.Snapshot
+		if err := decodeSnapshot(data, &s, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeSnapshotV2 is the general JSON v2 decoder the fast one falls back to.
+func BenchmarkDecodeSnapshotV2(b *testing.B) {
 	data := snapshotJSON(b)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -40,13 +40,14 @@ func (p *Pool) startWorkers() {
 		ch, prio := make(chan job, 1024), make(chan job, 256)
 		p.jobs[i], p.prio[i] = ch, prio
 		go func() {
+			in := interner{}
 			for {
 				select {
 				case j, ok := <-prio:
 					if !ok {
 						return
 					}
-					p.work(j)
+					p.work(j, in)
 					continue
 				default:
 				}
@@ -55,12 +56,12 @@ func (p *Pool) startWorkers() {
 					if !ok {
 						return
 					}
-					p.work(j)
+					p.work(j, in)
 				case j, ok := <-ch:
 					if !ok {
 						return
 					}
-					p.work(j)
+					p.work(j, in)
 				}
 			}
 		}()
@@ -89,7 +90,7 @@ func (p *Pool) enqueue(a *agent, conn net.Conn, ev event) bool {
 	return true
 }
 
-func (p *Pool) work(j job) {
+func (p *Pool) work(j job, in interner) {
 	a := j.a
 	defer a.pending.Done()
 	defer func() {
@@ -100,7 +101,7 @@ func (p *Pool) work(j job) {
 	if a.failed.Load() != nil {
 		return // the rest of a misbehaving stream is dropped
 	}
-	if err := a.handle(event{Name: j.name, ID: j.id, Data: *j.data}, j.conn); err != nil {
+	if err := a.handle(event{Name: j.name, ID: j.id, Data: *j.data}, j.conn, in); err != nil {
 		a.failed.Store(&err)
 		j.conn.Close() // the connection goroutine sees the read fail and reports err
 		return
@@ -125,6 +126,16 @@ func epochOf(id string) string {
 // workerFor spreads agents over the workers by key.
 func (p *Pool) workerFor(key string) int {
 	return int(maphash.String(seed, key) % uint64(len(p.jobs)))
+}
+
+// decodeSnapshot decodes a snapshot with the fast decoder, or with the general one when
+// the fast one declines.
+func decodeSnapshot(data []byte, snap *wire.Snapshot, in interner) error {
+	if fastSnapshot(data, snap, in) == nil && snap.V == wire.Version {
+		return nil
+	}
+	*snap = wire.Snapshot{}
+	return decode(data, snap)
 }
 
 // decode unmarshals an agent's message and checks its wire version. It uses the JSON v2
