@@ -174,7 +174,8 @@ func TestHystrixReconnect(t *testing.T) {
 func TestHystrixBadStream(t *testing.T) {
 	srv := newHystrixServer(t)
 	reg := newRecorder()
-	h := runHystrix(t, HystrixOptions{URL: srv.URL, IdleTimeout: 400 * time.Millisecond}, reg, nil)
+	// Backoff long enough for the status to be read between connections.
+	h := runHystrix(t, HystrixOptions{URL: srv.URL, IdleTimeout: 400 * time.Millisecond, MinBackoff: 300 * time.Millisecond, MaxBackoff: 600 * time.Millisecond}, reg, nil)
 
 	srv.frames <- "data: {not json\n\n"
 	srv.frames <- `data: {"type":"HystrixCommand","name":"x"}` + "\n\n"
@@ -187,9 +188,12 @@ func TestHystrixBadStream(t *testing.T) {
 	}
 
 	srv.frames <- "data: " + strings.Repeat("x", hystrixMaxEvent+1) + "\n\n"
-	waitFor(t, "stale after an oversized event", func() bool { return stateOf(reg, "GetUser") == "closed stale" })
-	if st := h.Status(); st.OK || !strings.Contains(st.Status, "event exceeds the size limit") {
-		t.Errorf("status = %q, want the oversized event named", st.Status)
+	waitFor(t, "the oversized event named in the status", func() bool {
+		st := h.Status()
+		return !st.OK && strings.Contains(st.Status, "event exceeds the size limit")
+	})
+	if got := stateOf(reg, "GetUser"); got != "closed stale" {
+		t.Errorf("GetUser = %q after the stream broke, want stale", got)
 	}
 
 	srv.frames <- command("GetUser", false, 0)
