@@ -338,7 +338,7 @@ func (s *Store) currentInterval() time.Duration {
 func (s *Store) Broadcast(now time.Time) {
 	start := time.Now()
 	agents := s.inputs()
-	c := merge.Cluster(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Agents: agents, Alerts: s.opts.Alerts.Firing(), Detail: true})
+	c := merge.Cluster(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Agents: agents, Alerts: s.opts.Alerts.Firing(), Detail: true, Unsorted: true})
 	changed := s.opts.Alerts.Evaluate(alert.Input{Time: now, View: c, Pods: c.Pods, Agents: c.Agents})
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	for _, a := range changed {
@@ -545,7 +545,7 @@ func (s *Store) Optimization() wire.Optimization {
 	return o
 }
 
-// View returns the latest merged view (pods and agents, no per-pod breakers).
+// View returns the latest merged view (pods and agents unsorted, no per-pod breakers).
 func (s *Store) View() view.Cluster {
 	s.viewMu.RLock()
 	defer s.viewMu.RUnlock()
