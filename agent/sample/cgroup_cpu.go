@@ -16,6 +16,8 @@ type cgroupCPUCollector struct {
 	prev *cgroupCPUStat
 }
 
+var _ collector = (*cgroupCPUCollector)(nil)
+
 func (c *cgroupCPUCollector) name() string { return "cgroup-cpu" }
 
 func (c *cgroupCPUCollector) collect(_ context.Context, cy *cycle) (string, error) {

@@ -14,6 +14,8 @@ type cgroupMemoryCollector struct {
 	lim limits
 }
 
+var _ collector = (*cgroupMemoryCollector)(nil)
+
 func (c *cgroupMemoryCollector) name() string { return "cgroup-memory" }
 
 func (c *cgroupMemoryCollector) collect(_ context.Context, cy *cycle) (string, error) {

@@ -16,6 +16,8 @@ type hostCPUCollector struct {
 	prev *cpu.TimesStat
 }
 
+var _ collector = (*hostCPUCollector)(nil)
+
 func (c *hostCPUCollector) name() string { return "cpu" }
 
 func (c *hostCPUCollector) collect(ctx context.Context, cy *cycle) (string, error) {

@@ -18,6 +18,8 @@ type hostProcessesCollector struct {
 	procRoot string
 }
 
+var _ collector = hostProcessesCollector{}
+
 func (hostProcessesCollector) name() string { return "processes" }
 
 func (c hostProcessesCollector) collect(_ context.Context, cy *cycle) (string, error) {

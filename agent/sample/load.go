@@ -12,6 +12,8 @@ import (
 // loadCollector reads the machine's load averages (/proc/loadavg) through gopsutil.
 type loadCollector struct{}
 
+var _ collector = loadCollector{}
+
 func (loadCollector) name() string { return "load" }
 
 func (loadCollector) collect(ctx context.Context, cy *cycle) (string, error) {

@@ -12,6 +12,8 @@ import (
 // hostMemoryCollector reads the machine's memory (/proc/meminfo) through gopsutil.
 type hostMemoryCollector struct{}
 
+var _ collector = hostMemoryCollector{}
+
 func (hostMemoryCollector) name() string { return "memory" }
 
 func (hostMemoryCollector) collect(ctx context.Context, cy *cycle) (string, error) {

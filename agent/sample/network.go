@@ -18,6 +18,8 @@ type networkCollector struct {
 
 type ifaceBytes struct{ rx, tx uint64 }
 
+var _ collector = (*networkCollector)(nil)
+
 func (c *networkCollector) name() string { return "network" }
 
 func (c *networkCollector) collect(ctx context.Context, cy *cycle) (string, error) {

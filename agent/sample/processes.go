@@ -72,6 +72,8 @@ func newCgroupProcesses(cg *cgroupLocator) *processesCollector {
 	}
 }
 
+var _ collector = (*processesCollector)(nil)
+
 func (c *processesCollector) name() string { return "processes" }
 
 func (c *processesCollector) collect(ctx context.Context, cy *cycle) (string, error) {

@@ -17,6 +17,8 @@ type selfCollector struct {
 	read bool
 }
 
+var _ collector = (*selfCollector)(nil)
+
 func (c *selfCollector) name() string { return "self" }
 
 func (c *selfCollector) collect(ctx context.Context, cy *cycle) (string, error) {
