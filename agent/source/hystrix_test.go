@@ -150,15 +150,16 @@ func TestHystrixReconnect(t *testing.T) {
 
 	srv.frames <- command("GetUser", false, 0)
 	waitFor(t, "GetUser closed", func() bool { return stateOf(reg, "GetUser") == "closed" })
-	if st := h.Status(); !st.OK || !strings.Contains(st.Status, "ago, 1 breakers") {
-		t.Errorf("status = %+v, want ok with 1 breaker", st)
-	}
+	waitFor(t, "status ok with 1 breaker", func() bool {
+		st := h.Status()
+		return st.OK && strings.Contains(st.Status, "ago, 1 breakers")
+	})
 	srv.frames <- "close"
 	waitFor(t, "GetUser stale", func() bool { return stateOf(reg, "GetUser") == "closed stale" })
-	st := h.Status()
-	if st.OK || !strings.HasPrefix(st.Status, "unavailable: stream ended; retrying in") || !strings.Contains(st.Status, "1 breakers kept as stale") {
-		t.Errorf("status = %+v, want unavailable: stream ended, retrying, 1 stale breaker", st)
-	}
+	waitFor(t, "unavailable: stream ended, retrying, 1 stale breaker", func() bool {
+		st := h.Status()
+		return !st.OK && strings.HasPrefix(st.Status, "unavailable: stream ended; retrying in") && strings.Contains(st.Status, "1 breakers kept as stale")
+	})
 	srv.frames <- command("GetUser", false, 0)
 	waitFor(t, "GetUser fresh again", func() bool { return stateOf(reg, "GetUser") == "closed" })
 	if n := srv.conns.Load(); n != 2 {
@@ -183,9 +184,10 @@ func TestHystrixBadStream(t *testing.T) {
 	srv.frames <- "\x00\xff garbage line\n\n"
 	srv.frames <- command("GetUser", false, 0)
 	waitFor(t, "GetUser", func() bool { return stateOf(reg, "GetUser") == "closed" })
-	if st := h.Status(); !st.OK || !strings.Contains(st.Status, "; 2 events skipped (hystrix event: invalid character") {
-		t.Errorf("status = %q, want the 2 malformed command events counted", st.Status)
-	}
+	waitFor(t, "the 2 malformed command events counted", func() bool {
+		st := h.Status()
+		return st.OK && strings.Contains(st.Status, "; 2 events skipped (hystrix event: invalid character")
+	})
 
 	srv.frames <- "data: " + strings.Repeat("x", hystrixMaxEvent+1) + "\n\n"
 	waitFor(t, "the oversized event named in the status", func() bool {
@@ -239,9 +241,9 @@ func TestHystrixCapAndForget(t *testing.T) {
 	if diff := cmp.Diff([]string{"a=open", "b=closed"}, reg.states()); diff != "" {
 		t.Errorf("breakers (-want +got):\n%s", diff)
 	}
-	if st := h.Status().Status; !strings.Contains(st, "2 breakers; 2 more over the limit of 2 not shown") {
-		t.Errorf("status = %q, want c and d counted over the cap", st)
-	}
+	waitFor(t, "c and d counted over the cap", func() bool {
+		return strings.Contains(h.Status().Status, "2 breakers; 2 more over the limit of 2 not shown")
+	})
 	// b stops being written: after Forget it is stale and its place goes to c.
 	clock.add(11 * time.Second)
 	srv.frames <- command("a", true, 5)
