@@ -18,6 +18,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/api"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/discovery/kube"
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/local"
 	"github.com/faultline-dev/faultline/aggregator/pool"
@@ -54,9 +55,6 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 	if log == nil {
 		log = cfg.Logger("faultline-aggregator")
 	}
-	if opts.IsLeader == nil {
-		opts.IsLeader = func() bool { return true }
-	}
 	if opts.Web == nil {
 		opts.Web = web.Handler()
 	}
@@ -82,22 +80,22 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 	hub := stream.New(stream.Options{SubscriberBuffer: cfg.SubscriberBuffer})
 	hist := history.New(history.Options{Retention: cfg.HistoryRetention})
 	engine := alert.NewEngine(rules)
-	var notifier *alert.Notifier
-	if cfg.AlertmanagerURL != "" {
-		notifier = alert.NewNotifier(cfg.AlertmanagerURL, opts.IsLeader, log.Named("alertmanager"))
-		notifier.GeneratorURL = "http://" + advertised(apiLn.Addr()) + "/"
-	}
-
 	disc := opts.Discoverer
 	var reload func(before, after int, err error)
 	if disc == nil {
 		switch cfg.Mode {
 		case config.ModeKubernetes:
-			d, err := kubernetesDiscoverer(cfg, log.Named("discovery"))
+			// Every replica watches and serves everything; a Lease picks the one that
+			// delivers alerts, so it is only campaigned for when there is delivery.
+			d, err := kube.New(kube.Options{Kubeconfig: cfg.Kubeconfig, Selector: cfg.AgentSelector,
+				Namespaces: cfg.Namespaces, LeaderElection: cfg.AlertmanagerURL != "", Logger: log.Named("discovery")})
 			if err != nil {
 				return err
 			}
 			disc = d
+			if opts.IsLeader == nil {
+				opts.IsLeader = d.IsLeader
+			}
 		default:
 			st := &discovery.Static{Fixed: cfg.Agents, Logger: log.Named("discovery")}
 			if !cfg.AgentsPinned && cfg.ConfigFile != "" {
@@ -106,6 +104,14 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 			}
 			disc = st
 		}
+	}
+	if opts.IsLeader == nil {
+		opts.IsLeader = func() bool { return true }
+	}
+	var notifier *alert.Notifier
+	if cfg.AlertmanagerURL != "" {
+		notifier = alert.NewNotifier(cfg.AlertmanagerURL, opts.IsLeader, log.Named("alertmanager"))
+		notifier.GeneratorURL = "http://" + advertised(apiLn.Addr()) + "/"
 	}
 
 	st := store.New(store.Options{
@@ -196,10 +202,4 @@ func advertised(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// kubernetesDiscoverer builds the Kubernetes discoverer. The Kubernetes discovery
-// package (aggregator/discovery/kube) plugs in here.
-func kubernetesDiscoverer(cfg config.Aggregator, log hclog.Logger) (discovery.Discoverer, error) {
-	return nil, errors.New("kubernetes mode: not built in yet")
 }

@@ -20,18 +20,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
+
+var quietOnce sync.Once
 
 // Env is a running API server with its etcd.
 type Env struct {
@@ -64,6 +69,11 @@ func Start(t testing.TB) *Env {
 		testbin.Missing(t, "kube-apiserver and etcd not found in $KUBEBUILDER_ASSETS=%q "+
 			"(run `make test`, or KUBEBUILDER_ASSETS=\"$(hack/envtest-assets.sh)\" go test ...)", assets)
 	}
+	// envtest logs through controller-runtime's global logger, which prints a warning
+	// with a stack trace if nothing was installed within 30 s of process start. Its
+	// errors reach the test as returned errors, so its logs are dropped; a later
+	// ctrllog.SetLogger (kube.New installs the aggregator's) replaces this.
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	dir := t.TempDir()
 	certs := filepath.Join(dir, "apiserver")
 	if err := os.Mkdir(certs, 0o700); err != nil {

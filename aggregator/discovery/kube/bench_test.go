@@ -46,6 +46,15 @@ func BenchmarkInformer(b *testing.B) {
 			return runDiscovery(b, ctx, cfg)
 		})
 	})
+	b.Run("discovery-10-namespaces", func(b *testing.B) {
+		var namespaces []string
+		for i := range benchNamespaces {
+			namespaces = append(namespaces, fmt.Sprintf("team-%d", i))
+		}
+		benchInformer(b, env, benchSelected, func(ctx context.Context, cfg *rest.Config) func() {
+			return runDiscovery(b, ctx, cfg, namespaces...)
+		})
+	})
 	b.Run("discovery-no-watchlist", func(b *testing.B) {
 		withoutWatchList(b)
 		benchInformer(b, env, benchSelected, func(ctx context.Context, cfg *rest.Config) func() {
@@ -88,10 +97,10 @@ func benchInformer(b *testing.B, env *testenv.Env, pods int, start func(context.
 	}
 }
 
-// runDiscovery starts a Discoverer with the default selector over all namespaces and
-// waits for its first target set.
-func runDiscovery(b *testing.B, ctx context.Context, cfg *rest.Config) func() {
-	d, err := New(Options{Config: cfg, Selector: "faultline.dev/agent=true"})
+// runDiscovery starts a Discoverer with the default selector over namespaces (none: all)
+// and waits for its first target set.
+func runDiscovery(b *testing.B, ctx context.Context, cfg *rest.Config, namespaces ...string) func() {
+	d, err := New(Options{Config: cfg, Selector: "faultline.dev/agent=true", Namespaces: namespaces})
 	if err != nil {
 		b.Fatal(err)
 	}

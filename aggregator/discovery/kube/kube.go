@@ -70,7 +70,6 @@ type Options struct {
 // Discoverer is the Kubernetes discovery. Build it with New, then Run it once.
 type Discoverer struct {
 	opts     Options
-	cfg      *rest.Config
 	mgr      manager.Manager
 	health   *health
 	log      hclog.Logger
@@ -121,8 +120,8 @@ func New(opts Options) (*Discoverer, error) {
 		changed: make(chan struct{}, 1),
 	}
 	// The copy used by the informers reports every pod request's outcome to health.
-	d.cfg = rest.CopyConfig(cfg)
-	d.cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &observer{next: rt, h: d.health} })
+	informerCfg := rest.CopyConfig(cfg)
+	informerCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &observer{next: rt, h: d.health} })
 
 	namespaces := map[string]cache.Config{}
 	for _, ns := range opts.Namespaces {
@@ -131,7 +130,7 @@ func New(opts Options) (*Discoverer, error) {
 	if len(namespaces) == 0 {
 		namespaces = nil // all namespaces, with one cluster-wide watch
 	}
-	d.mgr, err = manager.New(d.cfg, manager.Options{
+	d.mgr, err = manager.New(informerCfg, manager.Options{
 		// The manager waits for its caches to sync before anything else, and cannot be
 		// stopped while it waits: discovery that is forbidden from the start would then
 		// never stop. Run waits for the sync itself instead.

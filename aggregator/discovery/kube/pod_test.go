@@ -2,6 +2,7 @@ package kube
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
@@ -218,4 +220,35 @@ func FuzzTarget(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNewRejects(t *testing.T) {
+	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
+	tests := []struct {
+		name string
+		opts Options
+		want []string // every one must be in the error
+	}{
+		{"bad selector and namespaces, all reported", Options{Config: cfg, Selector: "a in (", Namespaces: []string{"Shop", "ok", "x_y"}},
+			[]string{"agent-selector:", `namespaces: "Shop"`, `namespaces: "x_y"`}},
+		{"empty selector", Options{Config: cfg, Selector: ""}, []string{"agent-selector: must not be empty"}},
+		{"unreadable kubeconfig", Options{Kubeconfig: "/nonexistent/kubeconfig", Selector: "a=b"},
+			[]string{"kubeconfig:", "/nonexistent/kubeconfig"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.opts)
+			if err == nil {
+				t.Fatal("New accepted bad options")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := New(Options{Config: cfg, Selector: "faultline.dev/agent=true", Namespaces: []string{"shop"}}); err != nil {
+		t.Errorf("New with good options: %v", err)
+	}
 }
