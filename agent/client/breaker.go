@@ -3,10 +3,13 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sony/gobreaker/v2"
 )
@@ -20,16 +23,19 @@ type Breaker[T any] struct {
 }
 
 // NewBreaker builds a gobreaker.CircuitBreaker from st and reports it through r. Your
-// own OnStateChange and ReadyToTrip keep working. It panics if r already reports a
-// breaker of that name or st.Name is empty, as both are programming errors.
+// own OnStateChange and ReadyToTrip keep working. The breaker is reported under
+// st.Name, with "/" written as %2F (names appear in the agent's URL paths). It panics if
+// r already reports a breaker of that name, or the name is empty, longer than 200 bytes
+// or holds control characters: these are programming errors.
 func NewBreaker[T any](r *Reporter, st gobreaker.Settings) *Breaker[T] {
 	if r == nil {
 		panic(errNoReporter)
 	}
-	if st.Name == "" {
-		panic("faultline client: gobreaker.Settings.Name is required")
+	name, err := reportedName(st.Name)
+	if err != nil {
+		panic(err)
 	}
-	t := &tracked{name: st.Name, r: r, isSuccessful: st.IsSuccessful, isExcluded: st.IsExcluded, state: gobreaker.StateClosed, since: time.Now()}
+	t := &tracked{name: name, r: r, isSuccessful: st.IsSuccessful, isExcluded: st.IsExcluded, state: gobreaker.StateClosed, since: time.Now()}
 	open := st.Timeout
 	if open <= 0 {
 		open = 60 * time.Second // gobreaker's default open period
@@ -61,6 +67,20 @@ func NewBreaker[T any](r *Reporter, st gobreaker.Settings) *Breaker[T] {
 	}
 	r.enqueue(t.report(gobreaker.StateClosed))
 	return &Breaker[T]{CircuitBreaker: cb, t: t}
+}
+
+// reportedName is the name the agent accepts for a gobreaker name.
+func reportedName(name string) (string, error) {
+	name = strings.ReplaceAll(name, "/", "%2F")
+	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
+		return "", fmt.Errorf("faultline client: breaker name %q must be 1 to 200 bytes of UTF-8", name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", fmt.Errorf("faultline client: breaker name %q holds a control character", name)
+		}
+	}
+	return name, nil
 }
 
 // Execute runs req if the breaker lets it through, as gobreaker's Execute does, and

@@ -390,3 +390,24 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerNames(t *testing.T) {
+	agent := newFakeAgent(t)
+	r := New(Options{AgentURL: agent.URL, FlushInterval: time.Hour})
+	defer r.Close()
+	NewBreaker[string](r, gobreaker.Settings{Name: "GET /orders"})
+	r.Flush(context.Background())
+	if _, ok := agent.reg.Get("GET %2Forders"); !ok {
+		t.Errorf("breakers at the agent: %v, want GET %%2Forders", agent.reg.List())
+	}
+	for _, bad := range []string{"", "a\nb", strings.Repeat("x", 201), "GET /orders"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewBreaker(%q) did not panic", bad)
+				}
+			}()
+			NewBreaker[string](r, gobreaker.Settings{Name: bad})
+		}()
+	}
+}
