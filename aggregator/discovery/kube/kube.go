@@ -1,7 +1,7 @@
 // Package kube finds agents through the Kubernetes API: a controller-runtime manager whose
-// cache watches only the pods matching the agent selector in the watched namespaces,
-// stripped to the few fields used, and turns each Ready pod into a target at
-// http://<pod IP>:<agent port>. Every replica of the aggregator watches and serves the
+// cache watches only the pods matching the agent selector in the watched namespaces, and
+// keeps of each only a small summary made by the cache's transform as the pod arrives. Each
+// Ready pod is a target at http://<pod IP>:<agent port>. Every replica of the aggregator watches and serves the
 // full view; a Lease elects one replica for the work that must happen once (alert
 // delivery), which the aggregator asks about through IsLeader.
 //
