@@ -44,6 +44,7 @@ type agent struct {
 	pending  sync.WaitGroup               // events handed to the worker, not yet handled
 	failed   atomic.Pointer[error]        // why the worker dropped the connection
 	worker   int
+	breakers int // breakers in the last snapshot: the next one's capacity
 }
 
 func (a *agent) lastEventID() string { return a.lastID }
@@ -252,7 +253,7 @@ func (a *agent) stream(ctx context.Context) (time.Time, error) {
 			}
 			return connectedAt, err
 		}
-		if !a.p.enqueue(a, conn, ev) {
+		if !a.p.enqueue(a, conn, ev, rd.take()) {
 			if f := a.failed.Load(); f != nil {
 				return connectedAt, *f
 			}
@@ -296,9 +297,10 @@ func (a *agent) handle(ev event, conn net.Conn, in interner) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
 		snap := new(wire.Snapshot)
-		if err := decodeSnapshot(ev.Data, snap, in); err != nil {
+		if err := decodeSnapshot(ev.Data, snap, in, a.breakers); err != nil {
 			return fmt.Errorf("bad %s event: %w", ev.Name, err)
 		}
+		a.breakers = len(snap.Breakers)
 		if snap.Agent.V != 0 && snap.Agent.V != wire.Version {
 			return fmt.Errorf("bad %s event: agent wire version %d, want %d", ev.Name, snap.Agent.V, wire.Version)
 		}

@@ -44,7 +44,7 @@ func BenchmarkDecodeSnapshot(b *testing.B) {
 	in := interner{}
 	for i := 0; i < b.N; i++ {
 		var s wire.Snapshot
-		if err := decodeSnapshot(data, &s, in); err != nil {
+		if err := decodeSnapshot(data, &s, in, 10); err != nil {
 			b.Fatal(err)
 		}
 	}

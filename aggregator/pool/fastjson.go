@@ -357,7 +357,9 @@ func (s *scanner) optFloat(p **float64, slot *float64) error {
 }
 
 // fastSnapshot decodes an agent snapshot; an error means "use the general decoder".
-func fastSnapshot(data []byte, snap *wire.Snapshot, in interner) error {
+// breakers is the expected number of breakers, so that the slice is not oversized: it
+// is kept until the agent's next event.
+func fastSnapshot(data []byte, snap *wire.Snapshot, in interner, breakers int) error {
 	s := &scanner{b: data, in: in}
 	err := s.object(func(k []byte) error {
 		switch string(k) {
@@ -383,7 +385,7 @@ func fastSnapshot(data []byte, snap *wire.Snapshot, in interner) error {
 				snap.Breakers = nil
 				return nil
 			}
-			snap.Breakers = make([]wire.Breaker, 0, 16)
+			snap.Breakers = make([]wire.Breaker, 0, max(breakers, 1))
 			return s.array(func() error {
 				snap.Breakers = append(snap.Breakers, wire.Breaker{})
 				return s.breaker(&snap.Breakers[len(snap.Breakers)-1])

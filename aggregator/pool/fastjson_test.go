@@ -18,7 +18,7 @@ func FuzzFastSnapshot(f *testing.F) {
 	f.Add([]byte(`{"v":1,"extra":{"x":[1,2,{"y":null}]},"agent":{"v":1,"id":"\u00e9"},"breakers":[{"name":"b","rate_per_sec":1e3}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fast, general wire.Snapshot
-		fastErr := fastSnapshot(data, &fast, interner{})
+		fastErr := fastSnapshot(data, &fast, interner{}, 0)
 		generalErr := jsonv2.Unmarshal(data, &general)
 		if fastErr != nil || generalErr != nil {
 			return // the general decoder decides whatever the fast one declines
@@ -32,7 +32,7 @@ func FuzzFastSnapshot(f *testing.F) {
 func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 	data := snapshotJSON(nil)
 	var fast, general wire.Snapshot
-	if err := fastSnapshot(data, &fast, interner{}); err != nil {
+	if err := fastSnapshot(data, &fast, interner{}, 0); err != nil {
 		t.Fatalf("fast decoder declined a realistic snapshot: %v", err)
 	}
 	if err := jsonv2.Unmarshal(data, &general); err != nil {
@@ -48,7 +48,7 @@ func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 		append(append([]byte(nil), data...), []byte(" {}")...),
 	} {
 		var s wire.Snapshot
-		if err := fastSnapshot(in, &s, interner{}); err == nil {
+		if err := fastSnapshot(in, &s, interner{}, 0); err == nil {
 			t.Errorf("fast decoder accepted %q", in[:min(len(in), 60)])
 		}
 	}

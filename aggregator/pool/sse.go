@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/faultline-dev/faultline/internal/wire"
 )
 
 // errTooLarge ends a stream whose event exceeds the size limit.
@@ -31,6 +33,7 @@ type reader struct {
 	max     int
 	lastID  string
 	data    *[]byte
+	line    *[]byte // scratch for lines longer than the read buffer
 	hasData bool
 	name    []byte
 }
@@ -56,7 +59,7 @@ func (r *reader) next() (event, error) {
 			if len(d) > 0 {
 				d = d[:len(d)-1] // the last data line's newline
 			}
-			return event{ID: r.lastID, Name: string(r.name), Data: d}, nil
+			return event{ID: r.lastID, Name: eventName(r.name), Data: d}, nil
 		}
 		if line[0] == ':' {
 			continue
@@ -86,14 +89,36 @@ func (r *reader) next() (event, error) {
 	}
 }
 
-// release hands the data buffer back to the pool once its event has been used.
+// release hands the buffers back to the pool once the event has been used.
 func (r *reader) release() {
-	if r.data != nil {
-		if cap(*r.data) <= 64<<10 {
-			bufPool.Put(r.data)
-		}
-		r.data = nil
+	putBuf(r.data)
+	r.data = nil
+	putBuf(r.line)
+	r.line = nil
+}
+
+// take hands the current event's data buffer to the caller, who returns it to the pool
+// (putBuf) when done: the event is passed on without a copy.
+func (r *reader) take() *[]byte {
+	d := r.data
+	r.data = nil
+	return d
+}
+
+func putBuf(b *[]byte) {
+	if b != nil && cap(*b) <= 64<<10 {
+		bufPool.Put(b)
 	}
+}
+
+// eventName avoids a string allocation per event for the names agents send.
+func eventName(b []byte) string {
+	for _, n := range []string{wire.EventMetrics, wire.EventCircuitBreaker, wire.EventSnapshot} {
+		if string(b) == n {
+			return n
+		}
+	}
+	return string(b)
 }
 
 // readLine returns one line without its end. Lines longer than the reader's buffer are
@@ -109,7 +134,13 @@ func (r *reader) readLine() ([]byte, error) {
 	if !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, err
 	}
-	long := append([]byte(nil), line...)
+	// A line longer than the read buffer (an agent's data line usually is) is assembled
+	// in a pooled buffer, not a new one per event.
+	if r.line == nil {
+		r.line = bufPool.Get().(*[]byte)
+	}
+	long := append((*r.line)[:0], line...)
+	defer func() { *r.line = long[:0] }()
 	for {
 		line, err = r.br.ReadSlice('\n')
 		long = append(long, line...)

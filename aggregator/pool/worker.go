@@ -70,17 +70,21 @@ func (p *Pool) startWorkers() {
 
 // enqueue hands an event to the agent's worker. Events the pool does not use are
 // skipped. It reports false when the agent has already been found misbehaving.
-func (p *Pool) enqueue(a *agent, conn net.Conn, ev event) bool {
+func (p *Pool) enqueue(a *agent, conn net.Conn, ev event, buf *[]byte) bool {
 	if a.failed.Load() != nil {
+		putBuf(buf)
 		return false
 	}
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker:
 	default:
+		putBuf(buf)
 		return true
 	}
-	buf := bufPool.Get().(*[]byte)
-	*buf = append((*buf)[:0], ev.Data...)
+	if buf == nil {
+		return true
+	}
+	*buf = (*buf)[:len(ev.Data)] // ev.Data is the buffer without the last newline
 	a.pending.Add(1)
 	q := p.jobs[a.worker]
 	if ev.Name == wire.EventCircuitBreaker {
@@ -93,11 +97,7 @@ func (p *Pool) enqueue(a *agent, conn net.Conn, ev event) bool {
 func (p *Pool) work(j job, in interner) {
 	a := j.a
 	defer a.pending.Done()
-	defer func() {
-		if cap(*j.data) <= 64<<10 {
-			bufPool.Put(j.data)
-		}
-	}()
+	defer putBuf(j.data)
 	if a.failed.Load() != nil {
 		return // the rest of a misbehaving stream is dropped
 	}
@@ -130,8 +130,8 @@ func (p *Pool) workerFor(key string) int {
 
 // decodeSnapshot decodes a snapshot with the fast decoder, or with the general one when
 // the fast one declines.
-func decodeSnapshot(data []byte, snap *wire.Snapshot, in interner) error {
-	if fastSnapshot(data, snap, in) == nil && snap.V == wire.Version {
+func decodeSnapshot(data []byte, snap *wire.Snapshot, in interner, breakers int) error {
+	if fastSnapshot(data, snap, in, breakers) == nil && snap.V == wire.Version {
 		return nil
 	}
 	*snap = wire.Snapshot{}
