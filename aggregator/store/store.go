@@ -347,9 +347,9 @@ func (s *Store) Broadcast(now time.Time) {
 	if s.opts.Deliver != nil && len(changed) > 0 {
 		s.opts.Deliver(changed...)
 	}
-	s.record(now, c, agents)
 	m := merge.Metrics(c, s.opts.MaxWorkloads, s.opts.MaxTiles)
 	s.publish(wire.EventMetrics, "", "", m)
+	s.record(now, c, agents) // after publishing: clients need not wait for it
 
 	s.viewMu.Lock()
 	s.cluster = c
@@ -462,7 +462,8 @@ func (s *Store) record(now time.Time, c view.Cluster, agents []merge.Agent) {
 }
 
 // adapt widens the broadcast interval while broadcasts take longer than the budget and
-// narrows it back when they are cheap again; every change is an optimization event.
+// narrows it back once they take less than half of it; every change is an optimization
+// event.
 func (s *Store) adapt(took time.Duration, agents []merge.Agent) {
 	s.lastDur.Store(int64(took))
 	ms := wire.Ms(took)
@@ -482,7 +483,7 @@ func (s *Store) adapt(took time.Duration, agents []merge.Agent) {
 		change = &wire.OptimizationChange{Time: wire.Now(), Parameter: "broadcast-interval", From: s.interval.String(), To: next.String(),
 			Reason: fmt.Sprintf("broadcasts take %.0f ms on average, over the %.0f ms budget", s.ewma, budget)}
 		s.interval = next
-	case s.ewma < budget/4 && s.interval > base:
+	case s.ewma < budget/2 && s.interval > base:
 		next := max(base, s.interval/2)
 		change = &wire.OptimizationChange{Time: wire.Now(), Parameter: "broadcast-interval", From: s.interval.String(), To: next.String(),
 			Reason: fmt.Sprintf("broadcasts take %.0f ms on average, well under the %.0f ms budget", s.ewma, budget)}

@@ -51,3 +51,38 @@ func TestTransitionEventCarriesTheWorkloadTile(t *testing.T) {
 		t.Errorf("cart has %d agents indexed after a removal, want 2", n)
 	}
 }
+
+// Slow broadcasts widen the interval, cheap ones narrow it back; each change is an
+// optimization event and is listed in the status.
+func TestAdaptiveCoalescing(t *testing.T) {
+	hub := stream.New(stream.Options{})
+	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil),
+		BroadcastInterval: time.Second, BroadcastBudget: 100 * time.Millisecond})
+	sub := hub.Subscribe(hub.LastID(), nil)
+	defer hub.Unsubscribe(sub)
+	var intervals []float64
+	for _, took := range []time.Duration{300, 300, 300, 300, 5, 5, 5, 5, 5, 5, 5, 5} {
+		st.adapt(took*time.Millisecond, nil)
+		intervals = append(intervals, st.Optimization().BroadcastIntervalMs)
+	}
+	// The running average (weight 0.3) falls below half the budget after five cheap ones.
+	want := []float64{2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 4000, 2000, 1000}
+	for i := range want {
+		if intervals[i] != want[i] {
+			t.Fatalf("intervals = %v, want %v", intervals, want)
+		}
+	}
+	o := st.Optimization()
+	if len(o.Changes) != 6 || o.Coalescing {
+		t.Errorf("changes = %d (want 6), coalescing = %v (want false at the end)", len(o.Changes), o.Coalescing)
+	}
+	events := 0
+	for len(sub.C) > 0 {
+		if ev := <-sub.C; ev.Name == wire.EventOptimization {
+			events++
+		}
+	}
+	if events != 6 {
+		t.Errorf("%d optimization events, want 6", events)
+	}
+}
