@@ -22,7 +22,7 @@ import (
 func probeHandler(disc discovery.Discoverer, st *store.Store, hub *stream.Hub, hist *history.Store, n *alert.Notifier, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&selfCollector{disc: disc, st: st, hub: hub, hist: hist, n: n})
+		&selfCollector{disc: disc, st: st, hub: hub, hist: hist, n: n}, st.TransitionDelay, st.BroadcastTime)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

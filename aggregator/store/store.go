@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
@@ -123,6 +124,12 @@ type Store struct {
 
 	series map[string]podSeries // history names by agent key; broadcast goroutine only
 
+	// TransitionDelay observes how long after the agent saw a transition its
+	// circuit-breaker event was published (agent and aggregator clocks); BroadcastTime how
+	// long each broadcast took. The aggregator registers both with its own metrics.
+	TransitionDelay prometheus.Histogram
+	BroadcastTime   prometheus.Histogram
+
 	eventsIn    atomic.Uint64
 	transitions atomic.Uint64
 	broadcasts  atomic.Uint64
@@ -164,6 +171,12 @@ func New(opts Options) *Store {
 		opts: opts, log: opts.Logger, agents: map[string]*entry{}, byWorkload: map[wkey]map[string]*entry{}, flips: map[flipKey]*flipLog{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		suggestions: []wire.Suggestion{},
+		TransitionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "faultline_aggregator_transition_delay_seconds",
+			Help:    "Time from an agent seeing a breaker transition to the aggregator publishing it (agent and aggregator clocks).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}),
+		BroadcastTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "faultline_aggregator_broadcast_seconds",
+			Help:    "Time each broadcast took: merge, alerts, metrics event, history.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 	}
 	s.opt = wire.Optimization{
 		V: wire.Version, BroadcastIntervalMs: wire.Ms(opts.BroadcastInterval), BaseBroadcastMs: wire.Ms(opts.BroadcastInterval),
@@ -258,6 +271,11 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 		Tile: merge.Tile(st.Namespace, wl, tr.Breaker.Name, peers),
 	}
 	s.publish(wire.EventCircuitBreaker, st.Namespace, wl, ev)
+	if !tr.Time.IsZero() {
+		if d := time.Since(tr.Time.Time); d >= 0 {
+			s.TransitionDelay.Observe(d.Seconds())
+		}
+	}
 }
 
 // Removed forgets an agent that discovery dropped.
@@ -359,7 +377,9 @@ func (s *Store) Broadcast(now time.Time) {
 		s.suggest(now, agents)
 	}
 	s.broadcasts.Add(1)
-	s.adapt(time.Since(start), agents)
+	took := time.Since(start)
+	s.BroadcastTime.Observe(took.Seconds())
+	s.adapt(took, agents)
 }
 
 func (s *Store) suggest(now time.Time, agents []merge.Agent) {

@@ -197,6 +197,8 @@ type report struct {
 	coalescing                bool
 	eventsIn                  float64
 	harnessCores, load        float64
+	internalFlip              [2]float64 // p50, p99 upper bucket bounds, seconds
+	internalBroadcast         [2]float64
 }
 
 func run(o options) error {
@@ -310,6 +312,8 @@ func run(o options) error {
 	fmt.Printf("aggregator: %d SSE clients connected; warming up %v\n", o.clients, o.warmup)
 	time.Sleep(o.warmup)
 	in0, _ := scrape(probe, "faultline_aggregator_agent_events_total")
+	delay0, _ := buckets(probe, "faultline_aggregator_transition_delay_seconds")
+	bcast0, _ := buckets(probe, "faultline_aggregator_broadcast_seconds")
 	fmt.Fprintln(cl.stdin, "start")
 	harness0 := harnessCPU(append(sims, cl))
 	load0 := loadAvg()
@@ -331,6 +335,12 @@ func run(o options) error {
 	}
 	r.broadcast, r.flip, r.metricsBytes = res.Broadcast, res.Flip, res.MetricsBytes
 	in1, _ := scrape(probe, "faultline_aggregator_agent_events_total")
+	if d1, err := buckets(probe, "faultline_aggregator_transition_delay_seconds"); err == nil {
+		r.internalFlip = quantiles(delay0, d1)
+	}
+	if b1, err := buckets(probe, "faultline_aggregator_broadcast_seconds"); err == nil {
+		r.internalBroadcast = quantiles(bcast0, b1)
+	}
 	r.eventsIn = (in1 - in0) / o.measure.Seconds()
 	r.agg = m
 	if u, err := readUsage(agg.cmd.Process.Pid); err == nil {
@@ -508,6 +518,10 @@ func (r report) String() string {
 	}
 	fmt.Fprintf(b, "| broadcast latency p50 / p99 (%d samples) | %v / %v | | p99 <= 100 ms |\n", len(r.broadcast), pct(r.broadcast, 0.5).Round(time.Microsecond*100), pct(r.broadcast, 0.99).Round(time.Microsecond*100))
 	fmt.Fprintf(b, "| flip -> client p50 / p99 (%d samples) | %v / %v | | p99 <= 50 ms |\n", len(r.flip), pct(r.flip, 0.5).Round(time.Microsecond*100), pct(r.flip, 0.99).Round(time.Microsecond*100))
+	fmt.Fprintf(b, "| inside the aggregator: transition seen by the agent -> published, p50 / p99 (bucket bounds) | <= %v / <= %v | | |\n",
+		time.Duration(r.internalFlip[0]*1e9), time.Duration(r.internalFlip[1]*1e9))
+	fmt.Fprintf(b, "| inside the aggregator: broadcast duration p50 / p99 (bucket bounds) | <= %v / <= %v | | |\n",
+		time.Duration(r.internalBroadcast[0]*1e9), time.Duration(r.internalBroadcast[1]*1e9))
 	fmt.Fprintf(b, "| agent events received | %.0f /s | | |\n", r.eventsIn)
 	fmt.Fprintf(b, "| metrics event size | %.1f KiB | | |\n", float64(r.metricsBytes)/1024)
 	fmt.Fprintf(b, "| broadcast interval at the end | %.0f ms (coalescing %v, last broadcast took %.0f ms) | | |\n", r.interval, r.coalescing, r.lastBroadcastMs)
@@ -574,4 +588,53 @@ func clients(o options) error {
 		}
 	}
 	return nil
+}
+
+// buckets reads a histogram's cumulative bucket counts by upper bound.
+func buckets(probe, name string) (map[float64]float64, error) {
+	resp, err := http.Get("http://" + probe + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[float64]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	prefix := name + `_bucket{le="`
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		le, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		bound, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(count, 64)
+		if err1 == nil && err2 == nil {
+			out[bound] = n
+		}
+	}
+	return out, nil
+}
+
+// quantiles returns the bucket bounds holding the p50 and p99 of what was observed
+// between two readings.
+func quantiles(before, after map[float64]float64) [2]float64 {
+	bounds := make([]float64, 0, len(after))
+	for b := range after {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds)
+	total := after[bounds[len(bounds)-1]] - before[bounds[len(bounds)-1]]
+	var out [2]float64
+	for i, q := range []float64{0.5, 0.99} {
+		for _, b := range bounds {
+			if after[b]-before[b] >= q*total {
+				out[i] = b
+				break
+			}
+		}
+	}
+	return out
 }
