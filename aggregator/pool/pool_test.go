@@ -362,3 +362,25 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A pod whose agent port has never answered counts as missing an agent, not as an
+// unavailable agent; one that answered once and then stopped is unavailable.
+func TestMissingIfSilent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	r := &recorder{}
+	startPool(t, r, Options{}, discovery.Target{Key: "uid-1", URL: url, MissingIfSilent: "nothing answering at the default agent port"})
+	waitState(t, r, view.AgentMissing, "nothing answering at the default agent port: connection refused")
+
+	a := newFakeAgent(t)
+	r2 := &recorder{}
+	startPool(t, r2, Options{}, discovery.Target{Key: "uid-2", URL: a.srv.URL, MissingIfSilent: "never answered"})
+	waitState(t, r2, view.AgentConnected, "")
+	a.srv.CloseClientConnections()
+	a.srv.Close()
+	waitState(t, r2, view.AgentUnavailable, "")
+}

@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not run the baseline")
 	flag.StringVar(&o.url, "url", "", "clients: the stream URL")
+	flag.StringVar(&o.aggEnv, "aggregator-env", "", "extra environment for the aggregator, comma-separated (e.g. GOGC=50)")
 	flag.Parse()
 	raiseFDLimit()
 	var err error
@@ -65,6 +66,7 @@ type options struct {
 	port, first, count      int
 	skipBaseline            bool
 	url                     string
+	aggEnv                  string
 }
 
 // raiseFDLimit lifts the soft limit on open files to the hard limit: every agent

@@ -32,7 +32,14 @@ type proc struct {
 }
 
 func start(name string, args ...string) (*proc, error) {
+	return startEnv(nil, name, args...)
+}
+
+func startEnv(env []string, name string, args ...string) (*proc, error) {
 	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()
@@ -271,7 +278,11 @@ func run(o options) error {
 		return err
 	}
 	api, probe := freeAddr(), freeAddr()
-	agg, err := start(o.aggregator, "--profiling", "--config="+cfgFile, "--mode=static", "--listen="+api, "--probe-listen="+probe, "--log-level=warn")
+	var aggEnv []string
+	if o.aggEnv != "" {
+		aggEnv = strings.Split(o.aggEnv, ",")
+	}
+	agg, err := startEnv(aggEnv, o.aggregator, "--profiling", "--config="+cfgFile, "--mode=static", "--listen="+api, "--probe-listen="+probe, "--log-level=warn")
 	if err != nil {
 		return err
 	}
@@ -501,7 +512,7 @@ func (r report) String() string {
 	b := &strings.Builder{}
 	o := r.o
 	mib := func(v uint64) float64 { return float64(v) / (1 << 20) }
-	fmt.Fprintf(b, "\n## fleet: %d agents, %d SSE clients, %.0f flips/s, %v measured after %v warm-up\n\n", o.agents, o.clients, o.flips, o.measure, o.warmup)
+	fmt.Fprintf(b, "\n## fleet: %d agents, %d SSE clients, %.0f flips/s, %v measured after %v warm-up %s\n\n", o.agents, o.clients, o.flips, o.measure, o.warmup, o.aggEnv)
 	fmt.Fprintf(b, "| what | aggregator | baseline (bare Go reader) | target |\n|---|---|---|---|\n")
 	base := func(f func(m measured) string) string {
 		if r.base == nil {
