@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -529,10 +530,16 @@ func (r report) String() string {
 	}
 	fmt.Fprintf(b, "| broadcast latency p50 / p99 (%d samples) | %v / %v | | p99 <= 100 ms |\n", len(r.broadcast), pct(r.broadcast, 0.5).Round(time.Microsecond*100), pct(r.broadcast, 0.99).Round(time.Microsecond*100))
 	fmt.Fprintf(b, "| flip -> client p50 / p99 (%d samples) | %v / %v | | p99 <= 50 ms |\n", len(r.flip), pct(r.flip, 0.5).Round(time.Microsecond*100), pct(r.flip, 0.99).Round(time.Microsecond*100))
-	fmt.Fprintf(b, "| inside the aggregator: transition seen by the agent -> published, p50 / p99 (bucket bounds) | <= %v / <= %v | | |\n",
-		time.Duration(r.internalFlip[0]*1e9), time.Duration(r.internalFlip[1]*1e9))
-	fmt.Fprintf(b, "| inside the aggregator: broadcast duration p50 / p99 (bucket bounds) | <= %v / <= %v | | |\n",
-		time.Duration(r.internalBroadcast[0]*1e9), time.Duration(r.internalBroadcast[1]*1e9))
+	bound := func(sec float64) string {
+		if math.IsInf(sec, 1) {
+			return "> the largest bucket"
+		}
+		return "<= " + time.Duration(sec*1e9).String()
+	}
+	fmt.Fprintf(b, "| inside the aggregator: transition seen by the agent -> published, p50 / p99 (bucket bounds) | %s / %s | | |\n",
+		bound(r.internalFlip[0]), bound(r.internalFlip[1]))
+	fmt.Fprintf(b, "| inside the aggregator: broadcast duration p50 / p99 (bucket bounds) | %s / %s | | |\n",
+		bound(r.internalBroadcast[0]), bound(r.internalBroadcast[1]))
 	fmt.Fprintf(b, "| agent events received | %.0f /s | | |\n", r.eventsIn)
 	fmt.Fprintf(b, "| metrics event size | %.1f KiB | | |\n", float64(r.metricsBytes)/1024)
 	fmt.Fprintf(b, "| broadcast interval at the end | %.0f ms (coalescing %v, last broadcast took %.0f ms) | | |\n", r.interval, r.coalescing, r.lastBroadcastMs)
