@@ -46,7 +46,7 @@ type Options struct {
 	StallFloor time.Duration
 	// DefaultInterval stands for the agent's interval until it has told us (default 1 s).
 	DefaultInterval time.Duration
-	ReadBuffer      int // bytes of read buffer per connection (default 4 KiB)
+	ReadBuffer      int // bytes of read buffer per connection (default 2 KiB)
 	Workers         int // event decoders (default GOMAXPROCS)
 }
 
@@ -73,7 +73,7 @@ func (o Options) withDefaults() Options {
 		o.DefaultInterval = time.Second
 	}
 	if o.ReadBuffer <= 0 {
-		o.ReadBuffer = 4 << 10
+		o.ReadBuffer = 2 << 10
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
