@@ -99,6 +99,17 @@ func (d *breakerThroughput) update(bs []wire.Breaker, now time.Time) (*wire.Thro
 		return nil, "derived from breaker call counts: " + "rates available from the next sample"
 	}
 	var requests, errs uint64
+	var windowed float64 // requests and errors per second of breakers counting a rolling window
+	var windowedErrs float64
+	for _, b := range bs {
+		if b.CallsWindowMs == nil || b.RatePerSec == nil || b.Calls.Total() == 0 {
+			continue
+		}
+		c := b.Calls
+		windowed += *b.RatePerSec
+		windowedErrs += *b.RatePerSec * float64(c.Failed+c.TimedOut+c.Rejected) / float64(c.Total())
+		delete(cur, b.Name)
+	}
 	for name, c := range cur {
 		p, ok := prev[name]
 		if !ok || c.Succeeded < p.Succeeded || c.Failed < p.Failed || c.Rejected < p.Rejected || c.TimedOut < p.TimedOut {
@@ -108,6 +119,6 @@ func (d *breakerThroughput) update(bs []wire.Breaker, now time.Time) (*wire.Thro
 		errs += (c.Failed - p.Failed) + (c.TimedOut - p.TimedOut) + (c.Rejected - p.Rejected)
 	}
 	dt := now.Sub(prevAt).Seconds()
-	return &wire.Throughput{RequestsPerSec: float64(requests) / dt, ErrorsPerSec: float64(errs) / dt, Source: "breakers"},
+	return &wire.Throughput{RequestsPerSec: float64(requests)/dt + windowed, ErrorsPerSec: float64(errs)/dt + windowedErrs, Source: "breakers"},
 		fmt.Sprintf("derived from the call counts of %d breakers", counting)
 }

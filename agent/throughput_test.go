@@ -105,3 +105,19 @@ func TestThroughputUnavailable(t *testing.T) {
 		t.Errorf("got %+v, %+v; want status %q", tp, cols, want)
 	}
 }
+
+func TestBreakerThroughputRollingWindow(t *testing.T) {
+	// Hystrix counts a rolling window: its counters go up and down, so rates come from
+	// the rate the source measured over its window, not from differences.
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	windowed := func(succeeded, failed uint64, rate float64) wire.Breaker {
+		return wire.Breaker{Name: "ChargeCard", Source: "hystrix", Calls: wire.Calls{Succeeded: succeeded, Failed: failed},
+			RatePerSec: &rate, CallsWindowMs: wire.Ptr(10000.0)}
+	}
+	var d breakerThroughput
+	d.update([]wire.Breaker{windowed(80, 20, 10)}, t0)
+	got, _ := d.update([]wire.Breaker{windowed(60, 20, 8)}, t0.Add(time.Second))
+	if got == nil || got.RequestsPerSec != 8 || got.ErrorsPerSec != 2 {
+		t.Fatalf("throughput = %+v, want 8 requests/s and 2 errors/s from the window", got)
+	}
+}

@@ -237,6 +237,8 @@ func (c HystrixCommand) breaker(state wire.BreakerState) wire.Breaker {
 	// The counts cover the rolling window, so the rate is theirs over its length.
 	rate := float64(b.Calls.Total()) / c.Window.Seconds()
 	b.RatePerSec = &rate
+	window := wire.Ms(c.Window)
+	b.CallsWindowMs = &window
 	th := wire.Thresholds{FailureRate: c.ErrorThreshold, MinimumCalls: c.VolumeThreshold}
 	open := wire.Ms(c.SleepWindow)
 	th.OpenMs = &open

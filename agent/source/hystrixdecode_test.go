@@ -50,14 +50,14 @@ func TestDecodeHystrixFixture(t *testing.T) {
 			Calls:      wire.Calls{Succeeded: 147, Failed: 2, TimedOut: 1},
 			RatePerSec: pct(15), // 150 calls in the 10 s rolling window
 			Latency:    &wire.Latency{P50Ms: 9, P90Ms: 28, P99Ms: 97},
-			Source:     NameHystrix, Thresholds: thresholds,
+			Source:     NameHystrix, Thresholds: thresholds, CallsWindowMs: pct(10000),
 		},
 		{
 			V: 1, Name: "ChargeCard", State: wire.StateOpen, FailureRate: pct(71),
 			Calls:      wire.Calls{Succeeded: 11, Failed: 19, Rejected: 56, TimedOut: 8},
 			RatePerSec: pct(9.4),
 			Latency:    &wire.Latency{P50Ms: 480, P90Ms: 1000, P99Ms: 1001},
-			Source:     NameHystrix, Thresholds: thresholds,
+			Source:     NameHystrix, Thresholds: thresholds, CallsWindowMs: pct(10000),
 		},
 		{
 			// Forced open; no requests in the window, so no failure rate.
@@ -65,7 +65,7 @@ func TestDecodeHystrixFixture(t *testing.T) {
 			Calls:      wire.Calls{Rejected: 12},
 			RatePerSec: pct(1.2),
 			Latency:    &wire.Latency{},
-			Source:     NameHystrix, Thresholds: thresholds,
+			Source:     NameHystrix, Thresholds: thresholds, CallsWindowMs: pct(10000),
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

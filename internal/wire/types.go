@@ -163,11 +163,14 @@ type Breaker struct {
 	FailureRate  *float64     `json:"failure_rate"`   // percent; null: not enough calls yet
 	SlowCallRate *float64     `json:"slow_call_rate"` // percent; null: unknown
 	Calls        Calls        `json:"calls"`
-	RatePerSec   *float64     `json:"rate_per_sec"` // calls per second; null: unknown
-	Latency      *Latency     `json:"latency,omitempty"`
-	Since        Time         `json:"since"` // when State was entered (or first seen)
-	Source       string       `json:"source"`
-	Thresholds   *Thresholds  `json:"thresholds,omitempty"`
+	// CallsWindowMs is set when Calls count a rolling window of this length (Hystrix)
+	// rather than every call since the breaker started.
+	CallsWindowMs *float64    `json:"calls_window_ms,omitempty"`
+	RatePerSec    *float64    `json:"rate_per_sec"` // calls per second; null: unknown
+	Latency       *Latency    `json:"latency,omitempty"`
+	Since         Time        `json:"since"` // when State was entered (or first seen)
+	Source        string      `json:"source"`
+	Thresholds    *Thresholds `json:"thresholds,omitempty"`
 	// Stale is set when the source that reported the breaker has failed; LastSeen says
 	// when it was last reported fresh.
 	Stale    bool `json:"stale,omitempty"`
