@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not run the baseline")
 	flag.StringVar(&o.url, "url", "", "clients: the stream URL")
+	flag.IntVar(&o.nice, "clients-nice", 10, "niceness of the SSE clients' process (so that the load generator yields to the aggregator)")
 	flag.StringVar(&o.aggEnv, "aggregator-env", "", "extra environment for the aggregator, comma-separated (e.g. GOGC=50)")
 	flag.Parse()
 	raiseFDLimit()
@@ -67,6 +68,7 @@ type options struct {
 	skipBaseline            bool
 	url                     string
 	aggEnv                  string
+	nice                    int
 }
 
 // raiseFDLimit lifts the soft limit on open files to the hard limit: every agent

@@ -304,7 +304,7 @@ func run(o options) error {
 	r.connectTook = time.Since(t0)
 	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, r.connectTook.Round(time.Millisecond))
 
-	cl, err := start("nice", "-n", "10", self, "-role=clients", fmt.Sprint("-clients=", o.clients), "-url=http://"+api+"/api/v1/performance/stream?events=metrics,circuit-breaker")
+	cl, err := start("nice", "-n", fmt.Sprint(o.nice), self, "-role=clients", fmt.Sprint("-clients=", o.clients), "-url=http://"+api+"/api/v1/performance/stream?events=metrics,circuit-breaker")
 	if err != nil {
 		return err
 	}
