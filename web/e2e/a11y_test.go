@@ -76,7 +76,7 @@ const statesInWordsJS = `(() => {
 	const bad = [];
 	for (const t of document.querySelectorAll('.tile:not([hidden])')) {
 		if (!t.querySelector('.badge-text').textContent.trim() || !t.querySelector('.badge-icon').textContent.trim()) bad.push('tile ' + t.dataset.key);
-		if (!/^\d+\/\d+ pods open/.test(t.querySelector('.tile-pods').textContent)) bad.push('tile pods ' + t.dataset.key);
+		if (!/^\d+\/\d+ (pods open|pods half-open|open, \d+ half)$/.test(t.querySelector('.tile-pods').textContent)) bad.push('tile pods ' + t.dataset.key);
 	}
 	for (const r of document.querySelectorAll('#agents-table tbody tr[data-state]:not([hidden])')) {
 		if (!r.cells[0].textContent.includes(r.dataset.state === 'unknown' ? '' : r.dataset.state)) bad.push('agent ' + r.dataset.key);
@@ -130,7 +130,7 @@ func TestContrastAndStateWords(t *testing.T) {
 	for _, scheme := range []string{"light", "dark"} {
 		setScheme(b, scheme)
 		b.navigate(s.agg.URL() + "/")
-		b.waitFor(15*time.Second, `document.querySelectorAll('.tile:not([hidden])').length === 5 && document.querySelector('.tile[data-state="half_open"]') && document.querySelector('.feed-item')`, `document.querySelectorAll('.tile:not([hidden])').length + ' tiles; ' + document.querySelector('#breakers').innerText + document.querySelector('#alerts').innerText`)
+		b.waitFor(15*time.Second, `document.querySelectorAll('.tile:not([hidden])').length === `+itoa(s.tiles+2)+` && document.querySelector('.tile[data-state="half_open"]') && document.querySelector('.feed-item')`, `document.querySelectorAll('.tile:not([hidden])').length + ' tiles; ' + document.querySelector('#breakers').innerText + document.querySelector('#alerts').innerText`)
 		if got := eval[bool](b, `matchMedia('(prefers-color-scheme: dark)').matches`); got != (scheme == "dark") {
 			t.Fatalf("%s scheme not applied", scheme)
 		}

@@ -10,14 +10,19 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// shop is the system under test: a real aggregator serving real agents. Two agents are
-// pods of shop/cart and report the breakers payments and inventory; one is shop/web.
+// shop is the system under test: a real aggregator serving real agents. The demo runs
+// as shop/frontend with its own agent (breakers checkout, payments, inventory,
+// shipping); two agents are pods of shop/cart whose application pushes the breakers
+// payments and inventory; one is shop/web with the breaker search.
 type shop struct {
 	agg    *aggregator
+	front  *agentProc
+	demo   *demoProc
 	cart   []*agentProc
 	web    *agentProc
 	watch  *streamWatch
 	agents int
+	tiles  int
 }
 
 func startShop(t *testing.T) *shop {
@@ -31,8 +36,10 @@ func startShop(t *testing.T) *shop {
 	}
 	s.web = startAgent(t, "shop", "web", "web-5c8b1-0")
 	s.web.put(t, "search", `{"state":"closed","failure_rate":0.5,"rate_per_sec":12,"calls":{"succeeded":300,"failed":1}}`)
-	s.agents = 3
-	urls := []string{s.cart[0].api, s.cart[1].api, s.web.api}
+	s.front = startAgent(t, "shop", "frontend", "frontend-6c7d8-0")
+	s.demo = startDemo(t, s.front)
+	s.agents, s.tiles = 4, 7
+	urls := []string{s.cart[0].api, s.cart[1].api, s.web.api, s.front.api}
 	s.agg = newAggregator(t, "--agents="+strings.Join(urls, ","))
 	s.watch = watchStream(t, s.agg.URL())
 	return s
@@ -53,30 +60,37 @@ func TestDashboardLive(t *testing.T) {
 
 	b.waitFor(15*time.Second, `document.querySelector('#conn').dataset.state === 'live'`, `document.querySelector('#conn').textContent`)
 	b.waitFor(10*time.Second, `/^\d+$/.test(document.querySelector('.score-value').textContent)`, `document.querySelector('#health').innerText`)
-	b.waitFor(10*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === 3`, `document.querySelector('#agents').innerText`)
+	b.waitFor(10*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+itoa(s.agents), `document.querySelector('#agents').innerText`)
 	pay := tileSel("shop", "cart", "payments")
 	b.waitFor(10*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('#breakers').innerText`)
 	if got := b.text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "0/2 pods open" {
 		t.Errorf("payments tile says %q, want 0/2 pods open (two cart pods report it)", got)
 	}
-	b.waitFor(10*time.Second, tileSel("shop", "web", "search"), `document.querySelector('#breakers').innerText`)
+	for _, name := range []string{"checkout", "payments", "inventory", "shipping"} {
+		b.waitFor(10*time.Second, tileSel("shop", "frontend", name), `document.querySelector('.grid-summary').textContent`)
+	}
+	b.waitFor(10*time.Second, tileSel("shop", "web", "search"), `document.querySelector('.grid-summary').textContent`)
 	// Live data keeps arriving: the CPU figure is a number and the page re-renders.
 	b.waitFor(10*time.Second, `document.querySelector('[data-metric="cpu"] .metric-value span').textContent !== '\u2014'`, `document.querySelector('#perf').innerText`)
-	r1 := eval[string](b, `document.body.dataset.renders`)
-	b.waitFor(5*time.Second, `document.body.dataset.renders !== `+jsonString(r1), `document.body.dataset.renders`)
-	if got := b.text(`#grid-summary, .grid-summary`); !strings.Contains(got, "3 breakers") {
-		t.Errorf("grid summary %q, want 3 breakers", got)
+	r1 := eval[int](b, `window.faultlineStats.renders`)
+	b.waitFor(5*time.Second, `window.faultlineStats.renders !== `+itoa(r1), `window.faultlineStats.renders`)
+	if got := b.text(`.grid-summary`); !strings.HasPrefix(got, itoa(s.tiles)+" breakers") {
+		t.Errorf("grid summary %q, want %d breakers", got, s.tiles)
 	}
+	// The demo's traffic shows as throughput.
+	b.waitFor(10*time.Second, `parseFloat(document.querySelector('[data-metric="rps"] .metric-value span').textContent) > 0`, `document.querySelector('#perf').innerText`)
 }
 
-// TestBreakerTileOpensWithin1s opens a breaker and measures how long the grid takes to
-// show its tile open, from the moment the agent recorded the transition.
+// TestBreakerTileOpensWithin1s puts the demo's payments dependency into an outage, so
+// that its real breaker trips, and measures how long the grid takes to show the tile
+// open from the moment the breaker opened in the demo (the transition time its agent
+// recorded).
 func TestBreakerTileOpensWithin1s(t *testing.T) {
 	s := startShop(t)
 	b := newBrowser(t, 1366, 768)
 	b.navigate(s.agg.URL() + "/")
-	pay := tileSel("shop", "cart", "payments")
-	b.waitFor(15*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('#breakers').innerText`)
+	pay := tileSel("shop", "frontend", "payments")
+	b.waitFor(15*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('.grid-summary').textContent`)
 
 	// Record, in the page, the moment the tile turns open.
 	eval[bool](b, `(() => {
@@ -88,13 +102,13 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 		new MutationObserver(check).observe(document.getElementById('breaker-grid'), { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state', 'data-key'] });
 		return true;
 	})()`)
-	s.cart[0].put(t, "payments", `{"state":"open","failure_rate":64,"rate_per_sec":20,"calls":{"succeeded":400,"failed":60}}`)
-	b.waitFor(5*time.Second, `window.__openedAt > 0`, pay+`?.dataset.state`)
+	s.demo.setPattern(t, "payments", `{"pattern":"outage"}`)
+	b.waitFor(30*time.Second, `window.__openedAt > 0`, pay+`?.dataset.state`)
 	openedAt := time.UnixMilli(eval[int64](b, `window.__openedAt`))
 
 	var tr time.Time
 	testbinEventually(t, 5*time.Second, func() error {
-		ev, ok := s.watch.transition("shop", "cart", "payments", wire.StateOpen)
+		ev, ok := s.watch.transition("shop", "frontend", "payments", wire.StateOpen)
 		if !ok {
 			return fmt.Errorf("no circuit-breaker event for payments opening on the aggregator stream")
 		}
@@ -102,23 +116,20 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 		return nil
 	})
 	latency := openedAt.Sub(tr)
-	t.Logf("breaker opened on the agent at %s, tile open in the browser %v later", tr.Format(time.RFC3339Nano), latency)
+	t.Logf("breaker opened in the demo at %s, tile open in the browser %v later", tr.Format(time.RFC3339Nano), latency)
 	if latency > time.Second {
 		t.Errorf("tile turned open %v after the transition, want within 1s", latency)
 	}
-	if got := b.text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "1/2 pods open" {
-		t.Errorf("open tile says %q, want 1/2 pods open", got)
+	if got := b.text(`.tile[data-key="shop/frontend/payments"] .tile-pods`); got != "1/1 pods open" {
+		t.Errorf("open tile says %q, want 1/1 pods open", got)
 	}
-	if got := b.text(`.tile[data-key="shop/cart/payments"] .badge`); !strings.Contains(got, "Open") {
+	if got := b.text(`.tile[data-key="shop/frontend/payments"] .badge`); !strings.Contains(got, "Open") {
 		t.Errorf("open tile badge says %q: the state must be in words, not only colour", got)
 	}
-	// The open tile sorts first (state order) and the summary counts it.
-	if got := eval[string](b, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`); got != "shop/cart/payments" {
-		t.Errorf("first tile is %q, want the open one first", got)
-	}
-	if got := b.text(`.grid-summary`); !strings.Contains(got, "1 open") {
-		t.Errorf("grid summary %q does not count the open breaker", got)
-	}
+	// The tile changed where it stood; the next metrics event (one a second) sorts open
+	// tiles first and the summary counts them.
+	b.waitFor(3*time.Second, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.state === 'open'`, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`)
+	b.waitFor(3*time.Second, `/ open/.test(document.querySelector('.grid-summary').textContent)`, `document.querySelector('.grid-summary').textContent`)
 }
 
 // testbinEventually is testbin.Eventually for a testing.TB.

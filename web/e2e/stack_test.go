@@ -136,3 +136,39 @@ func (w *streamWatch) transition(namespace, workload, name string, to wire.Break
 	}
 	return view.BreakerEvent{}, false
 }
+
+// demoProc is the real faultline-demo: a frontend calling checkout, which calls
+// payments, inventory and shipping through sony/gobreaker breakers reported to its agent.
+type demoProc struct {
+	*testbin.Process
+	url string
+}
+
+// startDemo runs the demo reporting to agent a, with steady dependencies unless args
+// say otherwise (the default shipping bursts would open a breaker at random).
+func startDemo(t testing.TB, a *agentProc, args ...string) *demoProc {
+	t.Helper()
+	bin := testbin.Build(t, "faultline-demo")
+	d := &demoProc{url: "http://" + testbin.FreeAddr(t, "127.0.0.1")}
+	args = append([]string{"--listen", strings.TrimPrefix(d.url, "http://"), "--ingest-url", a.ingest, "--load-rps", "20",
+		"--shipping", "steady,errors=0.5%,latency=15ms"}, args...)
+	d.Process = testbin.Start(t, bin, nil, args...)
+	testbin.WaitHTTP(t, d.url+"/healthz", http.StatusOK, 20*time.Second)
+	return d
+}
+
+// setPattern changes how a dependency of the demo fails, through its control API.
+func (d *demoProc) setPattern(t testing.TB, dependency, pattern string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, d.url+"/control/dependencies/"+dependency, strings.NewReader(pattern))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PUT %s pattern: %d %s", dependency, resp.StatusCode, b)
+	}
+}

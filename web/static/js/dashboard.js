@@ -62,18 +62,23 @@ const agents = build(panels.agents, () => new AgentsTable($('agents').querySelec
 // frame, so a burst of events (a replay after reconnecting) costs one render.
 let pending = {};
 let frame = 0;
-const stats = { updates: 0, renders: 0, lastRenderMs: 0, maxRenderMs: 0, totalRenderMs: 0, worker: { applyMs: 0, buildMs: 0, events: 0 } };
+const stats = { updates: 0, renders: 0, lastRenderMs: 0, maxRenderMs: 0, totalRenderMs: 0, worker: { applyMs: 0, buildMs: 0, events: 0, metrics: 0 } };
 // Exposed for the benchmark and for debugging in the console.
 globalThis.faultlineStats = stats;
 
 worker.onmessage = (e) => {
   const msg = e.data;
   if (!msg || msg.type !== 'update') return;
-  Object.assign(pending, msg.sections);
+  // A full grid supersedes patches; patches that arrive before a frame add up.
+  const sec = msg.sections;
+  if (sec.gridPatch && pending.gridPatch && !sec.grid) sec.gridPatch = pending.gridPatch.concat(sec.gridPatch);
+  if (sec.grid) delete pending.gridPatch;
+  Object.assign(pending, sec);
   stats.updates++;
   stats.worker.applyMs += msg.timing.applyMs;
   stats.worker.buildMs += msg.timing.buildMs;
   stats.worker.events += msg.timing.events;
+  stats.worker.metrics += msg.timing.metrics;
   if (!frame) frame = requestAnimationFrame(render);
 };
 worker.onerror = (e) => {
@@ -97,6 +102,7 @@ function render() {
   if (s.suggestions && suggestions) panels.suggestions.safely(() => suggestions.render(s.suggestions));
   if (s.filters && grid) panels.grid.safely(() => grid.filters(s.filters));
   if (s.grid && grid) panels.grid.safely(() => grid.render(s.grid));
+  if (s.gridPatch && grid) panels.grid.safely(() => grid.patch(s.gridPatch));
   if (s.agents && agents) panels.agents.safely(() => agents.render(s.agents));
   if (s.detail) {
     try {
@@ -126,7 +132,6 @@ function render() {
   stats.lastRenderMs = ms;
   stats.totalRenderMs += ms;
   if (ms > stats.maxRenderMs) stats.maxRenderMs = ms;
-  document.body.dataset.renders = String(stats.renders);
 }
 
 // Relative times ("2m 05s") move on even when no data arrives (polling, or a quiet stream).

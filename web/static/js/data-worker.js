@@ -8,6 +8,9 @@ import { RealtimeDataManager, POLL_ENDPOINTS } from './realtime-data-manager.js'
 import { Store, asList, tileKey } from './store.js';
 
 const SUGGESTIONS_EVERY_MS = 15000;
+// Agent events carry state changes only; "last seen" moves every sample, so the agents
+// list is refreshed on a timer.
+const AGENTS_EVERY_MS = 5000;
 const DETAIL_EVERY_MS = 5000;
 // FULL_EVERY_MS: in a large fleet the metrics event carries only the worst tiles; the
 // complete list is fetched this often so that the rest do not fall far behind.
@@ -21,15 +24,18 @@ let manager = null;
 let view = {
   grid: { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 60 },
   agents: { sort: 'state', text: '', offset: 0, limit: 40 },
-  alertsLimit: 100,
+  alertsLimit: 50,
   detail: null,
 };
 let viewChanged = new Set(['grid', 'agents', 'detail', 'alerts']);
 let flushTimer = null;
+let filtersSig = '';
 let applyMs = 0;
 let applied = 0;
+let metricsApplied = 0;
 let lastStatus = null;
 let suggestionsTimer = null;
+let agentsTimer = null;
 let detailTimer = null;
 
 function schedule() {
@@ -48,8 +54,16 @@ function flush() {
     if (d.has('perf')) sections.perf = store.perfView();
     if (d.has('alerts') || viewChanged.has('alerts')) sections.alerts = store.alertsView(view.alertsLimit);
     if (d.has('suggestions')) sections.suggestions = store.suggestionsView();
-    if (d.has('filters')) sections.filters = store.filtersView();
+    if (d.has('filters')) {
+      const f = store.filtersView();
+      const sig = f.namespaces.join('\u0001') + '\u0002' + f.workloads.join('\u0001');
+      if (sig !== filtersSig) {
+        filtersSig = sig;
+        sections.filters = f;
+      }
+    }
     if (d.has('grid') || viewChanged.has('grid')) sections.grid = { ...store.gridView(view.grid), view: view.grid };
+    else if (d.has('gridPatch')) sections.gridPatch = store.gridPatchView();
     if (d.has('agents') || viewChanged.has('agents')) sections.agents = { ...store.agentsView(view.agents), view: view.agents };
     if (view.detail && (d.has('grid') || d.has('detail') || viewChanged.has('detail'))) sections.detail = store.detailView(view.detail);
     if (d.has('errors') || Object.keys(sections).length) {
@@ -62,9 +76,10 @@ function flush() {
   d.clear();
   viewChanged.clear();
   const buildMs = performance.now() - t0;
-  postMessage({ type: 'update', sections, timing: { applyMs, buildMs, events: applied } });
+  postMessage({ type: 'update', sections, timing: { applyMs, buildMs, events: applied, metrics: metricsApplied } });
   applyMs = 0;
   applied = 0;
+  metricsApplied = 0;
 }
 
 function timed(fn) {
@@ -109,6 +124,12 @@ function startSuggestions() {
   fetchInto('suggestions', 'suggestions');
   fetchInto('optimization-status', 'perf');
   suggestionsTimer = setTimeout(startSuggestions, SUGGESTIONS_EVERY_MS);
+}
+
+function startAgents() {
+  clearTimeout(agentsTimer);
+  fetchInto('agents', 'agents');
+  agentsTimer = setTimeout(startAgents, AGENTS_EVERY_MS);
 }
 
 // Per-pod detail is not in the metrics event; the open detail dialog fetches it for the
@@ -182,8 +203,10 @@ function start(options) {
     }
     store.clearError(comp, 'event-' + ev.type);
     timed(() => store.apply(ev.type, ev.data, ev.id));
-    if (ev.type === 'metrics') maybeFetchFull();
-    if (ev.type === 'snapshot' && !Array.isArray(ev.data.agents)) fetchInto('agents', 'agents');
+    if (ev.type === 'metrics') {
+      metricsApplied++;
+      maybeFetchFull();
+    }
     if (ev.type === 'circuit-breaker' && view.detail && ev.data.tile &&
       tileKey(ev.data.tile.namespace || '', ev.data.tile.workload || '', ev.data.tile.name) === view.detail) {
       fetchDetail();
@@ -195,6 +218,7 @@ function start(options) {
   manager.connect();
   fetchInto('alerts', 'alerts');
   startSuggestions();
+  startAgents();
   backfill();
 }
 

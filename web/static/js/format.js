@@ -61,6 +61,23 @@ export function fmtDuration(ms) {
   return d + 'd\u00a0' + (h % 24) + 'h';
 }
 
+// fmtAge is fmtDuration at the resolution a glance needs: seconds only in the first
+// minute, so that a label on a long-stable breaker changes once a minute, not every second.
+export function fmtAge(ms) {
+  if (!known(ms)) return NONE;
+  const s = Math.floor(Math.max(0, ms) / 1000);
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm';
+  return fmtDuration(ms);
+}
+
+// fmtSeen says how long ago something was last heard from, in words that stay the same
+// while it keeps reporting: "just now" under 10 s.
+export function fmtSeen(ms) {
+  if (!known(ms)) return 'never';
+  return ms < 10000 ? 'just now' : fmtAge(ms) + ' ago';
+}
+
 // parseTime reads a wire time (RFC 3339) into epoch ms, or NaN when absent or malformed.
 export function parseTime(s) {
   if (typeof s !== 'string' || s === '') return NaN;
@@ -72,10 +89,12 @@ export function fmtAgo(ms, now = Date.now()) {
   return fmtDuration(now - ms) + ' ago';
 }
 
+// One formatter for every clock time: toLocaleTimeString builds a new one per call.
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
 export function fmtClock(ms) {
   if (!known(ms)) return NONE;
-  const d = new Date(ms);
-  return d.toLocaleTimeString(undefined, { hour12: false });
+  return clock.format(ms);
 }
 
 export function fmtDateTime(ms) {

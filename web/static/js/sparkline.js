@@ -17,6 +17,8 @@ export function themeColors() {
       open: v('--spark-open'),
       half: v('--spark-half'),
       base: v('--spark-base'),
+      text: v('--text'),
+      muted: v('--muted'),
     };
   }
   return colors;
@@ -33,15 +35,21 @@ export function sizeCanvas(canvas, w, h) {
   return dpr;
 }
 
-// drawSpark draws values (aligned with times, epoch ms) over [now - windowMs, now].
-// states (optional, codes from store.STATE_CODE) shade open and half-open periods;
-// second (optional) is a second series drawn dashed on a 0-100 scale.
-export function drawSpark(canvas, w, h, { times, values, states, second, now, windowMs, max }) {
+// drawSpark draws values (aligned with times, epoch ms) over [now - windowMs, now] on a
+// canvas of its own. states (optional, codes from store.STATE_CODE) shade open and
+// half-open periods; second (optional) is a second series drawn dashed on a 0-100 scale.
+export function drawSpark(canvas, w, h, opts) {
   const dpr = sizeCanvas(canvas, w, h);
   const ctx = canvas.getContext('2d');
-  const c = themeColors();
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, h);
+  drawSparkAt(ctx, w, h, opts);
+}
+
+// drawSparkAt draws into the current coordinate system of ctx, in (0,0)-(w,h): many
+// sparklines share one canvas by translating between them.
+export function drawSparkAt(ctx, w, h, { times, values, states, second, now, windowMs, max }) {
+  const c = themeColors();
   const n = times ? times.length : 0;
   const t0 = now - windowMs;
   const x = (t) => ((t - t0) / windowMs) * w;

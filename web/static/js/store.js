@@ -27,6 +27,42 @@ const MAX_CHANGES = 50;
 
 export class DataError extends Error {}
 
+// ORDER_SPAN bounds the tiles that sortKeyOf can order (2^17): far beyond what a grid shows.
+const ORDER_SPAN = 131072;
+const RATE_CODES = 65536;
+
+// rateCode orders rates from high to low on a log scale with 16 bits (0 first); unknown
+// rates come last.
+function rateCode(r) {
+  if (r === null) return RATE_CODES - 1;
+  return RATE_CODES - 2 - Math.min(RATE_CODES - 2, Math.round(Math.log2(1 + Math.max(0, r)) * 2048));
+}
+
+// failCode orders failure rates (percent) from high to low at 0.01 % steps; unknown last.
+function failCode(f) {
+  if (f === null) return 10001;
+  return 10000 - Math.max(0, Math.min(10000, Math.round(f * 100)));
+}
+
+// sortKeyOf packs a tile's place in a sort into one integer below 2^53: the sort's
+// criteria from the most significant bits down, and the tile's rank by name last, so
+// that ties keep a stable, readable order.
+export function sortKeyOf(t, sort) {
+  switch (sort) {
+    case 'name':
+      return t.nameOrder;
+    case 'error':
+      return (failCode(t.failureRate) * RATE_CODES + rateCode(t.rate)) * ORDER_SPAN + t.order;
+    case 'volume':
+      return rateCode(t.rate) * ORDER_SPAN + t.order;
+    default: {
+      const rank = STATE_RANK[t.stateKnown ? t.state : 'unknown'];
+      const open = 1023 - Math.max(0, Math.min(1023, t.open ?? 0));
+      return ((rank * 1024 + open) * 16384 + failCode(t.failureRate)) * ORDER_SPAN + t.order;
+    }
+  }
+}
+
 function need(cond, message) {
   if (!cond) throw new DataError(message);
 }
@@ -118,6 +154,12 @@ export class Store {
     this.lastFull = NaN;
     this.backfill = {};
     this.detailKey = '';
+    this.patched = new Set();
+    this.tileSet = 0; // bumped when a tile is added or removed
+    this.filtersSet = -1;
+    this.orderSet = -1;
+    this.byKey = [];
+    this.byName = [];
   }
 
   // applyHistory keeps a cluster series fetched from GET /api/v1/history, drawn before
@@ -281,6 +323,7 @@ export class Store {
         this.tiles.delete(key);
         this.transitions.delete(key);
         this.perPod.delete(key);
+        this.tileSet++;
         continue;
       }
       if (fresh) tile.updated = time;
@@ -292,7 +335,7 @@ export class Store {
     this.tilesVersion = seen;
     this.sortCache = null;
     this.dirty.add('grid');
-    this.dirty.add('filters');
+    if (this.tileSet !== this.filtersSet) this.dirty.add('filters');
     const warning = bad ? bad + ' of ' + breakers.length + ' breakers could not be read (' + firstBad + ')' : '';
     if ((this.warnings.grid || '') !== warning) {
       this.warnings.grid = warning;
@@ -315,13 +358,14 @@ export class Store {
         this.tiles.delete(key);
         this.transitions.delete(key);
         this.perPod.delete(key);
+        this.tileSet++;
       }
     }
     this.tilesVersion = seen;
     this.lastFull = this.now();
     this.sortCache = null;
     this.dirty.add('grid');
-    this.dirty.add('filters');
+    if (this.tileSet !== this.filtersSet) this.dirty.add('filters');
     this.dirty.add('detail');
     this.warnings.grid = bad ? bad + ' of ' + breakers.length + ' breakers could not be read' : '';
     this.dirty.add('errors');
@@ -360,6 +404,7 @@ export class Store {
         updated: NaN,
       };
       this.tiles.set(key, t);
+      this.tileSet++;
     }
     const state = str(b.state);
     t.state = state || 'unknown';
@@ -388,7 +433,17 @@ export class Store {
     need(!why, 'circuit-breaker event tile: ' + why);
     const key = tileKey(str(ev.tile.namespace), str(ev.tile.workload), ev.tile.name);
     const tile = this.tiles.get(key);
-    if (tile.seen === 0) tile.seen = this.tilesVersion; // new since the last tick: keep it
+    if (tile.seen === 0) {
+      // New since the last tick: keep it, and place it in the sorted order.
+      tile.seen = this.tilesVersion;
+      this.sortCache = null;
+      this.dirty.add('grid');
+    } else {
+      // A known tile changed state: patch it where it is shown now; the next metrics
+      // event (at most one broadcast interval away) sorts it into place.
+      this.patched.add(key);
+      this.dirty.add('gridPatch');
+    }
     const tr0 = isObj(ev.transition) ? parseTime(ev.transition.time) : NaN;
     tile.updated = Number.isFinite(tr0) ? tr0 : this.now();
     const tr = isObj(ev.transition) ? ev.transition : {};
@@ -400,9 +455,19 @@ export class Store {
     });
     if (list.length > MAX_TRANSITIONS) list.length = MAX_TRANSITIONS;
     this.transitions.set(key, list);
-    this.sortCache = null;
-    this.dirty.add('grid');
     this.dirty.add('detail');
+  }
+
+  // gridPatchView returns the tiles changed by circuit-breaker events since the last
+  // grid view, without their history.
+  gridPatchView() {
+    const out = [];
+    for (const key of this.patched) {
+      const t = this.tiles.get(key);
+      if (t) out.push(this.tileView(t, null));
+    }
+    this.patched.clear();
+    return out;
   }
 
   normAgent(a) {
@@ -607,73 +672,78 @@ export class Store {
     return [...this.suggestions].sort((a, b) => rank[a.severity] - rank[b.severity] || (b.since || 0) - (a.since || 0));
   }
 
+  // filtersView lists the namespaces and workloads that have breakers.
   filtersView() {
+    this.filtersSet = this.tileSet;
     const ns = new Set();
     const wl = new Set();
     for (const t of this.tiles.values()) {
       ns.add(t.namespace);
       wl.add(t.namespace + '/' + t.workload);
     }
-    for (const w of this.workloads) {
-      ns.add(str(w.namespace));
-      wl.add(str(w.namespace) + '/' + str(w.name));
-    }
     return { namespaces: [...ns].sort(), workloads: [...wl].sort() };
   }
 
+  // ensureOrder ranks every tile by namespace/workload/name (byKey) and by name
+  // (byName), once per change of the tile set: the ranks break ties in sortKeyOf.
+  ensureOrder() {
+    if (this.orderSet === this.tileSet) return;
+    this.orderSet = this.tileSet;
+    const all = [...this.tiles.values()];
+    all.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    all.forEach((t, i) => { t.order = i; });
+    this.byKey = all;
+    this.byName = [...all].sort((a, b) => (a.sortName < b.sortName ? -1 : a.sortName > b.sortName ? 1 : 0));
+    this.byName.forEach((t, i) => { t.nameOrder = i; });
+  }
+
   // sorted returns the tiles matching the view's filters in the view's order. The result
-  // is cached until the tiles or the view change.
+  // is cached until the tiles or the view change. Each tile's place is one number (see
+  // sortKeyOf), so sorting 5,000 tiles is a typed-array sort without a comparator.
   sorted(view) {
     const sig = [view.sort, view.namespace, view.workload, view.text, view.problems].join('\u0001');
     if (this.sortCache && this.sortCache.sig === sig) return this.sortCache;
+    this.ensureOrder();
     const text = (view.text || '').toLowerCase();
-    const list = [];
     const counts = { closed: 0, open: 0, half_open: 0, forced_open: 0, disabled: 0, unknown: 0 };
+    const keys = new Float64Array(this.tiles.size);
+    let n = 0;
     for (const t of this.tiles.values()) {
       if (view.namespace && t.namespace !== view.namespace) continue;
       if (view.workload && t.namespace + '/' + t.workload !== view.workload) continue;
       if (text && !t.sortKey.toLowerCase().includes(text)) continue;
       counts[t.stateKnown ? t.state : 'unknown']++;
       if (view.problems && t.state === 'closed' && !t.stale) continue;
-      list.push(t);
+      keys[n++] = sortKeyOf(t, view.sort);
     }
-    const byKey = (a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0);
-    const desc = (x, y) => (y ?? -1) - (x ?? -1);
-    let cmp;
-    switch (view.sort) {
-      case 'name':
-        cmp = (a, b) => (a.sortName < b.sortName ? -1 : a.sortName > b.sortName ? 1 : 0);
-        break;
-      case 'error':
-        cmp = (a, b) => desc(a.failureRate, b.failureRate) || desc(a.rate, b.rate) || byKey(a, b);
-        break;
-      case 'volume':
-        cmp = (a, b) => desc(a.rate, b.rate) || byKey(a, b);
-        break;
-      default:
-        cmp = (a, b) => STATE_RANK[a.stateKnown ? a.state : 'unknown'] - STATE_RANK[b.stateKnown ? b.state : 'unknown']
-          || desc(a.open, b.open) || desc(a.failureRate, b.failureRate) || byKey(a, b);
-    }
-    list.sort(cmp);
+    const sortedKeys = keys.subarray(0, n).sort();
+    const from = view.sort === 'name' ? this.byName : this.byKey;
+    const list = new Array(n);
+    for (let i = 0; i < n; i++) list[i] = from[sortedKeys[i] % ORDER_SPAN];
     this.sortCache = { sig, list, counts };
     return this.sortCache;
   }
 
+  // tileView is what the page draws of a tile; with order, its history too.
   tileView(t, order) {
     const r = this.ring;
-    return {
+    const v = {
       key: t.key, namespace: t.namespace, workload: t.workload, name: t.name,
       state: t.state, stateKnown: t.stateKnown,
       pods: t.pods, open: t.open, halfOpen: t.halfOpen,
       failureRate: t.failureRate, rate: t.rate, calls: t.calls,
       since: t.since, stale: t.stale, sources: t.sources, updated: t.updated,
-      rateHist: r.ordered(t.rateHist, order),
-      failHist: r.ordered(t.failHist, order),
-      stateHist: r.ordered(t.stateHist, order, Uint8Array),
     };
+    if (order) {
+      v.rateHist = r.ordered(t.rateHist, order);
+      v.failHist = r.ordered(t.failHist, order);
+      v.stateHist = r.ordered(t.stateHist, order, Uint8Array);
+    }
+    return v;
   }
 
   gridView(view) {
+    this.patched.clear();
     const { list, counts } = this.sorted(view);
     const order = this.ring.order();
     const offset = Math.max(0, Math.min(view.offset | 0, Math.max(0, list.length - 1)));

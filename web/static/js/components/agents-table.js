@@ -3,7 +3,7 @@
 // breaker grid, so a thousand agents scroll smoothly.
 
 import { h, setText, setData } from '../component.js';
-import { fmtDuration, fmtNumber } from '../format.js';
+import { fmtSeen, fmtNumber } from '../format.js';
 
 export const AGENT_LOOK = {
   connected: { icon: '\u2714', word: 'connected' },
@@ -108,16 +108,8 @@ export class AgentsTable {
         continue;
       }
       r.tr.hidden = false;
-      r.agent = d.rows[i];
-    }
-    this.tick();
-  }
-
-  tick(now = Date.now()) {
-    if (!this.data) return;
-    for (const r of this.rows) {
-      if (r.tr.hidden || !r.agent) continue;
-      const a = r.agent;
+      const a = d.rows[i];
+      r.agent = a;
       const look = AGENT_LOOK[a.state] || AGENT_LOOK.unknown;
       setData(r.tr, 'state', a.state in AGENT_LOOK ? a.state : 'unknown');
       setData(r.tr, 'key', a.key);
@@ -125,8 +117,18 @@ export class AgentsTable {
       setText(r.cells[1], a.pod || '\u2014');
       setText(r.cells[2], (a.namespace ? a.namespace + '/' : '') + (a.workload || '\u2014'));
       setText(r.cells[3], a.node || '\u2014');
-      setText(r.cells[4], Number.isFinite(a.lastSeen) ? fmtDuration(now - a.lastSeen) + ' ago' : 'never');
       setText(r.cells[5], a.url || a.key);
+    }
+    this.tick();
+  }
+
+  // tick refreshes "last seen", the only cell that moves with time alone.
+  tick(now = Date.now()) {
+    if (!this.data) return;
+    for (const r of this.rows) {
+      if (r.tr.hidden || !r.agent) continue;
+      const a = r.agent;
+      setText(r.cells[4], Number.isFinite(a.lastSeen) ? fmtSeen(now - a.lastSeen) : 'never');
     }
   }
 }

@@ -2,7 +2,7 @@
 // Suggestions lists the aggregator's suggestions with their evidence.
 
 import { h, setText } from '../component.js';
-import { fmtClock, fmtDuration, fmtNumber } from '../format.js';
+import { fmtAge, fmtClock, fmtDuration, fmtNumber } from '../format.js';
 
 export const SEVERITY = {
   critical: { icon: '\u2716', word: 'Critical' },
@@ -34,19 +34,32 @@ export class AlertsFeed {
     this.count = countEl;
     body.replaceChildren(this.list);
     this.sig = null;
-    this.items = [];
+    this.items = new Map(); // key + state -> list item, reused across renders
   }
 
   render(d) {
     setText(this.count, d.firing + ' firing' + (d.total > d.firing ? ', ' + (d.total - d.firing) + ' resolved' : ''));
-    const sig = d.items.map((a) => a.key + a.state).join('|');
+    const sig = d.items.map((a) => a.key + a.state + a.resolvedUnseen).join('|');
     if (sig !== this.sig) {
       this.sig = sig;
-      this.items = d.items;
       if (!d.items.length) {
+        this.items.clear();
         this.list.replaceChildren(h('li', { class: 'muted empty', text: 'No alerts.' }));
       } else {
-        this.list.replaceChildren(...d.items.map((a) => this.item(a)));
+        const next = new Map();
+        const lis = d.items.map((a) => {
+          const id = a.key + '|' + a.state + '|' + a.resolvedUnseen;
+          const li = this.items.get(id) || this.item(a);
+          next.set(id, li);
+          return li;
+        });
+        this.items = next;
+        // Move only what moved: new alerts are usually prepended, old ones drop off.
+        const kids = this.list.children;
+        for (let i = 0; i < lis.length; i++) {
+          if (kids[i] !== lis[i]) this.list.insertBefore(lis[i], kids[i] || null);
+        }
+        while (kids.length > lis.length) this.list.lastElementChild.remove();
       }
     }
     this.tick();
@@ -59,10 +72,14 @@ export class AlertsFeed {
         severityBadge(a.severity),
         h('span', { class: 'alert-state', text: a.state === 'firing' ? '\u25cf FIRING' : a.state === 'resolved' ? '\u2714 RESOLVED' : '? ' + a.state }),
         when),
-      h('div', { class: 'feed-summary', text: a.summary + (a.value !== null ? ' (' + fmtNumber(a.value, 1) + ')' : '') }),
-      h('div', { class: 'muted small', text: targetText(a.target) + (a.rule ? ' \u00b7 ' + a.rule : '') }));
-    li._when = when;
+      h('div', { class: 'feed-summary', text: a.summary }),
+      h('div', { class: 'muted small', text: targetText(a.target) + (a.rule ? ' \u00b7 rule ' + a.rule : '') + (a.value !== null ? ' \u00b7 value ' + fmtNumber(a.value, 1) : '') }));
+    // Clock times are fixed per item: format them once (toLocaleTimeString is slow).
     li._alert = a;
+    li._when = when;
+    li._started = fmtClock(a.started);
+    li._resolved = fmtClock(a.resolved);
+    li._text = '';
     return li;
   }
 
@@ -72,10 +89,15 @@ export class AlertsFeed {
       const a = li._alert;
       if (!a) continue;
       let text;
-      if (a.state === 'firing') text = 'since ' + fmtClock(a.started) + ' (' + fmtDuration(now - a.started) + ')';
+      // The age appears from the first minute on, so that a list of fresh alerts is not
+      // rewritten every second.
+      if (a.state === 'firing') text = 'since ' + li._started + (now - a.started >= 60000 ? ' (' + fmtAge(now - a.started) + ')' : '');
       else if (a.resolvedUnseen) text = 'resolved while disconnected';
-      else text = 'resolved ' + fmtClock(a.resolved) + ' after ' + fmtDuration(a.resolved - a.started);
-      setText(li._when, text);
+      else text = 'resolved ' + li._resolved + ' after ' + fmtDuration(a.resolved - a.started);
+      if (li._text !== text) {
+        li._text = text;
+        li._when.textContent = text;
+      }
     }
   }
 }

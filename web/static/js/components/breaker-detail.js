@@ -5,8 +5,7 @@
 import { h, setText, setData } from '../component.js';
 import { fmtClock, fmtDuration, fmtNumber, fmtPercent, fmtRate, parseTime } from '../format.js';
 import { drawSpark } from '../sparkline.js';
-import { SPARK_WINDOW_MS } from '../store.js';
-import { stateLook, podsText, rawState } from './breaker-grid.js';
+import { stateLook, podsText, rawState, sparkWindow } from './breaker-grid.js';
 
 function badge(state, known = true) {
   const look = stateLook(state, known);
@@ -31,7 +30,7 @@ export class BreakerDetail {
     this.msg = h('p', { class: 'panel-msg', role: 'alert', hidden: true });
     this.stats = h('dl', { class: 'detail-stats' });
     this.canvas = h('canvas', { class: 'detail-spark', 'aria-hidden': 'true' });
-    this.legend = h('p', { class: 'muted small', text: 'Line: calls per second. Dashed: failure rate (0\u2013100 %). Shaded: open (red) or half-open (amber). Last 5 minutes.' });
+    this.legend = h('p', { class: 'muted small', text: 'Line: calls per second. Dashed: failure rate (0\u2013100 %). Shaded: open (red) or half-open (amber). Up to the last 5 minutes.' });
     this.pods = h('tbody');
     this.transitions = h('ol', { class: 'transitions' });
     const close = h('button', { type: 'button', class: 'btn', id: 'detail-close', text: 'Close' });
@@ -94,7 +93,7 @@ export class BreakerDetail {
     if (w) rows.push(['Workload', fmtNumber(w.pods_connected) + '/' + fmtNumber(w.pods) + ' pods connected, ' + fmtRate(w.requests_per_sec) + ' requests, ' + fmtRate(w.errors_per_sec) + ' errors']);
     this.stats.replaceChildren(...rows.map(([k, v]) => h('div', {}, h('dt', { text: k }), h('dd', { text: v }))));
     drawSpark(this.canvas, Math.max(200, this.width || 600), 90, {
-      times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs: SPARK_WINDOW_MS,
+      times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs: sparkWindow(d.times, now),
     });
     if (d.perPod === null) {
       this.pods.replaceChildren(h('tr', {}, h('td', { colspan: '8', class: 'muted', text: 'Loading per-pod detail\u2026' })));

@@ -4,9 +4,9 @@
 // in the DOM, so 5,000 breakers cost what 60 do. The data worker sorts and filters; the
 // grid asks it for the window it shows.
 
-import { h, setText, setData, setAttr, toggle } from '../component.js';
-import { fmtDuration, fmtPercent, fmtRate, fmtNumber } from '../format.js';
-import { drawSpark } from '../sparkline.js';
+import { h, setText, setAttr, toggle } from '../component.js';
+import { fmtAge, fmtDuration, fmtPercent, fmtRate, fmtNumber } from '../format.js';
+import { drawSparkAt, sizeCanvas, themeColors } from '../sparkline.js';
 import { SPARK_WINDOW_MS } from '../store.js';
 
 export const STATE_LOOK = {
@@ -28,14 +28,23 @@ export function rawState(state, known) {
   return !known && state && state !== 'unknown' ? 'state \u201c' + state + '\u201d' : '';
 }
 
+// podsText is the "k/n pods open" of a tile; half-open pods are counted apart.
 export function podsText(t) {
   if (t.pods === null) return '\u2014 pods';
-  let s = (t.open ?? 0) + '/' + t.pods + ' pods open';
-  if (t.halfOpen) s += ', ' + t.halfOpen + ' half';
-  return s;
+  const open = t.open ?? 0;
+  if (t.halfOpen && !open) return t.halfOpen + '/' + t.pods + ' pods half-open';
+  if (t.halfOpen) return open + '/' + t.pods + ' open, ' + t.halfOpen + ' half';
+  return open + '/' + t.pods + ' pods open';
 }
 
-const OVERSCAN_ROWS = 2;
+const OVERSCAN_ROWS = 0;
+
+// sparkWindow is five minutes, or less while the page has less history (at least one
+// minute), so that a freshly opened page does not squeeze its data into a corner.
+export function sparkWindow(times, now) {
+  if (!times || !times.length) return SPARK_WINDOW_MS;
+  return Math.min(SPARK_WINDOW_MS, Math.max(60000, now - times[0]));
+}
 
 export class BreakerGrid {
   constructor(body, { onView, onOpen }) {
@@ -45,7 +54,7 @@ export class BreakerGrid {
     this.active = -1;
     this.data = null;
     this.pool = [];
-    this.geom = { cols: 1, tileW: 200, tileH: 140, gap: 8, rowH: 148, width: 0, height: 0, sparkH: 26, pad: 8 };
+    this.geom = { cols: 1, tileW: 200, tileH: 140, gap: 8, rowH: 148, width: 0, height: 0, spark: null };
     this.filtersSig = '';
 
     const sel = (id, label, options) => {
@@ -68,6 +77,12 @@ export class BreakerGrid {
     this.range = h('span', { class: 'muted small grid-range' });
     this.note = h('p', { class: 'muted small grid-note', hidden: true });
     this.spacer = h('div', { class: 'grid-spacer' });
+    // One canvas over the rows in view holds every tile's sparkline and the two figures
+    // that change every second (failure rate and volume): one bitmap to paint instead of
+    // one per tile, and no text layout per tile per second. The figures are also in each
+    // tile's accessible name, and in words in the detail dialog.
+    this.canvas = h('canvas', { class: 'grid-canvas', 'aria-hidden': 'true' });
+    this.spacer.append(this.canvas);
     this.empty = h('p', { class: 'grid-empty muted', hidden: true });
     this.viewport = h('div', {
       class: 'grid-viewport', tabindex: '0', role: 'listbox', id: 'breaker-grid',
@@ -136,7 +151,7 @@ export class BreakerGrid {
     const cols = Math.max(1, Math.floor((width + gap) / (minW + gap)));
     const tileW = Math.floor((width - gap * (cols - 1)) / cols);
     const tileH = Math.round(8.6 * rem);
-    const g = { cols, tileW, tileH, gap, rowH: tileH + gap, width, height, sparkH: Math.round(1.7 * rem), pad: Math.round(0.5 * rem) };
+    const g = { cols, tileW, tileH, gap, rowH: tileH + gap, width, height, spark: null };
     this.geom = g;
     this.viewport.style.setProperty('--tile-w', tileW + 'px');
     this.viewport.style.setProperty('--tile-h', tileH + 'px');
@@ -210,11 +225,16 @@ export class BreakerGrid {
     for (let i = 0; i < this.pool.length; i++) {
       const el = this.pool[i];
       if (i >= d.tiles.length) {
-        if (!el.root.hidden) el.root.hidden = true;
+        if (el.v.hidden !== true) {
+          el.root.hidden = true;
+          el.v.hidden = true;
+          el.index = -1;
+        }
         continue;
       }
       this.fill(el, d.tiles[i], d.offset + i, d, now);
     }
+    this.drawSparks(d, now);
     this.markActive();
   }
 
@@ -225,66 +245,179 @@ export class BreakerGrid {
     const since = h('span', { class: 'tile-since' });
     const name = h('div', { class: 'tile-name' });
     const wl = h('div', { class: 'tile-wl' });
-    const canvas = h('canvas', { class: 'tile-spark', 'aria-hidden': 'true' });
+    const spark = h('div', { class: 'tile-spark', 'aria-hidden': 'true' });
     const pods = h('span', { class: 'tile-pods' });
-    const fail = h('span', { class: 'tile-fail' });
-    const rate = h('span', { class: 'tile-rate' });
+    const nums = h('span', { class: 'tile-nums', 'aria-hidden': 'true' });
     const root = h('div', { class: 'tile', role: 'option', 'aria-selected': 'false' },
-      h('div', { class: 'tile-top' }, badge, pods, since), name, wl, canvas,
-      h('div', { class: 'tile-stats' }, fail, rate));
+      h('div', { class: 'tile-top' }, badge, since), name, wl, spark,
+      h('div', { class: 'tile-stats' }, pods, nums));
+    for (const e of [since, name, wl, pods]) e.append(document.createTextNode(''));
     this.spacer.append(root);
-    return { root, badge, badgeIcon, badgeText, since, name, wl, canvas, pods, fail, rate, x: NaN, y: NaN, w: 0 };
+    // v remembers what was last written, so that an update touches only what changed
+    // and never reads the DOM.
+    return { root, badge, badgeIcon, badgeText, since, name, wl, spark, pods, nums, v: {}, key: '', index: -1 };
+  }
+
+  // put changes the text of node (which holds one text node) when value changed; it
+  // edits the text node's data rather than replacing the node.
+  put(el, field, node, value) {
+    if (el.v[field] === value) return;
+    el.v[field] = value;
+    node.firstChild.data = value;
   }
 
   fill(el, t, index, d, now) {
     const g = this.geom;
     const r = el.root;
-    if (r.hidden) r.hidden = false;
-    const col = index % g.cols;
-    const row = Math.floor(index / g.cols);
-    const x = col * (g.tileW + g.gap);
-    const y = row * g.rowH;
-    if (x !== el.x || y !== el.y) {
-      el.x = x;
-      el.y = y;
+    const v = el.v;
+    if (v.hidden !== false) {
+      r.hidden = false;
+      v.hidden = false;
+    }
+    const x = (index % g.cols) * (g.tileW + g.gap);
+    const y = Math.floor(index / g.cols) * g.rowH;
+    if (x !== v.x || y !== v.y) {
+      v.x = x;
+      v.y = y;
       r.style.transform = 'translate(' + x + 'px,' + y + 'px)';
     }
-    if (r.id !== 'bt-' + index) r.id = 'bt-' + index;
-    setAttr(r, 'aria-posinset', String(index + 1));
-    setAttr(r, 'aria-setsize', String(d.matched));
-    setData(r, 'index', String(index));
-    setData(r, 'key', t.key);
+    if (index !== el.index) {
+      el.index = index;
+      r.id = 'bt-' + index;
+      r.dataset.index = String(index);
+      r.setAttribute('aria-posinset', String(index + 1));
+    }
+    if (v.setsize !== d.matched) {
+      v.setsize = d.matched;
+      r.setAttribute('aria-setsize', String(d.matched));
+    }
+    if (t.key !== el.key) {
+      el.key = t.key;
+      r.dataset.key = t.key;
+    }
     const stateKey = t.stateKnown ? t.state : 'unknown';
-    setData(r, 'state', stateKey);
-    setData(el.badge, 'state', stateKey);
-    toggle(r, 'stale', t.stale);
+    if (v.state !== stateKey) {
+      v.state = stateKey;
+      r.dataset.state = stateKey;
+      el.badge.dataset.state = stateKey;
+      const look = stateLook(t.state, t.stateKnown);
+      el.badgeIcon.textContent = look.icon;
+      el.badgeText.textContent = look.word;
+    }
+    if (v.stale !== t.stale) {
+      v.stale = t.stale;
+      r.classList.toggle('stale', t.stale);
+    }
     const look = stateLook(t.state, t.stateKnown);
-    setText(el.badgeIcon, look.icon);
-    setText(el.badgeText, look.word);
-    const sinceText = Number.isFinite(t.since) ? fmtDuration(now - t.since) : '\u2014';
-    setText(el.since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + sinceText);
-    setText(el.name, t.name);
+    const sinceText = Number.isFinite(t.since) ? fmtAge(now - t.since) : '\u2014';
+    this.put(el, 'since', el.since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + sinceText);
+    this.put(el, 'name', el.name, t.name);
     const raw = rawState(t.state, t.stateKnown);
-    setText(el.wl, (t.namespace ? t.namespace + '/' : '') + t.workload + (raw ? ' \u00b7 ' + raw : ''));
+    this.put(el, 'wl', el.wl, (t.namespace ? t.namespace + '/' : '') + t.workload + (raw ? ' \u00b7 ' + raw : ''));
     const pods = podsText(t);
-    setText(el.pods, pods);
+    this.put(el, 'pods', el.pods, pods);
     // Tiles outside the metrics event's worst-N keep older values: say how old.
     const age = Number.isFinite(t.updated) ? now - t.updated : NaN;
     const lag = age > 5000;
-    toggle(r, 'lagging', lag);
-    setText(el.fail, (lag ? '\u25f7 ' : '') + 'fail ' + fmtPercent(t.failureRate));
-    setText(el.rate, fmtRate(t.rate));
+    if (v.lag !== lag) {
+      v.lag = lag;
+      r.classList.toggle('lagging', lag);
+    }
     const label = t.name + ' in ' + (t.namespace ? t.namespace + '/' : '') + t.workload + ': ' + look.word + (raw ? ' ' + raw : '') + ', ' + pods
       + ', failure rate ' + fmtPercent(t.failureRate) + ', ' + fmtRate(t.rate) + ', for ' + sinceText + (t.stale ? ', stale' : '')
       + (lag ? ', rates from ' + fmtDuration(age) + ' ago' : '');
-    if (el.label !== label) {
-      el.label = label;
+    if (v.label !== label) {
+      v.label = label;
       r.setAttribute('aria-label', label);
     }
-    const w = g.tileW - 2 * g.pad - 2;
-    drawSpark(el.canvas, w, g.sparkH, {
-      times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs: SPARK_WINDOW_MS,
-    });
+  }
+
+  // drawSparks draws the sparklines of the tiles in d onto the shared canvas, which
+  // covers the rows from the first tile's to the last one's.
+  drawSparks(d, now) {
+    const g = this.geom;
+    const cv = this.canvas;
+    if (!d.tiles.length) {
+      cv.hidden = true;
+      return;
+    }
+    cv.hidden = false;
+    const first = this.pool[0];
+    if (!g.spark) {
+      // Where the chart and the figures sit inside a tile: measured once per geometry.
+      const tr = first.root.getBoundingClientRect();
+      const at = (e) => {
+        const r = e.getBoundingClientRect();
+        return { x: r.left - tr.left, y: r.top - tr.top, w: r.width, h: r.height };
+      };
+      g.spark = at(first.spark);
+      g.nums = at(first.nums);
+      const cs = getComputedStyle(first.nums);
+      g.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily; // the shorthand may hold what canvas cannot parse
+    }
+    const row0 = Math.floor(d.offset / g.cols);
+    const rows = Math.ceil((d.offset + d.tiles.length) / g.cols) - row0;
+    const top = row0 * g.rowH;
+    const height = rows * g.rowH;
+    if (this.canvasTop !== top) {
+      this.canvasTop = top;
+      cv.style.transform = 'translateY(' + top + 'px)';
+    }
+    if (this.canvasW !== g.width || this.canvasH !== height) {
+      this.canvasW = g.width;
+      this.canvasH = height;
+      cv.style.width = g.width + 'px';
+      cv.style.height = height + 'px';
+    }
+    const dpr = sizeCanvas(cv, g.width, height);
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, g.width, height);
+    const windowMs = sparkWindow(d.times, now);
+    const c = themeColors();
+    for (let i = 0; i < d.tiles.length; i++) {
+      const t = d.tiles[i];
+      const index = d.offset + i;
+      const x = (index % g.cols) * (g.tileW + g.gap);
+      const y = (Math.floor(index / g.cols) - row0) * g.rowH;
+      if (t.rateHist) {
+        ctx.setTransform(dpr, 0, 0, dpr, (x + g.spark.x) * dpr, (y + g.spark.y) * dpr);
+        drawSparkAt(ctx, g.spark.w, g.spark.h, {
+          times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs,
+        });
+      }
+      this.drawFigures(ctx, dpr, x + g.nums.x, y + g.nums.y, t, now, c);
+    }
+  }
+
+  // drawFigures writes a tile's failure rate and volume, right-aligned in the tile's
+  // figures box; a tile whose values are older than the last few seconds says so.
+  drawFigures(ctx, dpr, x, y, t, now, c) {
+    const g = this.geom;
+    const age = Number.isFinite(t.updated) ? now - t.updated : NaN;
+    const lag = age > 5000;
+    ctx.setTransform(dpr, 0, 0, dpr, x * dpr, y * dpr);
+    ctx.font = g.font;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    ctx.fillStyle = lag ? c.muted : c.text;
+    // maxWidth narrows the text rather than letting it run into the pod count.
+    ctx.fillText((lag ? '\u25f7 ' : '') + 'fail ' + fmtPercent(t.failureRate) + '\u2002' + fmtRate(t.rate), g.nums.w, g.nums.h / 2 + 0.5, g.nums.w);
+  }
+
+  // patch applies tiles changed by circuit-breaker events between metrics events: they
+  // change where they are (the next metrics event sorts them), without a chart redraw.
+  patch(tiles) {
+    const d = this.data;
+    if (!d) return;
+    const now = Date.now() - (this.skew || 0);
+    for (const t of tiles) {
+      const i = d.tiles.findIndex((x) => x.key === t.key);
+      if (i < 0) continue; // not in view
+      d.tiles[i] = { ...d.tiles[i], ...t };
+      const el = this.pool[i];
+      if (el && el.key === t.key) this.fill(el, d.tiles[i], el.index, d, now);
+    }
   }
 
   // tick refreshes the "time since" labels between updates.
@@ -293,7 +426,7 @@ export class BreakerGrid {
     now -= this.skew || 0;
     for (let i = 0; i < this.data.tiles.length && i < this.pool.length; i++) {
       const t = this.data.tiles[i];
-      if (Number.isFinite(t.since)) setText(this.pool[i].since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + fmtDuration(now - t.since));
+      if (Number.isFinite(t.since)) this.put(this.pool[i], 'since', this.pool[i].since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + fmtAge(now - t.since));
     }
   }
 
@@ -312,7 +445,7 @@ export class BreakerGrid {
   markActive() {
     let id = '';
     for (const el of this.pool) {
-      const on = !el.root.hidden && Number(el.root.dataset.index) === this.active;
+      const on = el.v.hidden === false && el.index === this.active;
       toggle(el.root, 'active', on);
       setAttr(el.root, 'aria-selected', on ? 'true' : 'false');
       if (on) id = el.root.id;
@@ -322,8 +455,8 @@ export class BreakerGrid {
   }
 
   activeKey() {
-    const el = this.pool.find((p) => !p.root.hidden && Number(p.root.dataset.index) === this.active);
-    return el ? el.root.dataset.key : '';
+    const el = this.pool.find((p) => p.v.hidden === false && p.index === this.active);
+    return el ? el.key : '';
   }
 
   open() {

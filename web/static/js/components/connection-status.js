@@ -3,7 +3,7 @@
 // State is shown by text and icon, never by colour alone.
 
 import { h, setText, setData } from '../component.js';
-import { fmtDuration } from '../format.js';
+import { fmtSeen } from '../format.js';
 
 const ICON = { live: '\u25cf', connecting: '\u21bb', reconnecting: '\u21bb', polling: '\u21c5', offline: '\u2715' };
 
@@ -70,7 +70,7 @@ export class ConnectionStatus {
     const s = this.status;
     let text = '';
     if (s.state === 'live' || s.state === 'polling') {
-      text = Number.isFinite(this.lastData) ? 'updated ' + fmtDuration(now - this.lastData) + ' ago' : 'waiting for data';
+      text = Number.isFinite(this.lastData) ? 'updated ' + fmtSeen(now - this.lastData) : 'waiting for data';
     } else if (s.state === 'reconnecting' || s.state === 'offline') {
       text = s.detail;
     }

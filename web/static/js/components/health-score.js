@@ -2,7 +2,7 @@
 // breakdown of what took points off, with the headline totals beside it.
 
 import { h, setText, setData } from '../component.js';
-import { fmtNumber, fmtClock } from '../format.js';
+import { fmtNumber } from '../format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const R = 50;
@@ -84,6 +84,6 @@ export class HealthScore {
     const disc = d.discovery;
     let discText = '';
     if (disc) discText = ' \u00b7 discovery ' + (disc.error ? 'error: ' + disc.error : disc.stale ? 'stale' : disc.synced ? 'synced' : 'syncing');
-    setText(this.asOf, (d.mode ? d.mode + ' mode' : '') + discText + (Number.isFinite(d.time) ? ' \u00b7 as of ' + fmtClock(d.time) : ''));
+    setText(this.asOf, (d.mode ? d.mode + ' mode' : '') + discText);
   }
 }

@@ -2,9 +2,9 @@
 // and the aggregator's optimization status with its change history.
 
 import { h, setText, setData } from '../component.js';
-import { fmtBytes, fmtCores, fmtNumber, fmtPercent, fmtRate, fmtClock, fmtDuration } from '../format.js';
+import { fmtBytes, fmtCores, fmtNumber, fmtPercent, fmtClock, fmtDuration } from '../format.js';
 import { drawSpark } from '../sparkline.js';
-import { SPARK_WINDOW_MS } from '../store.js';
+import { sparkWindow } from './breaker-grid.js';
 
 const SPARK_H = 34;
 
@@ -80,7 +80,7 @@ export class PerformancePanel {
     const now = Number.isFinite(d.time) ? d.time : Date.now();
     for (const k of ['cpu', 'mem', 'rps', 'eps']) {
       const c = this.cards[k];
-      if (c.width > 0) drawSpark(c.canvas, c.width, SPARK_H, { times: d.times, values: d[k], now, windowMs: SPARK_WINDOW_MS });
+      if (c.width > 0) drawSpark(c.canvas, c.width, SPARK_H, { times: d.times, values: d[k], now, windowMs: sparkWindow(d.times, now) });
     }
   }
 

@@ -1,0 +1,39 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// TestScreenshots takes the pictures in docs/screenshots (written with -screenshots) of
+// the real system in trouble: the demo's payments dependency is down so its breakers
+// open, one of the two cart pods has a half-open breaker, and alerts fire.
+func TestScreenshots(t *testing.T) {
+	s := startShop(t)
+	s.demo.setPattern(t, "payments", `{"pattern":"outage"}`)
+	s.cart[1].put(t, "payments", `{"state":"half_open","failure_rate":38,"rate_per_sec":14,"calls":{"succeeded":420,"failed":260}}`)
+	ready := `document.querySelector('.tile[data-key="shop/frontend/payments"]')?.dataset.state === 'open' && document.querySelector('.feed-item')`
+
+	for _, size := range []struct{ w, h int }{{1366, 768}, {3840, 2160}} {
+		b := newBrowser(t, size.w, size.h)
+		b.navigate(s.agg.URL() + "/")
+		b.waitFor(40*time.Second, ready, `document.querySelector('.grid-summary').textContent`)
+		// Let the sparklines fill for a while.
+		b.waitFor(30*time.Second, `Number(window.faultlineStats.renders) >= 20`, `window.faultlineStats.renders`)
+		b.screenshot("dashboard-"+itoa(size.w)+"x"+itoa(size.h)+".png", size.w, size.h)
+		if size.w == 1366 {
+			b.click(`.tile[data-key="shop/frontend/payments"]`)
+			b.waitFor(10*time.Second, `document.querySelectorAll('#breaker-detail tbody tr[data-pod]').length === 1`, `document.getElementById('breaker-detail').innerText`)
+			b.screenshot("breaker-detail-1366x768.png", 1366, 768)
+		}
+	}
+
+	b := newBrowser(t, 1366, 768)
+	b.navigate(s.agg.URL() + "/test-realtime.html")
+	b.waitFor(15*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= 3`, `document.getElementById('log-summary').textContent`)
+	b.click("#test-polling")
+	b.waitFor(15*time.Second, `document.querySelectorAll('#polling-results tr[data-endpoint]').length === 6`, `document.getElementById('polling-results').innerText`)
+	b.click("#cleanup")
+	b.waitFor(30*time.Second, `document.getElementById('cleanup-status').textContent.startsWith('\u2714')`, `document.getElementById('cleanup-status').textContent`)
+	b.screenshot("test-realtime-1366x768.png", 1366, 768)
+}
