@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make run`: faultline on this machine in single-node mode. Starts one agent, the demo
-# workload reporting to it (once cmd/faultline-demo is built), and the aggregator with its
-# embedded local agent; prints the dashboard URL; Ctrl-C stops everything.
+# `make run`: faultline on this machine in single-node mode. Starts one agent sampling this
+# machine, the demo workload reporting its breakers to that agent, and the aggregator
+# watching the agent; prints the dashboard URL; Ctrl-C stops everything. The aggregator's
+# embedded agent (--local-agent) is not used here: it would sample the same machine a
+# second time and count its CPU and memory twice in the cluster totals.
 # Addresses can be changed with FAULTLINE_RUN_* variables (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ AGENT=${FAULTLINE_RUN_AGENT_LISTEN:-127.0.0.1:9800}  # the agent's read API and 
 INGEST=${FAULTLINE_RUN_AGENT_INGEST:-127.0.0.1:9801} # where the demo reports breakers
 DEMO=${FAULTLINE_RUN_DEMO_LISTEN:-127.0.0.1:9810}    # the demo's frontend and control API
 
-for b in faultline-aggregator faultline-agent; do
+for b in faultline-aggregator faultline-agent faultline-demo; do
   if [ ! -x "$BIN/$b" ]; then
     echo "run: $BIN/$b is missing; run 'make build' first" >&2
     exit 1
@@ -33,14 +35,10 @@ trap stop INT TERM EXIT
 "$BIN/faultline-agent" --listen="$AGENT" --ingest-listen="$INGEST" --mode=host --workload=demo &
 pids+=($!)
 
-if [ -x "$BIN/faultline-demo" ]; then
-  "$BIN/faultline-demo" --listen="$DEMO" --ingest-url="http://$INGEST" &
-  pids+=($!)
-else
-  echo "note: cmd/faultline-demo is not built yet; running the aggregator and the agent without the demo workload"
-fi
+"$BIN/faultline-demo" --listen="$DEMO" --ingest-url="http://$INGEST" &
+pids+=($!)
 
-"$BIN/faultline-aggregator" --listen="$UI" --probe-listen="$PROBE" --mode=static --local-agent --agents="http://$AGENT" &
+"$BIN/faultline-aggregator" --listen="$UI" --probe-listen="$PROBE" --mode=static --agents="http://$AGENT" &
 pids+=($!)
 
 for _ in $(seq 1 100); do
@@ -52,7 +50,7 @@ echo
 echo "faultline is running: open http://localhost:$port"
 echo "  stream:  http://localhost:$port/api/v1/performance/stream"
 echo "  agent:   http://$AGENT/v1/snapshot   (push breakers to http://$INGEST/v1/breakers/{name})"
-if [ -x "$BIN/faultline-demo" ]; then echo "  demo:    http://$DEMO/"; fi
+echo "  demo:    http://$DEMO/control/dependencies   (PUT {\"pattern\":\"outage\"} to .../payments to open a breaker)"
 echo "  metrics: http://$PROBE/metrics"
 echo "Ctrl-C stops everything."
 wait -n "${pids[@]}" || true
