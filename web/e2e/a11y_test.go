@@ -138,9 +138,6 @@ func TestContrastAndStateWords(t *testing.T) {
 		if missing := eval[[]string](b, statesInWordsJS); len(missing) > 0 {
 			t.Errorf("%s: states shown by colour only: %v", scheme, missing)
 		}
-		if scheme == "dark" {
-			b.screenshot("dashboard-dark-1366x768.png", 1366, 768)
-		}
 
 		b.navigate(s.agg.URL() + "/test-realtime.html")
 		b.waitFor(15*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= 1`, `document.getElementById('log-summary').textContent`)

@@ -25,6 +25,7 @@ import (
 var (
 	benchDuration = flag.Duration("dashboard.duration", time.Minute, "BenchmarkDashboardFleet: measurement window (the documented figures use 10m)")
 	benchTiles    = flag.Int("dashboard.tiles-per-event", 5000, "BenchmarkDashboardFleet: breaker tiles in each metrics event (aggregator --metrics-max-tiles)")
+	benchOut      = flag.String("dashboard.out", "", "BenchmarkDashboardFleet: also write the report (markdown) to this file")
 )
 
 // BenchmarkDashboardFleet measures the dashboard in Chromium with 1,000 pods and 5,000
@@ -99,7 +100,13 @@ func BenchmarkDashboardFleet(b *testing.B) {
 	b.ReportMetric(float64(dash.longTasks), "long-tasks")
 	b.ReportMetric((dash.heapEnd.main-dash.heapStart.main)/(1<<20), "main-heap-growth-MiB")
 	b.ReportMetric((dash.heapEnd.worker-dash.heapStart.worker)/(1<<20), "worker-heap-growth-MiB")
-	b.Logf("\n%s", report(opts, dash, bare))
+	rep := report(opts, dash, bare)
+	b.Logf("\n%s", rep)
+	if *benchOut != "" {
+		if err := os.WriteFile(*benchOut, []byte(rep), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // waitConnected waits until the aggregator reports n connected agents.

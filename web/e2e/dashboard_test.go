@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -193,3 +195,54 @@ func TestBreakerDetailKeyboard(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestAgentsAlertsSuggestions checks the lower panels with real events: a cart agent is
+// killed (its row turns unavailable with the reason, and an alert fires), and a breaker
+// that flaps brings a suggestion with its evidence.
+func TestAgentsAlertsSuggestions(t *testing.T) {
+	s := startShop(t)
+	b := newBrowser(t, 1366, 768)
+	b.navigate(s.agg.URL() + "/")
+	b.waitFor(15*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+itoa(s.agents), `document.querySelector('#agents').innerText`)
+
+	// Nothing may move while data streams in: panels keep their place and size.
+	rects := `JSON.stringify([...document.querySelectorAll('main > .panel')].map((p) => { const r = p.getBoundingClientRect(); return [p.id, r.x, r.y, r.width, r.height]; }))`
+	before := eval[string](b, rects)
+	r0 := eval[int](b, `window.faultlineStats.renders`)
+	b.waitFor(10*time.Second, `window.faultlineStats.renders >= `+itoa(r0+4), `window.faultlineStats.renders`)
+	if after := eval[string](b, rects); after != before {
+		t.Errorf("panels moved while data streamed in:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// A flapping breaker: six transitions on one cart pod.
+	for i := 0; i < 3; i++ {
+		s.cart[0].put(t, "inventory", `{"state":"open","failure_rate":80}`)
+		s.cart[0].put(t, "inventory", `{"state":"closed","failure_rate":1}`)
+	}
+	s.cart[1].Kill()
+
+	row := `document.querySelector('#agents-table tr[data-state="unavailable"]')`
+	b.waitFor(15*time.Second, row, `document.querySelector('#agents').innerText`)
+	if got := eval[string](b, row+`.cells[0].textContent`); !strings.HasPrefix(got, "\u2716 unavailable: ") || len(got) < len("\u2716 unavailable: x") {
+		t.Errorf("unavailable agent's state cell %q does not give the reason", got)
+	}
+	if got := eval[string](b, row+`.cells[1].textContent`); got != "cart-7d4f9-1" {
+		t.Errorf("unavailable row is for pod %q, want cart-7d4f9-1", got)
+	}
+	// Problems sort first.
+	if got := eval[string](b, `document.querySelector('#agents-table tbody tr[data-key]:not([hidden])').dataset.state`); got != "unavailable" {
+		t.Errorf("first agent row is %q, want the unavailable one first", got)
+	}
+	b.waitFor(15*time.Second, `[...document.querySelectorAll('.feed-item[data-state="firing"]')].some((li) => /cart-7d4f9-1|unavailable/.test(li.textContent))`, `document.querySelector('#alerts').innerText`)
+
+	sug := `[...document.querySelectorAll('.suggestion')].find((li) => li.textContent.includes('flapping'))`
+	b.waitFor(40*time.Second, sug, `document.querySelector('#suggestions').innerText`)
+	b.do(chromedp.Click(chromedp.CSS(`.suggestion details summary`), chromedp.NodeVisible))
+	evidence := eval[string](b, sug+`.querySelector('.evidence').textContent`)
+	if !strings.Contains(evidence, "transitions in the last") {
+		t.Errorf("flapping suggestion's evidence %q", evidence)
+	}
+	if got := eval[string](b, sug+`.querySelector('.action')?.textContent || ''`); !strings.HasPrefix(got, "Action: ") {
+		t.Errorf("suggestion action %q", got)
+	}
+}

@@ -25,6 +25,12 @@ func TestScreenshots(t *testing.T) {
 			b.click(`.tile[data-key="shop/frontend/payments"]`)
 			b.waitFor(10*time.Second, `document.querySelectorAll('#breaker-detail tbody tr[data-pod]').length === 1`, `document.getElementById('breaker-detail').innerText`)
 			b.screenshot("breaker-detail-1366x768.png", 1366, 768)
+			b.do(keyPress("Escape"))
+			setScheme(b, "dark")
+			b.waitFor(5*time.Second, `!document.getElementById('breaker-detail').open && matchMedia('(prefers-color-scheme: dark)').matches`, `'dialog still open'`)
+			r := eval[int](b, `window.faultlineStats.renders`)
+			b.waitFor(5*time.Second, `window.faultlineStats.renders > `+itoa(r+1), `window.faultlineStats.renders`)
+			b.screenshot("dashboard-dark-1366x768.png", 1366, 768)
 		}
 	}
 

@@ -127,6 +127,7 @@ function render() {
     pageMsg.hidden = !e.page;
     pageMsg.textContent = e.page || '';
   }
+  if (Date.now() - lastTick >= 900) tick();
   const ms = performance.now() - t0;
   stats.renders++;
   stats.lastRenderMs = ms;
@@ -134,13 +135,20 @@ function render() {
   if (ms > stats.maxRenderMs) stats.maxRenderMs = ms;
 }
 
-// Relative times ("2m 05s") move on even when no data arrives (polling, or a quiet stream).
-setInterval(() => {
+// Relative times ("2m 05s") move on with each frame drawn, and on a timer when no data
+// arrives (polling, or a quiet stream), so that they do not cost a frame of their own
+// while data streams in.
+let lastTick = 0;
+function tick() {
   const now = Date.now();
+  lastTick = now;
   conn.renderDetail(now);
   if (grid) panels.grid.safely(() => grid.tick(now));
   if (alerts) panels.alerts.safely(() => alerts.tick(now));
   if (agents) panels.agents.safely(() => agents.tick(now));
-}, 1000);
+}
+setInterval(() => {
+  if (Date.now() - lastTick >= 1500) tick();
+}, 500);
 
 post({ type: 'start', options: { baseDelayMs: numParam('backoff-ms'), pollIntervalMs: numParam('poll-ms') } });

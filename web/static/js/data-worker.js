@@ -38,13 +38,19 @@ let suggestionsTimer = null;
 let agentsTimer = null;
 let detailTimer = null;
 
+// schedule sends the page an update soon: at once after a quiet spell, otherwise at most
+// every MIN_FLUSH_MS, so that events arriving close together cost the page one frame.
+const MIN_FLUSH_MS = 250;
+let lastFlush = 0;
+
 function schedule() {
-  if (flushTimer === null) flushTimer = setTimeout(flush, 0);
+  if (flushTimer === null) flushTimer = setTimeout(flush, Math.max(0, lastFlush + MIN_FLUSH_MS - performance.now()));
 }
 
 function flush() {
   flushTimer = null;
   const t0 = performance.now();
+  lastFlush = t0;
   const d = store.dirty;
   const sections = {};
   try {

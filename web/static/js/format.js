@@ -30,7 +30,7 @@ export function fmtRate(r) {
 
 export function fmtCores(c) {
   if (!known(c)) return NONE;
-  if (c < 1) return Math.round(c * 1000) + 'm';
+  if (c > 0 && c < 0.01) return '<0.01';
   return c.toFixed(c < 10 ? 2 : 1);
 }
 

@@ -59,16 +59,30 @@ export function drawSparkAt(ctx, w, h, { times, values, states, second, now, win
   const gap = step * 3.5;
 
   if (states) {
+    // One rectangle per run of the same shaded state, not one per point.
+    const shade = (s) => (s === 3 || s === 4 ? c.open : s === 2 ? c.half : null);
+    let runFill = null;
+    let runX = 0;
+    let runEnd = 0;
+    const flush = () => {
+      if (runFill && runEnd > 0) {
+        ctx.fillStyle = runFill;
+        ctx.fillRect(Math.max(0, runX), 0, Math.max(1, Math.min(w, runEnd) - Math.max(0, runX)), h);
+      }
+      runFill = null;
+    };
     for (let i = 0; i < n; i++) {
-      const s = states[i];
-      if (s !== 3 && s !== 4 && s !== 2) continue;
+      const fill = shade(states[i]);
       const x1 = x(times[i]);
       const next = i + 1 < n && times[i + 1] - times[i] < gap ? times[i + 1] : times[i] + step;
-      const x2 = Math.min(w, x(next));
-      if (x2 < 0) continue;
-      ctx.fillStyle = s === 2 ? c.half : c.open;
-      ctx.fillRect(Math.max(0, x1), 0, Math.max(1, x2 - x1), h);
+      if (fill !== runFill || (runFill && times[i] - times[i - 1] >= gap)) {
+        flush();
+        runFill = fill;
+        runX = x1;
+      }
+      runEnd = x(next);
     }
+    flush();
   }
 
   ctx.strokeStyle = c.base;
@@ -103,14 +117,17 @@ function line(ctx, times, values, n, x, y, gap, t0, stroke, fill, h) {
       continue;
     }
     if (run && times[i] - times[i - 1] > gap) run = null;
+    const px = x(times[i]);
     if (!run) {
       run = [];
       runs.push(run);
+    } else if (px - run[run.length - 2] < 1.5 && i + 1 < n) {
+      continue; // several points in one pixel column draw nothing more
     }
-    run.push(x(times[i]), y(v));
+    run.push(px, y(v));
   }
   ctx.lineWidth = 1.5;
-  ctx.lineJoin = 'round';
+  ctx.lineJoin = 'bevel';
   for (const r of runs) {
     const p = new Path2D();
     p.moveTo(r[0], r[1]);

@@ -22,7 +22,8 @@ export const STATE_CODE = { closed: 1, half_open: 2, open: 3, forced_open: 4, di
 const STATE_RANK = { open: 0, forced_open: 1, half_open: 2, unknown: 3, disabled: 4, closed: 5 };
 
 const MAX_ALERTS = 500;
-const MAX_TRANSITIONS = 20;
+const MAX_TRANSITIONS = 10; // per tile
+const MAX_TRANSITION_TILES = 500; // tiles whose recent transitions are kept, most recent first
 const MAX_CHANGES = 50;
 
 export class DataError extends Error {}
@@ -454,7 +455,10 @@ export class Store {
       failureRate: isObj(tr.breaker) ? num(tr.breaker.failure_rate) : null,
     });
     if (list.length > MAX_TRANSITIONS) list.length = MAX_TRANSITIONS;
+    // Re-inserting keeps the map in order of the latest transition, so the oldest go first.
+    this.transitions.delete(key);
     this.transitions.set(key, list);
+    if (this.transitions.size > MAX_TRANSITION_TILES) this.transitions.delete(this.transitions.keys().next().value);
     this.dirty.add('detail');
   }
 

@@ -171,7 +171,7 @@ function describe(name, d) {
     case 'optimization-status': return '\u2714 broadcast ' + d.broadcast_interval_ms + ' ms';
     case 'suggestions': return '\u2714 ' + n('suggestions') + ' suggestions';
     case 'agents': return '\u2714 ' + n('agents') + ' agents';
-    case 'alerts': return '\u2714 ' + n('alerts') + ' alerts';
+    case 'alerts': return '\u2714 ' + (Array.isArray(d.firing) ? d.firing.length + ' firing, ' + (d.resolved || []).length + ' resolved' : n('alerts') + ' alerts');
     default: return '\u2714';
   }
 }

@@ -64,7 +64,7 @@ check('format: unknown values are a dash, not zero', () => {
   eq(fmtPercent(0), '0%', 'zero percent');
   eq(fmtBytes(1536), '1.50\u00a0KiB', 'bytes');
   eq(fmtDuration(125000), '2m\u00a005s', 'duration');
-  eq(fmtCores(0.25), '250m', 'millicores');
+  eq(fmtCores(0.25), '0.25', 'cores');
 });
 
 check('manager: backoff 1, 2, 4, 8, 16 s, then polling-only', async () => {
