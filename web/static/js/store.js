@@ -21,9 +21,9 @@ export const STATE_CODE = { closed: 1, half_open: 2, open: 3, forced_open: 4, di
 // STATE_RANK orders tiles for the "state" sort: the ones that need attention first.
 const STATE_RANK = { open: 0, forced_open: 1, half_open: 2, unknown: 3, disabled: 4, closed: 5 };
 
-const MAX_ALERTS = 500;
+const MAX_ALERTS = 200; // the feed shows 50; the aggregator keeps the last 200 resolved
 const MAX_TRANSITIONS = 10; // per tile
-const MAX_TRANSITION_TILES = 500; // tiles whose recent transitions are kept, most recent first
+const MAX_TRANSITION_TILES = 200; // tiles whose recent transitions are kept, most recent first
 const MAX_CHANGES = 50;
 
 export class DataError extends Error {}
