@@ -1,18 +1,12 @@
 package pool
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,37 +14,55 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
-	"github.com/faultline-dev/faultline/internal/version"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// agent is one target and its connection.
-type agent struct {
-	p     *Pool
-	local bool
+// errStopped ends the stream of an agent that was stopped.
+var errStopped = errors.New("agent stopped")
 
-	mu     sync.Mutex
+// agent is one target and its connection. No goroutine waits on its behalf: a connect
+// runs in a short-lived goroutine, an open stream is read by an event loop (or, for
+// https, by a goroutine of its own), and a retry waits on a timer.
+type agent struct {
+	p      *Pool
+	local  bool
+	worker int // the event loop that reads its stream
+
+	mu     sync.Mutex // guards target and st
 	target discovery.Target
 	st     view.AgentStatus
 
+	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
 
-	// Owned by the decode worker; lastID is read by the connection goroutine only
-	// after drain.
+	// sinkMu serialises what the agent reports with stop: once stop has returned,
+	// nothing more about the agent reaches the sink.
+	sinkMu  sync.Mutex
+	stopped bool
+
+	life     sync.Mutex // guards the fields below
+	cur      *conn      // the stream being opened or read; nil between attempts
+	timer    *time.Timer
+	attempt  int
+	answered bool
+	finished sync.Once
+
+	// Owned by the stream's reader (one at a time, in order).
 	lastID   string
-	states   map[string]wire.BreakerState // last known state of each breaker
-	interval atomic.Int64                 // the agent's sample interval, ns
-	pending  sync.WaitGroup               // events handed to the worker, not yet handled
-	failed   atomic.Pointer[error]        // why the worker dropped the connection
-	worker   int
+	states   []known // last known state of each breaker, from snapshots and transitions
+	synced   bool    // a snapshot has been seen
+	interval atomic.Int64
 	breakers int // breakers in the last snapshot: the next one's capacity
 }
 
-func (a *agent) lastEventID() string { return a.lastID }
+// known is a breaker's last known state.
+type known struct {
+	name  string
+	state wire.BreakerState
+}
 
 func newAgent(p *Pool, t discovery.Target) *agent {
-	a := &agent{p: p, target: t, done: make(chan struct{}), worker: p.workerFor(t.Key)}
+	a := &agent{p: p, target: t, worker: p.workerFor(t.Key)}
 	a.st = view.AgentStatus{V: wire.Version, Key: t.Key, URL: t.URL, Since: wire.Now()}
 	a.applyTarget(t)
 	return a
@@ -102,6 +114,11 @@ func (a *agent) status() view.AgentStatus {
 // setState changes the state and reports it. An unavailable agent that stays
 // unavailable keeps its Since; only the reason is refreshed.
 func (a *agent) setState(state, reason string) {
+	a.sinkMu.Lock()
+	defer a.sinkMu.Unlock()
+	if a.stopped {
+		return
+	}
 	a.mu.Lock()
 	if a.st.State == state && a.st.Reason == reason {
 		a.mu.Unlock()
@@ -117,63 +134,113 @@ func (a *agent) setState(state, reason string) {
 }
 
 func (a *agent) start(ctx context.Context) {
-	ctx, a.cancel = context.WithCancel(ctx)
+	a.ctx, a.cancel = context.WithCancel(ctx)
 	if a.target.Missing != "" {
-		close(a.done)
 		a.setState(view.AgentMissing, a.target.Missing)
 		return
 	}
 	if a.local {
-		close(a.done)
 		return
 	}
 	a.p.wg.Add(1)
-	go func() {
-		defer a.p.wg.Done()
-		defer close(a.done)
-		a.run(ctx)
-	}()
-}
-
-// stop ends the connection; the pool's lock is held, so it must not wait on anything
-// that takes it.
-func (a *agent) stop() {
-	if a.cancel != nil {
-		a.cancel()
-	}
-}
-
-func (a *agent) run(ctx context.Context) {
 	a.setState(view.AgentConnecting, "")
-	attempt := 0
-	answered := false
-	for {
-		connectedAt, err := a.stream(ctx)
-		if ctx.Err() != nil {
+	go a.connect()
+}
+
+// stop ends the connection and any retry. The pool's lock is held, so it must not wait
+// on anything that takes it; it waits only for a report in progress to finish.
+func (a *agent) stop() {
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	a.sinkMu.Lock()
+	a.stopped = true
+	a.sinkMu.Unlock()
+	a.life.Lock()
+	c := a.cur
+	idle := a.timer != nil && a.timer.Stop() // the retry will not run
+	a.life.Unlock()
+	if c != nil {
+		c.shutdown()
+	}
+	if idle {
+		a.finish()
+	}
+}
+
+// finish marks the agent's work as over, once.
+func (a *agent) finish() { a.finished.Do(a.p.wg.Done) }
+
+// connect opens the stream; it runs in a goroutine of its own, which ends once the
+// stream is handed to its reader.
+func (a *agent) connect() {
+	if a.ctx.Err() != nil {
+		a.finish()
+		return
+	}
+	c, leftover, err := a.open()
+	if err != nil {
+		a.ended(time.Time{}, err)
+		return
+	}
+	a.life.Lock()
+	if a.ctx.Err() != nil {
+		a.life.Unlock()
+		c.close()
+		a.finish()
+		return
+	}
+	a.cur = c
+	a.life.Unlock()
+	a.setState(view.AgentConnected, "")
+	// What the response's reader took beyond the header: usually the first event.
+	if len(leftover) > 0 {
+		if err := c.feed(leftover); err != nil {
+			c.close()
+			a.ended(c.connectedAt, err)
 			return
-		}
-		if !connectedAt.IsZero() && time.Since(connectedAt) > a.p.opts.BackoffMax {
-			attempt = 0 // it was healthy for a while: start backing off afresh
-		}
-		if !connectedAt.IsZero() {
-			answered = true
-		}
-		state, reason := view.AgentUnavailable, describe(err)
-		// A pod's agent that has never answered was never there: missing, not unavailable.
-		if silent := a.missingIfSilent(); !answered && silent != "" {
-			state, reason = view.AgentMissing, silent+": "+reason
-		}
-		a.p.opts.Logger.Debug("agent "+state, "agent", a.target.Key, "reason", reason)
-		a.setState(state, reason)
-		t := time.NewTimer(backoff(attempt, a.p.opts.BackoffBase, a.p.opts.BackoffMax))
-		attempt++
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
 		}
 	}
+	c.serve()
+}
+
+// ended is called once per attempt, by whoever saw the stream end (or fail to open): it
+// reports why and schedules the next attempt.
+func (a *agent) ended(connectedAt time.Time, err error) {
+	a.life.Lock()
+	a.cur = nil
+	if a.ctx.Err() != nil {
+		a.life.Unlock()
+		a.finish()
+		return
+	}
+	if !connectedAt.IsZero() && time.Since(connectedAt) > a.p.opts.BackoffMax {
+		a.attempt = 0 // it was healthy for a while: start backing off afresh
+	}
+	if !connectedAt.IsZero() {
+		a.answered = true
+	}
+	answered := a.answered
+	delay := backoff(a.attempt, a.p.opts.BackoffBase, a.p.opts.BackoffMax)
+	a.attempt++
+	a.life.Unlock()
+
+	state, reason := view.AgentUnavailable, describe(err)
+	// A pod's agent that has never answered was never there: missing, not unavailable.
+	if silent := a.missingIfSilent(); !answered && silent != "" {
+		state, reason = view.AgentMissing, silent+": "+reason
+	}
+	a.p.opts.Logger.Debug("agent "+state, "agent", a.target.Key, "reason", reason)
+	a.setState(state, reason)
+
+	a.life.Lock()
+	defer a.life.Unlock()
+	if a.ctx.Err() != nil {
+		a.finish()
+		return
+	}
+	a.timer = time.AfterFunc(delay, a.connect)
 }
 
 // missingIfSilent is the target's reason to count as missing while it never answered.
@@ -195,105 +262,31 @@ func (a *agent) stallTimeout() time.Duration {
 	return a.p.opts.StallFloor
 }
 
-// stream connects once and reads until the stream breaks. It returns when it became
-// connected (zero if it never did) and why it ended.
-func (a *agent) stream(ctx context.Context) (time.Time, error) {
-	u, err := url.Parse(strings.TrimSuffix(a.target.URL, "/") + "/v1/stream")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("bad agent url: %w", err)
+// event handles one event of the stream, in order. An error means the agent misbehaves
+// (or was stopped): the stream is dropped, and the agent shown unavailable with the error
+// as the reason.
+func (a *agent) event(ev event, in interner) error {
+	switch ev.Name {
+	case wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker:
+	default:
+		return nil
 	}
-	conn, err := a.dial(ctx, u)
-	lastID := a.lastEventID()
-	if err != nil {
-		return time.Time{}, err
+	a.sinkMu.Lock()
+	defer a.sinkMu.Unlock()
+	if a.stopped {
+		return errStopped
 	}
-	defer conn.Close()
-	stopWatch := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stopWatch()
-
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: faultline-aggregator/" + version.Version + "\r\n"
-	if lastID != "" {
-		req += "Last-Event-ID: " + lastID + "\r\n"
+	if err := a.handle(ev, in); err != nil {
+		return err
 	}
-	_ = conn.SetDeadline(time.Now().Add(a.p.opts.DialTimeout))
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		return time.Time{}, fmt.Errorf("send request: %w", err)
+	if ev.ID != "" {
+		a.lastID = ev.ID
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	dr := &deadlineReader{conn: conn, timeout: a.p.opts.DialTimeout}
-	// The response's own buffer only holds the header and chunk sizes; the body is
-	// read through the event reader's buffer.
-	resp, err := http.ReadResponse(bufio.NewReaderSize(dr, 512), &http.Request{Method: http.MethodGet})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read response: %w", err)
-	}
-	// The body is not closed: closing it would drain the rest of the stream. Closing
-	// the connection (deferred above) ends it at once.
-	if resp.StatusCode != http.StatusOK {
-		return time.Time{}, fmt.Errorf("HTTP %d from %s", resp.StatusCode, u.Path)
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
-		return time.Time{}, fmt.Errorf("%s answered with content type %q, not an event stream", u.Path, resp.Header.Get("Content-Type"))
-	}
-	body := resp.Body
-	resp = nil // its header is not needed while the stream lasts
-	connectedAt := time.Now()
-	a.setState(view.AgentConnected, "")
-	rd := newReader(bufio.NewReaderSize(body, a.p.opts.ReadBuffer), a.p.opts.MaxEventBytes)
-	defer rd.release()
-	defer a.drain() // the next connection resumes after the last event handled
-	a.failed.Store(nil)
-	for {
-		dr.timeout = a.stallTimeout()
-		ev, err := rd.next()
-		if err != nil {
-			if f := a.failed.Load(); f != nil {
-				return connectedAt, *f // the worker found the agent misbehaving
-			}
-			return connectedAt, err
-		}
-		if !a.p.enqueue(a, conn, ev, rd.take()) {
-			if f := a.failed.Load(); f != nil {
-				return connectedAt, *f
-			}
-		}
-	}
+	return nil
 }
 
-// drain waits until the decode worker has handled every event read so far.
-func (a *agent) drain() { a.pending.Wait() }
-
-func (a *agent) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
-	host := u.Host
-	if u.Port() == "" {
-		if u.Scheme == "https" {
-			host = net.JoinHostPort(u.Hostname(), "443")
-		} else {
-			host = net.JoinHostPort(u.Hostname(), "80")
-		}
-	}
-	d := net.Dialer{Timeout: a.p.opts.DialTimeout, KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "https" {
-		return conn, nil
-	}
-	tc := tls.Client(conn, &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
-	hctx, cancel := context.WithTimeout(ctx, a.p.opts.DialTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("tls handshake: %w", err)
-	}
-	return tc, nil
-}
-
-// handle applies one event. An error means the agent misbehaves: the connection is
-// dropped and the agent shown unavailable with the error as the reason.
-func (a *agent) handle(ev event, conn net.Conn, in interner) error {
+// handle applies one event; called with a.sinkMu held.
+func (a *agent) handle(ev event, in interner) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
 		snap := new(wire.Snapshot)
@@ -305,25 +298,16 @@ func (a *agent) handle(ev event, conn net.Conn, in interner) error {
 			return fmt.Errorf("bad %s event: agent wire version %d, want %d", ev.Name, snap.Agent.V, wire.Version)
 		}
 		if snap.Sample != nil && snap.Sample.IntervalMs > 0 {
-			iv := int64(snap.Sample.IntervalMs * float64(time.Millisecond))
-			if a.interval.Swap(iv) != iv && conn != nil {
-				// A read may be waiting with the deadline of the old interval.
-				_ = conn.SetReadDeadline(time.Now().Add(a.stallTimeout()))
-			}
+			a.interval.Store(int64(snap.Sample.IntervalMs * float64(time.Millisecond)))
 		}
 		a.noteIdentity(&snap.Agent)
 		full := ev.Name == wire.EventSnapshot
 		if full {
 			a.resync(snap)
-		}
-		if full {
-			// Known states come from snapshots and transitions only: a metrics event
-			// may be handled after a newer transition (see startWorkers).
-			if a.states == nil {
-				a.states = make(map[string]wire.BreakerState, len(snap.Breakers))
-			}
+			a.synced = true
+			a.states = a.states[:0]
 			for _, b := range snap.Breakers {
-				a.states[b.Name] = b.State
+				a.states = append(a.states, known{b.Name, b.State})
 			}
 		}
 		a.p.sink.Snapshot(a.target.Key, snap, full)
@@ -335,13 +319,29 @@ func (a *agent) handle(ev event, conn net.Conn, in interner) error {
 		if !tr.To.Valid() || tr.Breaker.Name == "" {
 			return fmt.Errorf("bad %s event: transition to %q of breaker %q", ev.Name, tr.To, tr.Breaker.Name)
 		}
-		if a.states == nil {
-			a.states = make(map[string]wire.BreakerState)
-		}
-		a.states[tr.Breaker.Name] = tr.To
+		a.setKnown(tr.Breaker.Name, tr.To)
 		a.p.sink.Transition(a.target.Key, tr)
 	}
 	return nil
+}
+
+func (a *agent) knownState(name string) (wire.BreakerState, bool) {
+	for _, k := range a.states {
+		if k.name == name {
+			return k.state, true
+		}
+	}
+	return "", false
+}
+
+func (a *agent) setKnown(name string, state wire.BreakerState) {
+	for i := range a.states {
+		if a.states[i].name == name {
+			a.states[i].state = state
+			return
+		}
+	}
+	a.states = append(a.states, known{name, state})
 }
 
 // resync turns the difference between the breaker states known before a break and a
@@ -349,16 +349,16 @@ func (a *agent) handle(ev event, conn net.Conn, in interner) error {
 // it restarted or the gap outgrew its ring; without this, a breaker that opened in that
 // gap would show up open with no circuit-breaker event.
 func (a *agent) resync(snap *wire.Snapshot) {
-	if a.states == nil {
+	if !a.synced {
 		return
 	}
 	for _, b := range snap.Breakers {
-		prev, known := a.states[b.Name]
-		if known && prev == b.State {
+		prev, ok := a.knownState(b.Name)
+		if ok && prev == b.State {
 			continue
 		}
 		from := prev
-		if !known {
+		if !ok {
 			from = ""
 		}
 		at := b.Since
@@ -369,7 +369,8 @@ func (a *agent) resync(snap *wire.Snapshot) {
 	}
 }
 
-// noteIdentity records the identity the agent reports and when it was last heard from.
+// noteIdentity records the identity the agent reports and when it was last heard from;
+// called with a.sinkMu held.
 func (a *agent) noteIdentity(id *wire.Agent) {
 	a.mu.Lock()
 	a.st.LastSeen = wire.Now()
@@ -384,18 +385,6 @@ func (a *agent) noteIdentity(id *wire.Agent) {
 	if changed {
 		a.p.sink.Status(st)
 	}
-}
-
-// deadlineReader arms the connection's read deadline before every read, so a silent
-// agent ends the read with a timeout.
-type deadlineReader struct {
-	conn    net.Conn
-	timeout time.Duration
-}
-
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.conn.Read(p)
 }
 
 // describe turns a stream error into the reason users see.
@@ -414,6 +403,8 @@ func describe(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "stream ended by the agent"
 	case errors.Is(err, errTooLarge):
+		return "misbehaving agent: " + err.Error()
+	case errors.Is(err, errChunked):
 		return "misbehaving agent: " + err.Error()
 	}
 	var dnsErr *net.DNSError

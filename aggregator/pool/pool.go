@@ -7,6 +7,8 @@ package pool
 
 import (
 	"context"
+	"crypto/tls"
+	"hash/maphash"
 	"math/rand/v2"
 	"runtime"
 	"sort"
@@ -20,8 +22,10 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// Sink receives what the pool learns. Calls for one agent come from one goroutine, in
-// the order the agent sent them; calls for different agents may come concurrently.
+// Sink receives what the pool learns. Calls for one agent come one at a time, in the
+// order the agent sent them; calls for different agents may come concurrently. Once the
+// pool has stopped an agent (removed by discovery, or the pool ending), no call about it
+// follows.
 type Sink interface {
 	// Status is called on every change of an agent's state.
 	Status(st view.AgentStatus)
@@ -46,8 +50,13 @@ type Options struct {
 	StallFloor time.Duration
 	// DefaultInterval stands for the agent's interval until it has told us (default 1 s).
 	DefaultInterval time.Duration
-	ReadBuffer      int // bytes of read buffer per connection (default 2 KiB)
-	Workers         int // event decoders (default GOMAXPROCS)
+	// Loops is the number of event loops reading plain-HTTP streams (default
+	// GOMAXPROCS). Goroutines reads every stream in a goroutine of its own instead, as
+	// https streams always are (and every stream where event loops are not available).
+	Loops      int
+	Goroutines bool
+	// TLS is the client configuration for https agents (default: the system's roots).
+	TLS *tls.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -72,11 +81,8 @@ func (o Options) withDefaults() Options {
 	if o.DefaultInterval <= 0 {
 		o.DefaultInterval = time.Second
 	}
-	if o.ReadBuffer <= 0 {
-		o.ReadBuffer = 2 << 10
-	}
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
+	if o.Loops <= 0 {
+		o.Loops = runtime.GOMAXPROCS(0)
 	}
 	return o
 }
@@ -89,25 +95,44 @@ type Pool struct {
 	mu     sync.Mutex
 	agents map[string]*agent
 	wg     sync.WaitGroup
-	jobs   []chan job
-	prio   []chan job
+	loops  []*loop // nil: goroutine mode
 }
 
 // New returns a pool reporting to sink.
 func New(sink Sink, opts Options) *Pool {
 	p := &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent)}
-	p.startWorkers()
+	if !p.opts.Goroutines {
+		loops, err := newLoops(p, p.opts.Loops)
+		if err != nil {
+			p.opts.Logger.Warn("event loops unavailable; reading each agent in a goroutine", "error", err)
+		}
+		p.loops = loops
+	}
 	return p
 }
+
+// loopFor is the event loop that reads the agent's stream, nil in goroutine mode.
+func (p *Pool) loopFor(a *agent) *loop {
+	if len(p.loops) == 0 {
+		return nil
+	}
+	return p.loops[a.worker%len(p.loops)]
+}
+
+// workerFor spreads agents over the event loops by key.
+func (p *Pool) workerFor(key string) int {
+	return int(maphash.String(seed, key) % (1 << 16))
+}
+
+var seed = maphash.MakeSeed()
 
 // Run applies every target set received until ctx is done, then closes every
 // connection and returns.
 func (p *Pool) Run(ctx context.Context, targets <-chan []discovery.Target) {
 	defer func() {
 		p.wg.Wait()
-		for i := range p.jobs {
-			close(p.jobs[i])
-			close(p.prio[i])
+		for _, l := range p.loops {
+			l.stop()
 		}
 	}()
 	for {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,7 +83,9 @@ type fakeAgent struct {
 	srv      *httptest.Server
 }
 
-func newFakeAgent(t *testing.T) *fakeAgent {
+func newFakeAgent(t *testing.T) *fakeAgent { return startFakeAgent(t, httptest.NewServer) }
+
+func startFakeAgent(t *testing.T, serve func(http.Handler) *httptest.Server) *fakeAgent {
 	a := &fakeAgent{hub: stream.New(stream.Options{}), breakers: map[string]wire.BreakerState{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +94,7 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 		a.mu.Unlock()
 		hub.Serve(w, r, nil, func() ([]byte, error) { return json.Marshal(a.snapshot()) })
 	})
-	a.srv = httptest.NewServer(mux)
+	a.srv = serve(mux)
 	t.Cleanup(a.srv.Close)
 	return a
 }
@@ -160,6 +163,17 @@ func startPool(t *testing.T, sink Sink, opts Options, targets ...discovery.Targe
 	return p
 }
 
+// bothModes runs a test with streams read by the event loops and by a goroutine each.
+func bothModes(t *testing.T, f func(t *testing.T, mode Options)) {
+	t.Run("event loops", func(t *testing.T) { f(t, Options{}) })
+	t.Run("goroutines", func(t *testing.T) { f(t, Options{Goroutines: true}) })
+}
+
+func withStallFloor(o Options, d time.Duration) Options {
+	o.StallFloor = d
+	return o
+}
+
 func target(url string) discovery.Target { return discovery.Target{Key: url, URL: url} }
 
 func waitState(t *testing.T, r *recorder, state, reasonPart string) view.AgentStatus {
@@ -176,108 +190,116 @@ func waitState(t *testing.T, r *recorder, state, reasonPart string) view.AgentSt
 }
 
 func TestConnectsAndForwardsTransitionsAtOnce(t *testing.T) {
-	a := newFakeAgent(t)
-	r := &recorder{}
-	startPool(t, r, Options{}, target(a.srv.URL))
-	st := waitState(t, r, view.AgentConnected, "")
-	if st.Pod != "cart-1" || st.Namespace != "shop" || st.Workload != "cart" {
-		t.Errorf("identity not taken from the agent: %+v", st)
-	}
-	a.flip(t, "db", wire.StateOpen)
-	testbin.Eventually(t, 2*time.Second, func() error {
-		if got := r.toStates(); !cmp.Equal(got, []string{"db:open"}) {
-			return fmt.Errorf("transitions %v", got)
+	bothModes(t, func(t *testing.T, mode Options) {
+		a := newFakeAgent(t)
+		r := &recorder{}
+		startPool(t, r, mode, target(a.srv.URL))
+		st := waitState(t, r, view.AgentConnected, "")
+		if st.Pod != "cart-1" || st.Namespace != "shop" || st.Workload != "cart" {
+			t.Errorf("identity not taken from the agent: %+v", st)
 		}
-		return nil
+		a.flip(t, "db", wire.StateOpen)
+		testbin.Eventually(t, 2*time.Second, func() error {
+			if got := r.toStates(); !cmp.Equal(got, []string{"db:open"}) {
+				return fmt.Errorf("transitions %v", got)
+			}
+			return nil
+		})
 	})
 }
 
 // The stream breaks again and again while breakers change: every transition arrives
 // once, in order, through Last-Event-ID resume.
 func TestResumeLosesNoTransition(t *testing.T) {
-	a := newFakeAgent(t)
-	r := &recorder{}
-	startPool(t, r, Options{}, target(a.srv.URL))
-	waitState(t, r, view.AgentConnected, "")
-	var want []string
-	for i := 0; i < 30; i++ {
-		to := wire.StateOpen
-		if i%2 == 1 {
-			to = wire.StateClosed
+	bothModes(t, func(t *testing.T, mode Options) {
+		a := newFakeAgent(t)
+		r := &recorder{}
+		startPool(t, r, mode, target(a.srv.URL))
+		waitState(t, r, view.AgentConnected, "")
+		var want []string
+		for i := 0; i < 30; i++ {
+			to := wire.StateOpen
+			if i%2 == 1 {
+				to = wire.StateClosed
+			}
+			name := fmt.Sprintf("b%d", i%3)
+			a.flip(t, name, to)
+			want = append(want, name+":"+string(to))
+			if i%5 == 2 {
+				a.srv.CloseClientConnections()
+			}
+			a.metrics(t)
 		}
-		name := fmt.Sprintf("b%d", i%3)
-		a.flip(t, name, to)
-		want = append(want, name+":"+string(to))
-		if i%5 == 2 {
-			a.srv.CloseClientConnections()
-		}
-		a.metrics(t)
-	}
-	testbin.Eventually(t, 5*time.Second, func() error {
-		if got := r.toStates(); !cmp.Equal(got, want) {
-			return fmt.Errorf("transitions (-want +got):\n%s", cmp.Diff(want, got))
-		}
-		return nil
+		testbin.Eventually(t, 5*time.Second, func() error {
+			if got := r.toStates(); !cmp.Equal(got, want) {
+				return fmt.Errorf("transitions (-want +got):\n%s", cmp.Diff(want, got))
+			}
+			return nil
+		})
 	})
 }
 
 // After an agent restart the ring is gone; the fresh snapshot's differences become
 // transitions, so a breaker that opened in the gap is still reported.
 func TestRestartedAgentResyncs(t *testing.T) {
-	a := newFakeAgent(t)
-	r := &recorder{}
-	startPool(t, r, Options{}, target(a.srv.URL))
-	waitState(t, r, view.AgentConnected, "")
-	a.flip(t, "db", wire.StateClosed)
-	testbin.Eventually(t, 2*time.Second, func() error {
-		if len(r.toStates()) != 1 {
-			return fmt.Errorf("first transition not seen")
-		}
-		return nil
-	})
-	a.restart()
-	a.mu.Lock()
-	a.breakers["db"] = wire.StateOpen // changed while no stream was open
-	a.mu.Unlock()
-	testbin.Eventually(t, 5*time.Second, func() error {
-		if got := r.toStates(); !cmp.Equal(got, []string{"db:closed", "db:open"}) {
-			return fmt.Errorf("transitions %v", got)
-		}
-		return nil
+	bothModes(t, func(t *testing.T, mode Options) {
+		a := newFakeAgent(t)
+		r := &recorder{}
+		startPool(t, r, mode, target(a.srv.URL))
+		waitState(t, r, view.AgentConnected, "")
+		a.flip(t, "db", wire.StateClosed)
+		testbin.Eventually(t, 2*time.Second, func() error {
+			if len(r.toStates()) != 1 {
+				return fmt.Errorf("first transition not seen")
+			}
+			return nil
+		})
+		a.restart()
+		a.mu.Lock()
+		a.breakers["db"] = wire.StateOpen // changed while no stream was open
+		a.mu.Unlock()
+		testbin.Eventually(t, 5*time.Second, func() error {
+			if got := r.toStates(); !cmp.Equal(got, []string{"db:closed", "db:open"}) {
+				return fmt.Errorf("transitions %v", got)
+			}
+			return nil
+		})
 	})
 }
 
 func TestStalledAgentIsUnavailableAndReconnected(t *testing.T) {
-	var conns sync.WaitGroup
-	var mu sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		n++
-		mu.Unlock()
-		w.Header().Set("Content-Type", "text/event-stream")
-		snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
-		_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
-		w.(http.Flusher).Flush()
-		conns.Add(1)
-		defer conns.Done()
-		<-r.Context().Done() // then silence: no events, no heartbeat
-	}))
-	defer srv.Close()
-	r := &recorder{}
-	start := time.Now()
-	startPool(t, r, Options{StallFloor: 50 * time.Millisecond}, target(srv.URL))
-	waitState(t, r, view.AgentUnavailable, "stalled")
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
-	}
-	testbin.Eventually(t, 5*time.Second, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if n < 2 {
-			return fmt.Errorf("not reconnected")
+	bothModes(t, func(t *testing.T, mode Options) {
+		var conns sync.WaitGroup
+		var mu sync.Mutex
+		n := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/event-stream")
+			snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
+			_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
+			w.(http.Flusher).Flush()
+			conns.Add(1)
+			defer conns.Done()
+			<-r.Context().Done() // then silence: no events, no heartbeat
+		}))
+		defer srv.Close()
+		r := &recorder{}
+		start := time.Now()
+		startPool(t, r, withStallFloor(mode, 50*time.Millisecond), target(srv.URL))
+		waitState(t, r, view.AgentUnavailable, "stalled")
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
 		}
-		return nil
+		testbin.Eventually(t, 5*time.Second, func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if n < 2 {
+				return fmt.Errorf("not reconnected")
+			}
+			return nil
+		})
 	})
 }
 
@@ -312,23 +334,102 @@ func TestMisbehavingAgents(t *testing.T) {
 		}, "not an event stream"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				tt.handle(w)
-				if f, ok := w.(http.Flusher); ok {
-					f.Flush()
-				}
-				select {
-				case <-r.Context().Done():
-				case <-time.After(5 * time.Second):
-				}
-			}))
-			defer srv.Close()
-			r := &recorder{}
-			startPool(t, r, Options{}, target(srv.URL))
-			waitState(t, r, view.AgentUnavailable, tt.reason)
+		bothModes(t, func(t *testing.T, mode Options) {
+			t.Run(tt.name, func(t *testing.T) { misbehave(t, mode, tt.handle, tt.reason) })
 		})
 	}
+}
+
+// misbehave serves one misbehaving stream and waits for the agent to be shown
+// unavailable with the reason.
+func misbehave(t *testing.T, mode Options, handle func(w http.ResponseWriter), reason string) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handle(w)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	r := &recorder{}
+	startPool(t, r, mode, target(srv.URL))
+	waitState(t, r, view.AgentUnavailable, reason)
+}
+
+// https streams are read by a goroutine each (the event loops read plain sockets).
+func TestHTTPSAgent(t *testing.T) {
+	a := startFakeAgent(t, httptest.NewTLSServer)
+	r := &recorder{}
+	startPool(t, r, Options{TLS: a.srv.Client().Transport.(*http.Transport).TLSClientConfig}, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	a.flip(t, "db", wire.StateOpen)
+	testbin.Eventually(t, 2*time.Second, func() error {
+		if got := r.toStates(); !cmp.Equal(got, []string{"db:open"}) {
+			return fmt.Errorf("transitions %v", got)
+		}
+		return nil
+	})
+	a.srv.CloseClientConnections()
+	a.flip(t, "db", wire.StateClosed)
+	testbin.Eventually(t, 5*time.Second, func() error {
+		if got := r.toStates(); !cmp.Equal(got, []string{"db:open", "db:closed"}) {
+			return fmt.Errorf("transitions after a resume %v", got)
+		}
+		return nil
+	})
+}
+
+// Once discovery drops an agent, the sink hears nothing more about it, even while the
+// agent keeps sending: a late event would bring a removed agent back.
+func TestNothingAfterRemoval(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode Options) {
+		a := newFakeAgent(t)
+		r := &recorder{}
+		p := startPool(t, r, mode, target(a.srv.URL))
+		waitState(t, r, view.AgentConnected, "")
+		stop := make(chan struct{})
+		var sent atomic.Int64
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a.metrics(t)
+				sent.Add(1)
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+		defer close(stop)
+		testbin.Eventually(t, 5*time.Second, func() error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if len(r.snaps) < 20 {
+				return fmt.Errorf("%d events received", len(r.snaps))
+			}
+			return nil
+		})
+		p.Update(context.Background(), nil)
+		r.mu.Lock()
+		snaps, statuses := len(r.snaps), len(r.statuses)
+		r.mu.Unlock()
+		after := sent.Load()
+		testbin.Eventually(t, 5*time.Second, func() error {
+			if n := sent.Load() - after; n < 200 {
+				return fmt.Errorf("agent sent %d more events", n)
+			}
+			return nil
+		})
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.snaps) != snaps || len(r.statuses) != statuses {
+			t.Errorf("after removal: %d snapshots and %d states more", len(r.snaps)-snaps, len(r.statuses)-statuses)
+		}
+	})
 }
 
 func TestUnreachableAgentAndRemoval(t *testing.T) {

@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&o.url, "url", "", "clients: the stream URL")
 	flag.IntVar(&o.nice, "clients-nice", 10, "niceness of the SSE clients' process (so that the load generator yields to the aggregator)")
 	flag.StringVar(&o.aggEnv, "aggregator-env", "", "extra environment for the aggregator, comma-separated (e.g. GOGC=50)")
+	flag.StringVar(&o.profile, "profile", "", "save the aggregator's CPU profile of the measurement window and its heap and goroutine profiles at the end into this directory")
 	flag.Parse()
 	raiseFDLimit()
 	var err error
@@ -68,6 +69,7 @@ type options struct {
 	skipBaseline            bool
 	url                     string
 	aggEnv                  string
+	profile                 string
 	nice                    int
 }
 

@@ -329,9 +329,25 @@ func run(o options) error {
 	fmt.Fprintln(cl.stdin, "start")
 	harness0 := harnessCPU(append(sims, cl))
 	load0 := loadAvg()
+	profiled := make(chan error, 1)
+	if o.profile != "" {
+		go func() {
+			profiled <- saveProfile(probe, fmt.Sprintf("profile?seconds=%d", int(o.measure.Seconds())), filepath.Join(o.profile, "cpu.pprof"))
+		}()
+	}
 	m, err := measureProc(agg.cmd.Process.Pid, o.measure)
 	if err != nil {
 		return err
+	}
+	if o.profile != "" {
+		if err := <-profiled; err != nil {
+			return err
+		}
+		for _, name := range []string{"heap", "goroutine", "allocs"} {
+			if err := saveProfile(probe, name, filepath.Join(o.profile, name+".pprof")); err != nil {
+				return err
+			}
+		}
 	}
 	r.harnessCores = (harnessCPU(append(sims, cl)) - harness0).Seconds() / o.measure.Seconds()
 	r.load = (load0 + loadAvg()) / 2
@@ -374,6 +390,26 @@ func run(o options) error {
 		return os.WriteFile(o.out, []byte(text), 0o644)
 	}
 	return nil
+}
+
+// saveProfile fetches one of the aggregator's Go profiles (it runs with --profiling).
+func saveProfile(probe, what, file string) error {
+	resp, err := http.Get("http://" + probe + "/debug/pprof/" + what)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: HTTP %d", what, resp.StatusCode)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", what, err)
+	}
+	return os.WriteFile(file, data, 0o644)
 }
 
 func freeAddr() string {

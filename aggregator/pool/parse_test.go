@@ -1,0 +1,190 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// parseAll feeds input to a parser in pieces of at most piece bytes, as reads from a
+// connection would, and collects the events up to the end of the input.
+func parseAll(input string, mode int, max, piece int) ([]event, error) {
+	p := newParser(mode, int64(len(input)), max)
+	var out []event
+	emit := func(ev event) error {
+		ev.Data = append([]byte(nil), ev.Data...)
+		out = append(out, ev)
+		return nil
+	}
+	raw := []byte(input)
+	for len(raw) > 0 {
+		n := min(piece, len(raw))
+		chunk := append([]byte(nil), raw[:n]...) // the parser works in place
+		raw = raw[n:]
+		if err := p.feed(chunk, emit); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return out, err
+		}
+	}
+	if err := p.eof(); !errors.Is(err, io.EOF) {
+		return out, err
+	}
+	return out, nil
+}
+
+// chunked encodes body with chunked transfer encoding, in chunks of size n.
+func chunked(body string, n int) string {
+	b := &strings.Builder{}
+	for len(body) > 0 {
+		k := min(n, len(body))
+		fmt.Fprintf(b, "%x\r\n%s\r\n", k, body[:k])
+		body = body[k:]
+	}
+	b.WriteString("0\r\n\r\n")
+	return b.String()
+}
+
+func TestParser(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  []event
+		err   error
+	}{
+		{"one event", "id: e-1\nevent: metrics\ndata: {}\n\n", []event{{ID: "e-1", Name: "metrics", Data: []byte("{}")}}, nil},
+		{"crlf, comment, retry, multi-line data", "retry: 2000\r\n\r\n: heartbeat\r\n\r\nid: e-2\r\nevent: snapshot\r\ndata: a\r\ndata: b\r\n\r\n",
+			[]event{{ID: "e-2", Name: "snapshot", Data: []byte("a\nb")}}, nil},
+		{"id carries over; no space after colon", "id:e-3\ndata:x\n\ndata: y\n\n",
+			[]event{{ID: "e-3", Data: []byte("x")}, {ID: "e-3", Data: []byte("y")}}, nil},
+		{"event without data is not dispatched", "event: metrics\n\ndata: z\n\n", []event{{Data: []byte("z")}}, nil},
+		{"id of an event without data counts", "id: e-4\n\ndata: z\n\n", []event{{ID: "e-4", Data: []byte("z")}}, nil},
+		{"unknown fields ignored", "foo: bar\ndata: 1\n\n", []event{{Data: []byte("1")}}, nil},
+		{"three data lines", "data: 1\ndata: 2\ndata: 3\n\n", []event{{Data: []byte("1\n2\n3")}}, nil},
+		{"truncated event", "data: partial", nil, io.ErrUnexpectedEOF},
+		{"truncated after a complete event", "data: 1\n\ndata: 2\n", []event{{Data: []byte("1")}}, io.ErrUnexpectedEOF},
+		{"too large", "data: " + strings.Repeat("x", 100) + "\n\n", nil, errTooLarge},
+		{"too large, incomplete", "data: " + strings.Repeat("x", 100), nil, errTooLarge},
+		{"too large over lines", strings.Repeat("data: xxxxxxxxxx\n", 20) + "\n", nil, errTooLarge},
+	}
+	for _, tt := range tests {
+		for _, piece := range []int{1, 3, 16, 1 << 20} {
+			t.Run(fmt.Sprintf("%s/%d-byte reads", tt.name, piece), func(t *testing.T) {
+				got, err := parseAll(tt.input, bodyUntilEOF, 64, piece)
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("error = %v, want %v", err, tt.err)
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+				// The same stream, chunked as a Go server sends it, and with a length.
+				for _, mode := range []int{bodyChunked, bodyLength} {
+					in := tt.input
+					if mode == bodyChunked {
+						in = chunked(in, 5)
+					}
+					got, err := parseAll(in, mode, 64, piece)
+					if !errors.Is(err, tt.err) && !(tt.err == io.ErrUnexpectedEOF && err == nil) {
+						t.Fatalf("mode %d: error = %v, want %v", mode, err, tt.err)
+					}
+					if diff := cmp.Diff(tt.want, got); diff != "" {
+						t.Errorf("mode %d: events (-want +got):\n%s", mode, diff)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestChunkedEncoding(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  []event
+		err   error
+	}{
+		{"extensions and upper-case sizes", "A;x=y\r\ndata: 12\n\n\r\n0\r\n\r\n", []event{{Data: []byte("12")}}, nil},
+		{"bare LF line ends", "9\ndata: 1\n\n\n0\n\n", []event{{Data: []byte("1")}}, nil},
+		{"ends at the last chunk", "5\r\ndata:\r\n0\r\n\r\ndata: never\n\n", nil, nil},
+		{"not a size", "zz\r\n", nil, errChunked},
+		{"size overflow", strings.Repeat("f", 20) + "\r\n", nil, errChunked},
+		{"no CRLF after data", "2\r\nabX", nil, errChunked},
+		{"ends inside a chunk", "10\r\ndata: 1", nil, io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		for _, piece := range []int{1, 4, 1 << 20} {
+			t.Run(fmt.Sprintf("%s/%d", tt.name, piece), func(t *testing.T) {
+				got, err := parseAll(tt.input, bodyChunked, 1024, piece)
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("error = %v, want %v", err, tt.err)
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// An idle stream keeps no buffer: the parser holds bytes only while an event is
+// incomplete.
+func TestParserKeepsNothingBetweenEvents(t *testing.T) {
+	p := newParser(bodyChunked, 0, 1024)
+	in := []byte(chunked("id: 1\nevent: metrics\ndata: {\"v\":1}\n\n", 7))
+	half := len(in) / 2
+	emit := func(event) error { return nil }
+	if err := p.feed(append([]byte(nil), in[:half]...), emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.tail) == 0 {
+		t.Fatal("incomplete event not kept")
+	}
+	if err := p.feed(append([]byte(nil), in[half:]...), emit); !errors.Is(err, io.EOF) {
+		t.Fatalf("end of body: %v", err)
+	}
+	if p.tail != nil {
+		t.Errorf("%d bytes kept after the last event", cap(p.tail))
+	}
+}
+
+// FuzzParser feeds the parser arbitrary streams, plain and chunked, in reads of several
+// sizes: it must never panic, never hand out an event larger than its limit, and see the
+// same events whatever the reads and the transfer encoding.
+func FuzzParser(f *testing.F) {
+	for _, s := range []string{
+		"id: e-1\nevent: metrics\ndata: {}\n\n",
+		"retry: 10\r\n: c\r\ndata: a\r\ndata: b\r\n\r\n",
+		"data:" + strings.Repeat("y", 300) + "\n\n",
+		"\x00\xff\n\n\n:",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		want, wantErr := parseAll(input, bodyUntilEOF, 256, len(input)+1)
+		for _, ev := range want {
+			if len(ev.Data) > 256 {
+				t.Fatalf("event of %d bytes passed a 256-byte limit", len(ev.Data))
+			}
+		}
+		for _, piece := range []int{1, 7, 64} {
+			got, err := parseAll(input, bodyUntilEOF, 256, piece)
+			if (err == nil) != (wantErr == nil) || !cmp.Equal(want, got) {
+				t.Fatalf("%d-byte reads: %v, %v; whole: %v, %v", piece, got, err, want, wantErr)
+			}
+			got, err = parseAll(chunked(input, piece), bodyChunked, 256, piece+3)
+			if wantErr != nil && errors.Is(wantErr, io.ErrUnexpectedEOF) {
+				continue // a truncated event is just left over when the body ends cleanly
+			}
+			if (err == nil) != (wantErr == nil) || !cmp.Equal(want, got) {
+				t.Fatalf("chunked by %d: %v, %v; plain: %v, %v", piece, got, err, want, wantErr)
+			}
+		}
+		// Malformed chunked input fails cleanly.
+		_, _ = parseAll(input, bodyChunked, 256, 5)
+	})
+}
