@@ -28,7 +28,9 @@ import (
 // State is what the API reads; the store implements it.
 type State interface {
 	View() view.Cluster
-	Detailed() view.Cluster
+	// Detailed is the view narrowed to a namespace and workload (empty: all) with pods,
+	// agents and per-pod breaker detail.
+	Detailed(namespace, workload string) view.Cluster
 	Agents() []view.AgentStatus
 	Suggestions() ([]wire.Suggestion, int)
 	Optimization() wire.Optimization
@@ -191,13 +193,20 @@ func eventsParam(r *http.Request) (map[string]bool, error) {
 }
 
 // Filter is the hub filter for a stream client. Events without a namespace (metrics,
-// optimization) are cluster-wide and pass the namespace and workload filters.
+// optimization) are cluster-wide and pass the namespace and workload filters. It runs
+// for every client on every event, so the event names are a bit set.
 func Filter(ns, wl string, events map[string]bool) func(*stream.Event) bool {
 	if ns == "" && wl == "" && events == nil {
 		return nil
 	}
+	var want uint
+	for i, e := range streamEvents {
+		if events == nil || events[e] {
+			want |= 1 << i
+		}
+	}
 	return func(ev *stream.Event) bool {
-		if events != nil && !events[ev.Name] {
+		if want&eventBit(ev.Name) == 0 {
 			return false
 		}
 		if ns != "" && ev.Namespace != "" && ev.Namespace != ns {
@@ -208,6 +217,16 @@ func Filter(ns, wl string, events map[string]bool) func(*stream.Event) bool {
 		}
 		return true
 	}
+}
+
+// eventBit is an event name's bit in a Filter's set; 0 for an unknown name.
+func eventBit(name string) uint {
+	for i, e := range streamEvents {
+		if e == name {
+			return 1 << i
+		}
+	}
+	return 0
 }
 
 func (s *server) stream(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +249,7 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, merge.Filter(s.State.Detailed(), ns, wl))
+	writeJSON(w, http.StatusOK, s.State.Detailed(ns, wl))
 }
 
 // BreakersResponse is GET /api/v1/fault-tolerance/circuit-breakers.
@@ -249,7 +268,7 @@ func (s *server) breakers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	c := merge.Filter(s.State.Detailed(), ns, wl)
+	c := s.State.Detailed(ns, wl)
 	resp := BreakersResponse{V: wire.Version, Time: c.Time, Breakers: c.Breakers}
 	for _, t := range c.Breakers {
 		resp.Total += t.Pods

@@ -9,11 +9,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Metrics recorded, with the step values are quantized to.
@@ -88,11 +88,15 @@ type Options struct {
 	Retention time.Duration // how far back one-minute points go (default 1 h, at least Fine)
 }
 
-// Store holds every series.
+// Store holds every series. Series are grouped by object (the cluster, one workload, one
+// pod): an object's metrics are recorded at the same seconds, so they share one index of
+// the seconds recorded and one set of chunks, and a pod's five series cost little more
+// than their points.
 type Store struct {
 	retention time.Duration
 	mu        sync.Mutex
-	series    map[string]*series
+	objects   map[string]*object // by scope:object
+	series    int
 	bytes     int // last Bytes figure and when it was computed
 	bytesAt   time.Time
 }
@@ -102,7 +106,7 @@ func New(opts Options) *Store {
 	if opts.Retention < Fine {
 		opts.Retention = time.Hour
 	}
-	return &Store{retention: opts.Retention, series: make(map[string]*series)}
+	return &Store{retention: opts.Retention, objects: make(map[string]*object)}
 }
 
 // Retention is how far back queries can go.
@@ -114,26 +118,86 @@ type Sample struct {
 	Value float64
 }
 
+// Ref is a handle on one series: recording through it skips parsing and looking up the
+// name. It stays valid while the store lives; a series that Forget dropped starts afresh
+// when recorded again.
+type Ref struct {
+	o *object
+	m int
+}
+
+// Value is one point to record through a Ref.
+type Value struct {
+	Ref   Ref
+	Value float64
+}
+
+// Ref returns the handle of series name.
+func (s *Store) Ref(name string) (Ref, error) {
+	scope, obj, metric, err := ParseName(name)
+	if err != nil {
+		return Ref{}, err
+	}
+	return s.RefOf(scope, obj, metric), nil
+}
+
+// RefOf returns the handle of the series named by its parts, which must be valid (as
+// ParseName would split a valid name).
+func (s *Store) RefOf(scope, obj, metric string) Ref {
+	key := objectKey(scope, obj)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[key]
+	if o == nil {
+		o = &object{key: key, lastSec: math.MinInt64, coarseCap: int(s.retention / time.Minute)}
+		s.objects[key] = o
+	}
+	m := o.metric(metric)
+	if m < 0 {
+		m = len(o.metrics)
+		o.metrics = append(o.metrics, newMetricState(metric, Metrics[metric]))
+		if !o.dead {
+			s.series++
+		}
+	}
+	return Ref{o: o, m: m}
+}
+
+func objectKey(scope, obj string) string {
+	if obj == "" {
+		return scope
+	}
+	return scope + ":" + obj
+}
+
 // Record adds one point per sample at time t (truncated to the second). Points older
-// than a series' newest are ignored, as are NaN and infinite values.
+// than a series' newest are ignored, as are NaN and infinite values and invalid names.
 func (s *Store) Record(t time.Time, samples []Sample) {
+	values := make([]Value, 0, len(samples))
+	for _, x := range samples {
+		if r, err := s.Ref(x.Name); err == nil {
+			values = append(values, Value{Ref: r, Value: x.Value})
+		}
+	}
+	s.Add(t, values)
+}
+
+// Add is Record through handles.
+func (s *Store) Add(t time.Time, values []Value) {
 	sec := t.Unix()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, x := range samples {
-		if math.IsNaN(x.Value) || math.IsInf(x.Value, 0) {
+	for _, v := range values {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Ref.o == nil {
 			continue
 		}
-		sr := s.series[x.Name]
-		if sr == nil {
-			_, _, metric, err := ParseName(x.Name)
-			if err != nil {
-				continue
-			}
-			sr = newSeries(Metrics[metric], int(s.retention/time.Minute))
-			s.series[x.Name] = sr
+		o := v.Ref.o
+		if o.dead { // dropped by Forget: back, empty
+			o.dead = false
+			s.objects[o.key] = o
+			s.series += len(o.metrics)
 		}
-		sr.add(sec, x.Value)
+		o.add(sec, v.Ref.m, v.Value)
 	}
 }
 
@@ -156,22 +220,46 @@ type Result struct {
 // for windows up to Fine, one-minute means and maxima beyond. ok is false when the
 // series has never been recorded.
 func (s *Store) Query(name string, window time.Duration, now time.Time) (Result, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sr := s.series[name]
-	if sr == nil {
+	r := Result{Series: name, WindowMs: window.Milliseconds(), ResolutionMs: 1000, Points: []Point{}}
+	if window > Fine {
+		r.ResolutionMs = 60000
+	}
+	ok := s.scan(name, window, now, func(t int64, v float64, max *float64) {
+		p := Point{T: t, V: v}
+		if max != nil {
+			p.Max = ptr(*max)
+		}
+		r.Points = append(r.Points, p)
+	})
+	if !ok {
 		return Result{}, false
 	}
-	from := now.Add(-window).Unix()
-	r := Result{Series: name, WindowMs: window.Milliseconds(), Points: []Point{}}
-	if window <= Fine {
-		r.ResolutionMs = 1000
-		r.Points = sr.fine(from, r.Points)
-	} else {
-		r.ResolutionMs = 60000
-		r.Points = sr.coarseFrom(from, r.Points)
-	}
 	return r, true
+}
+
+// scan calls point for each point Query would return, without building them.
+func (s *Store) scan(name string, window time.Duration, now time.Time, point func(t int64, v float64, max *float64)) bool {
+	scope, obj, metric, err := ParseName(name)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[objectKey(scope, obj)]
+	if o == nil {
+		return false
+	}
+	m := o.metric(metric)
+	if m < 0 || o.metrics[m].lastSec == math.MinInt64 {
+		return false
+	}
+	from := now.Add(-window).Unix()
+	if window <= Fine {
+		o.fine(m, from, point)
+	} else {
+		o.metrics[m].coarseFrom(from, point)
+	}
+	return true
 }
 
 // Stat summarises a series over a window.
@@ -184,44 +272,44 @@ type Stat struct {
 // Summary returns statistics of the one-second points within window (at most Fine) or
 // of the one-minute means beyond; N is 0 when there are none.
 func (s *Store) Summary(name string, window time.Duration, now time.Time) Stat {
-	r, ok := s.Query(name, window, now)
 	var st Stat
-	if !ok {
-		return st
-	}
-	for _, p := range r.Points {
-		hi := p.V
-		if p.Max != nil {
-			hi = *p.Max
+	var first, last int64
+	s.scan(name, window, now, func(t int64, v float64, max *float64) {
+		hi := v
+		if max != nil {
+			hi = *max
 		}
-		if st.N == 0 || p.V < st.Min {
-			st.Min = p.V
+		if st.N == 0 || v < st.Min {
+			st.Min = v
 		}
 		if st.N == 0 || hi > st.Max {
 			st.Max = hi
 		}
-		st.Mean += p.V
+		st.Mean += v
 		st.N++
-		t := time.UnixMilli(p.T)
 		if st.N == 1 {
-			st.First = t
+			first = t
 		}
-		st.Last = t
-	}
+		last = t
+	})
 	if st.N > 0 {
 		st.Mean /= float64(st.N)
+		st.First, st.Last = time.UnixMilli(first), time.UnixMilli(last)
 	}
 	return st
 }
 
-// Forget drops series whose newest point is older than the retention.
+// Forget drops objects (and their series) whose newest point is older than the
+// retention.
 func (s *Store) Forget(now time.Time) {
 	cut := now.Add(-s.retention).Unix()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name, sr := range s.series {
-		if sr.lastSec < cut {
-			delete(s.series, name)
+	for key, o := range s.objects {
+		if o.lastSec < cut {
+			delete(s.objects, key)
+			s.series -= len(o.metrics)
+			o.reset()
 		}
 	}
 }
@@ -230,7 +318,7 @@ func (s *Store) Forget(now time.Time) {
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.series)
+	return s.series
 }
 
 // Bytes estimates the memory the store holds. Walking every series is not free with
@@ -242,8 +330,8 @@ func (s *Store) Bytes() int {
 		return s.bytes
 	}
 	n := 0
-	for name, sr := range s.series {
-		n += len(name) + 64 + sr.bytes()
+	for key, o := range s.objects {
+		n += len(key) + 48 + o.size()
 	}
 	s.bytes, s.bytesAt = n, time.Now()
 	return n
@@ -253,31 +341,58 @@ func (s *Store) Bytes() int {
 // fixed cost of a chunk is spread over 300 points.
 const chunkSecs = 300
 
-// chunk holds the one-second points of five minutes.
-type chunk struct {
-	start   int64     // Unix second the chunk starts at
-	present [5]uint64 // bit i: a point at start+i
-	same    [5]uint64 // bit i: that point repeats the previous value (no bytes stored)
-	data    []byte    // zigzag varint deltas of quantized values
-	first   int64     // quantized value of the first point
-	last    int64     // quantized value of the last point
-	n       int32
+// keepChunks covers Fine whatever the alignment.
+const keepChunks = int(Fine/time.Second)/chunkSecs + 1
+
+// bitmap has one bit per second of a chunk.
+type bitmap [(chunkSecs + 63) / 64]uint64
+
+func (b *bitmap) has(off int) bool { return b[off/64]&(1<<uint(off%64)) != 0 }
+func (b *bitmap) set(off int)      { b[off/64] |= 1 << uint(off%64) }
+
+// object is the series of one cluster, workload or pod.
+type object struct {
+	key       string
+	metrics   []metricState
+	chunks    []*chunk // oldest first
+	lastSec   int64    // newest second recorded for any metric
+	coarseCap int
+	dead      bool // dropped by Forget
 }
 
-func (c *chunk) has(off int) bool     { return c.present[off/64]&(1<<uint(off%64)) != 0 }
-func (c *chunk) repeats(off int) bool { return c.same[off/64]&(1<<uint(off%64)) != 0 }
+// chunk holds an object's one-second points of five minutes.
+type chunk struct {
+	start   int64  // Unix second the chunk starts at
+	present bitmap // seconds at which the object was recorded
+	cols    []column
+}
 
-// series is one time series: one-second points in chunks for Fine, and one-minute means
-// and maxima for the retention, in a ring of consecutive minutes (NaN for a minute
-// without points).
-type series struct {
-	step      float64
-	chunks    []*chunk // oldest first
-	lastSec   int64
-	coarse    []float32 // ring of mean, max pairs
-	coarseCap int       // minutes kept
-	cHead     int       // index of the oldest minute
-	lastMin   int64     // minute of the newest coarse entry
+// column is one metric's points in a chunk: zigzag varint deltas of quantized values,
+// with repeated values costing no bytes.
+type column struct {
+	absent *bitmap // seconds of present the metric has no point at; nil while none
+	same   *bitmap // the point repeats the previous value (no bytes stored); nil while none
+	first  int64   // quantized value of the first point
+	n      int32
+	data   []byte
+}
+
+// metricState is one series' running state and its one-minute tier: the minutes from
+// the oldest kept to the newest, each the mean (quantized to a tenth of the step) and the
+// maximum as zigzag varint deltas from the minute before, a minute without points
+// costing one byte.
+type metricState struct {
+	name    string
+	step    float64
+	lastSec int64
+	last    int64 // quantized value of the newest point
+	// one-minute tier
+	cdata   []byte // entries from coff on, oldest first
+	coff    int
+	cN      int      // minutes held
+	lastMin int64    // minute of the newest entry
+	base    [2]int64 // mean and max before the oldest entry
+	prev    [2]int64 // mean and max of the newest entry with points
 	// the minute in progress
 	minute int64
 	mN     int32
@@ -285,105 +400,194 @@ type series struct {
 	mMax   float64
 }
 
-// keepChunks covers Fine whatever the alignment.
-const keepChunks = int(Fine/time.Second)/chunkSecs + 1
+// meanSteps is how much finer than its points a series' minute means are kept.
+const meanSteps = 10
 
-func newSeries(step float64, coarseCap int) *series {
-	return &series{step: step, coarseCap: coarseCap, lastSec: math.MinInt64, minute: math.MinInt64}
+func newMetricState(name string, step float64) metricState {
+	return metricState{name: name, step: step, lastSec: math.MinInt64, minute: math.MinInt64}
 }
 
-func (sr *series) add(sec int64, v float64) {
-	if sec <= sr.lastSec {
-		return
+func (o *object) metric(name string) int {
+	for i := range o.metrics {
+		if o.metrics[i].name == name {
+			return i
+		}
 	}
-	sr.lastSec = sec
-	if m := sec / 60; m != sr.minute {
-		sr.closeMinute()
-		sr.minute, sr.mN, sr.mSum, sr.mMax = m, 0, 0, 0
-	}
-	sr.mN++
-	sr.mSum += v
-	if sr.mN == 1 || v > sr.mMax {
-		sr.mMax = v
-	}
+	return -1
+}
 
-	start := sec - sec%chunkSecs
-	var c *chunk
-	if n := len(sr.chunks); n > 0 && sr.chunks[n-1].start == start {
-		c = sr.chunks[n-1]
-	} else {
-		if n > 0 {
-			prev := sr.chunks[n-1]
-			prev.data = slices.Clip(prev.data) // finished: give back the spare capacity
-			if len(prev.data) == 0 {
-				prev.data = nil
-			} else if cap(prev.data) > len(prev.data) {
-				prev.data = append([]byte(nil), prev.data...)
-			}
-		}
-		if len(sr.chunks) >= keepChunks {
-			copy(sr.chunks, sr.chunks[1:])
-			sr.chunks[len(sr.chunks)-1] = nil
-			sr.chunks = sr.chunks[:len(sr.chunks)-1]
-		}
-		c = &chunk{start: start}
-		sr.chunks = append(sr.chunks, c)
+// reset empties a dropped object, keeping its metrics' names for a return.
+func (o *object) reset() {
+	o.dead = true
+	o.chunks = nil
+	o.lastSec = math.MinInt64
+	for i := range o.metrics {
+		o.metrics[i] = newMetricState(o.metrics[i].name, o.metrics[i].step)
 	}
-	off := int(sec - start)
-	q := int64(math.Round(v / sr.step))
+}
+
+func (o *object) add(sec int64, m int, v float64) {
+	mt := &o.metrics[m]
+	if sec <= mt.lastSec || sec < o.lastSec {
+		return // one point a second per series, in time order
+	}
+	mt.addMinute(sec, v, o.coarseCap)
+	if sec > o.lastSec {
+		o.advance(sec)
+	}
+	c := o.chunks[len(o.chunks)-1]
+	if len(c.cols) < len(o.metrics) {
+		c.cols = append(c.cols, make([]column, len(o.metrics)-len(c.cols))...)
+	}
+	col := &c.cols[m]
+	off := int(sec - c.start)
+	q := int64(math.Round(v / mt.step))
 	switch {
-	case c.n == 0:
-		c.first = q
-	case q == c.last:
-		c.same[off/64] |= 1 << uint(off%64)
+	case col.n == 0:
+		col.first = q
+	case q == mt.last:
+		if col.same == nil {
+			col.same = new(bitmap)
+		}
+		col.same.set(off)
 	default:
-		c.data = binary.AppendVarint(c.data, q-c.last)
+		col.data = binary.AppendVarint(col.data, q-mt.last)
 	}
-	c.last = q
-	c.present[off/64] |= 1 << uint(off%64)
-	c.n++
+	col.n++
+	mt.last, mt.lastSec = q, sec
 }
 
-// closeMinute moves the minute in progress into the one-minute ring.
-func (sr *series) closeMinute() {
-	if sr.mN == 0 || sr.coarseCap == 0 {
-		return
-	}
-	if len(sr.coarse) > 0 {
-		// minutes without points between the newest entry and this one
-		for gap := sr.minute - sr.lastMin - 1; gap > 0; gap-- {
-			sr.pushCoarse(float32(math.NaN()), float32(math.NaN()))
-			if gap > int64(sr.coarseCap) {
-				gap = int64(sr.coarseCap)
-			}
-		}
-	}
-	sr.pushCoarse(float32(sr.mSum/float64(sr.mN)), float32(sr.mMax))
-	sr.lastMin = sr.minute
-}
-
-func (sr *series) pushCoarse(mean, max float32) {
-	if len(sr.coarse)/2 < sr.coarseCap {
-		sr.coarse = append(sr.coarse, mean, max)
-		return
-	}
-	sr.coarse[2*sr.cHead], sr.coarse[2*sr.cHead+1] = mean, max
-	sr.cHead = (sr.cHead + 1) % sr.coarseCap
-}
-
-func (sr *series) fine(from int64, out []Point) []Point {
-	for _, c := range sr.chunks {
-		if c.start+chunkSecs <= from || c.n == 0 {
-			continue
-		}
-		q := c.first
-		data := c.data
-		first := true
-		for off := 0; off < chunkSecs; off++ {
-			if !c.has(off) {
+// advance starts a new second for the object: the metrics that had no point at the
+// previous one are marked absent there, and the second gets its place in a chunk.
+func (o *object) advance(sec int64) {
+	if n := len(o.chunks); n > 0 {
+		prev := o.chunks[n-1]
+		off := int(o.lastSec - prev.start)
+		for i := range o.metrics {
+			if o.metrics[i].lastSec == o.lastSec {
 				continue
 			}
-			if !first && !c.repeats(off) {
+			if len(prev.cols) < len(o.metrics) {
+				prev.cols = append(prev.cols, make([]column, len(o.metrics)-len(prev.cols))...)
+			}
+			col := &prev.cols[i]
+			if col.absent == nil {
+				col.absent = new(bitmap)
+			}
+			col.absent.set(off)
+		}
+	}
+	o.lastSec = sec
+	start := sec - sec%chunkSecs
+	if n := len(o.chunks); n == 0 || o.chunks[n-1].start != start {
+		if n > 0 {
+			o.chunks[n-1].clip()
+		}
+		if len(o.chunks) >= keepChunks {
+			copy(o.chunks, o.chunks[1:])
+			o.chunks[len(o.chunks)-1] = nil
+			o.chunks = o.chunks[:len(o.chunks)-1]
+		}
+		o.chunks = append(o.chunks, &chunk{start: start, cols: make([]column, len(o.metrics))})
+	}
+	c := o.chunks[len(o.chunks)-1]
+	c.present.set(int(sec - c.start))
+}
+
+// clip gives back the spare capacity of a finished chunk.
+func (c *chunk) clip() {
+	for i := range c.cols {
+		col := &c.cols[i]
+		switch {
+		case len(col.data) == 0:
+			col.data = nil
+		case cap(col.data) > len(col.data):
+			col.data = append([]byte(nil), col.data...)
+		}
+	}
+}
+
+func (mt *metricState) addMinute(sec int64, v float64, coarseCap int) {
+	if m := sec / 60; m != mt.minute {
+		mt.closeMinute(coarseCap)
+		mt.minute, mt.mN, mt.mSum, mt.mMax = m, 0, 0, 0
+	}
+	mt.mN++
+	mt.mSum += v
+	if mt.mN == 1 || v > mt.mMax {
+		mt.mMax = v
+	}
+}
+
+// closeMinute moves the minute in progress into the one-minute tier.
+func (mt *metricState) closeMinute(coarseCap int) {
+	if mt.mN == 0 || coarseCap == 0 {
+		return
+	}
+	if mt.cN > 0 {
+		// minutes without points between the newest entry and this one
+		for gap := min(mt.minute-mt.lastMin-1, int64(coarseCap)); gap > 0; gap-- {
+			mt.pushCoarse(nil, coarseCap)
+		}
+	}
+	v := [2]int64{int64(math.Round(mt.mSum / float64(mt.mN) / mt.step * meanSteps)), int64(math.Round(mt.mMax / mt.step))}
+	mt.pushCoarse(&v, coarseCap)
+	mt.lastMin = mt.minute
+}
+
+// pushCoarse appends one minute (nil: without points), dropping the oldest beyond the
+// retention.
+func (mt *metricState) pushCoarse(v *[2]int64, coarseCap int) {
+	if mt.cN == coarseCap {
+		mt.dropOldest()
+	}
+	if mt.coff > 0 && len(mt.cdata)+2*binary.MaxVarintLen64 > cap(mt.cdata) {
+		// Reuse the space of dropped minutes rather than growing.
+		mt.cdata = append(mt.cdata[:0], mt.cdata[mt.coff:]...)
+		mt.coff = 0
+	}
+	if v == nil {
+		mt.cdata = binary.AppendUvarint(mt.cdata, 1)
+	} else {
+		mt.cdata = binary.AppendUvarint(mt.cdata, zigzag(v[0]-mt.prev[0])<<1)
+		mt.cdata = binary.AppendUvarint(mt.cdata, zigzag(v[1]-mt.prev[1]))
+		mt.prev = *v
+	}
+	mt.cN++
+}
+
+func (mt *metricState) dropOldest() {
+	d, n := binary.Uvarint(mt.cdata[mt.coff:])
+	mt.coff += n
+	if d&1 == 0 {
+		mt.base[0] += unzigzag(d >> 1)
+		dm, n := binary.Uvarint(mt.cdata[mt.coff:])
+		mt.coff += n
+		mt.base[1] += unzigzag(dm)
+	}
+	mt.cN--
+}
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// fine hands out metric m's one-second points after from.
+func (o *object) fine(m int, from int64, point func(t int64, v float64, max *float64)) {
+	mt := &o.metrics[m]
+	for _, c := range o.chunks {
+		if c.start+chunkSecs <= from || m >= len(c.cols) || c.cols[m].n == 0 {
+			continue
+		}
+		col := &c.cols[m]
+		q := col.first
+		data := col.data
+		first := true
+		for off := 0; off < chunkSecs; off++ {
+			t := c.start + int64(off)
+			if !c.present.has(off) || (col.absent != nil && col.absent.has(off)) || (t == o.lastSec && mt.lastSec != t) {
+				continue
+			}
+			if !first && (col.same == nil || !col.same.has(off)) {
 				d, n := binary.Varint(data)
 				if n <= 0 {
 					break
@@ -392,38 +596,56 @@ func (sr *series) fine(from int64, out []Point) []Point {
 				q += d
 			}
 			first = false
-			if t := c.start + int64(off); t > from {
-				out = append(out, Point{T: t * 1000, V: float64(q) * sr.step})
+			if t > from {
+				point(t*1000, float64(q)*mt.step, nil)
 			}
 		}
 	}
-	return out
 }
 
-func (sr *series) coarseFrom(from int64, out []Point) []Point {
-	n := len(sr.coarse) / 2
-	for i := 0; i < n; i++ {
-		k := (sr.cHead + i) % n
-		if len(sr.coarse)/2 < sr.coarseCap {
-			k = i // not yet wrapped
+func (mt *metricState) coarseFrom(from int64, point func(t int64, v float64, max *float64)) {
+	v := mt.base
+	data := mt.cdata[mt.coff:]
+	for i := 0; i < mt.cN; i++ {
+		minute := mt.lastMin - int64(mt.cN-1-i)
+		d, n := binary.Uvarint(data)
+		data = data[n:]
+		if d&1 == 1 {
+			continue // no points that minute
 		}
-		minute := sr.lastMin - int64(n-1-i)
-		mean, mx := sr.coarse[2*k], sr.coarse[2*k+1]
-		if minute*60+60 <= from || math.IsNaN(float64(mean)) {
+		dm, n := binary.Uvarint(data)
+		data = data[n:]
+		v[0] += unzigzag(d >> 1)
+		v[1] += unzigzag(dm)
+		if minute*60+60 <= from {
 			continue
 		}
-		out = append(out, Point{T: minute * 60000, V: float64(mean), Max: ptr(float64(mx))})
+		mx := float64(v[1]) * mt.step
+		point(minute*60000, float64(v[0])*mt.step/meanSteps, &mx)
 	}
-	if sr.mN > 0 && sr.minute*60+60 > from { // the minute in progress
-		out = append(out, Point{T: sr.minute * 60000, V: sr.mSum / float64(sr.mN), Max: ptr(sr.mMax)})
+	if mt.mN > 0 && mt.minute*60+60 > from { // the minute in progress
+		mx := mt.mMax
+		point(mt.minute*60000, mt.mSum/float64(mt.mN), &mx)
 	}
-	return out
 }
 
-func (sr *series) bytes() int {
-	n := 120 + cap(sr.coarse)*4 + cap(sr.chunks)*8
-	for _, c := range sr.chunks {
-		n += 128 + cap(c.data)
+// size estimates the bytes an object holds.
+func (o *object) size() int {
+	n := 64 + cap(o.chunks)*8
+	for i := range o.metrics {
+		n += int(unsafe.Sizeof(metricState{})) + cap(o.metrics[i].cdata)
+	}
+	for _, c := range o.chunks {
+		n += 80 + cap(c.cols)*int(unsafe.Sizeof(column{}))
+		for i := range c.cols {
+			n += cap(c.cols[i].data)
+			if c.cols[i].absent != nil {
+				n += int(unsafe.Sizeof(bitmap{}))
+			}
+			if c.cols[i].same != nil {
+				n += int(unsafe.Sizeof(bitmap{}))
+			}
+		}
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/faultline-dev/faultline/aggregator/view"
@@ -69,6 +70,31 @@ func (t *totalsAcc) addPod(p view.Pod, snap *wire.Snapshot) {
 	}
 }
 
+// merge adds another scope's sums (a workload's to its namespace's, say).
+func (t *totalsAcc) merge(o *totalsAcc) {
+	t.t.Agents += o.t.Agents
+	t.t.AgentsConnected += o.t.AgentsConnected
+	t.t.AgentsUnavailable += o.t.AgentsUnavailable
+	t.t.AgentsMissing += o.t.AgentsMissing
+	if o.pods > 0 {
+		if t.pods == 0 {
+			t.cpuLimitAll, t.memLimitAll = true, true
+		}
+		t.pods += o.pods
+		t.cpuLimitAll = t.cpuLimitAll && o.cpuLimitAll
+		t.memLimitAll = t.memLimitAll && o.memLimitAll
+		t.cpuLimit += o.cpuLimit
+		t.memLimit += o.memLimit
+		t.t.CPUCores += o.t.CPUCores
+		t.t.MemoryBytes += o.t.MemoryBytes
+		t.t.RequestsPerSec += o.t.RequestsPerSec
+		t.t.ErrorsPerSec += o.t.ErrorsPerSec
+	}
+	t.t.Breakers += o.t.Breakers
+	t.t.BreakersOpen += o.t.BreakersOpen
+	t.t.BreakersHalfOpen += o.t.BreakersHalfOpen
+}
+
 func (t *totalsAcc) totals() view.Totals {
 	out := t.t
 	if t.pods > 0 && t.cpuLimitAll {
@@ -118,11 +144,11 @@ type workloadAcc struct {
 	mem, memPct     statAcc
 	rps, eps        float64
 	open            int
-	breakers        map[string]*tileAcc
+	breakers        []*tileAcc // a workload has a handful of breaker names: a list beats a map
 }
 
 func newWorkloadAcc(k wkey) *workloadAcc {
-	return &workloadAcc{key: k, breakers: map[string]*tileAcc{}}
+	return &workloadAcc{key: k}
 }
 
 func (w *workloadAcc) add(p view.Pod) {
@@ -138,11 +164,17 @@ func (w *workloadAcc) add(p view.Pod) {
 	}
 }
 
-func (w *workloadAcc) addBreaker(a Agent, b wire.Breaker, detail bool) {
-	t := w.breakers[b.Name]
+func (w *workloadAcc) addBreaker(a Agent, b *wire.Breaker, detail bool) {
+	var t *tileAcc
+	for _, x := range w.breakers {
+		if x.tile.Name == b.Name {
+			t = x
+			break
+		}
+	}
 	if t == nil {
 		t = &tileAcc{tile: view.BreakerTile{Namespace: w.key.ns, Workload: w.key.name, Name: b.Name}}
-		w.breakers[b.Name] = t
+		w.breakers = append(w.breakers, t)
 	}
 	if b.State.Open() {
 		w.open++
@@ -179,10 +211,10 @@ type tileAcc struct {
 	tile            view.BreakerTile
 	frSum, frWeight float64
 	frKnown         bool
-	sources         map[string]bool
+	sources         []string
 }
 
-func (t *tileAcc) add(a Agent, b wire.Breaker, detail bool) {
+func (t *tileAcc) add(a Agent, b *wire.Breaker, detail bool) {
 	tl := &t.tile
 	tl.Pods++
 	switch {
@@ -220,18 +252,15 @@ func (t *tileAcc) add(a Agent, b wire.Breaker, detail bool) {
 	if b.Stale {
 		tl.Stale = true
 	}
-	if b.Source != "" {
-		if t.sources == nil {
-			t.sources = map[string]bool{}
-		}
-		t.sources[b.Source] = true
+	if b.Source != "" && !slices.Contains(t.sources, b.Source) {
+		t.sources = append(t.sources, b.Source)
 	}
 	if detail {
 		id := a.Status.Key
 		if a.Status.Agent != nil {
 			id = a.Status.Agent.ID
 		}
-		tl.PerPod = append(tl.PerPod, view.PodBreaker{Agent: id, Pod: a.Status.Pod, Breaker: b})
+		tl.PerPod = append(tl.PerPod, view.PodBreaker{Agent: id, Pod: a.Status.Pod, Breaker: *b})
 	}
 }
 
@@ -240,11 +269,11 @@ func (t *tileAcc) done() view.BreakerTile {
 	if t.frKnown {
 		tl.FailureRate = wire.Ptr(t.frSum / t.frWeight)
 	}
-	tl.Sources = make([]string, 0, len(t.sources))
-	for s := range t.sources {
-		tl.Sources = append(tl.Sources, s)
+	tl.Sources = t.sources
+	if tl.Sources == nil {
+		tl.Sources = []string{}
 	}
-	sort.Strings(tl.Sources)
+	slices.Sort(tl.Sources)
 	sort.Slice(tl.PerPod, func(i, j int) bool { return tl.PerPod[i].Pod < tl.PerPod[j].Pod })
 	return tl
 }

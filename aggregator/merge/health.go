@@ -33,9 +33,35 @@ const PressureStart = 80.0
 type HealthInput struct {
 	Breakers, Open, HalfOpen int
 	Alerts                   AlertCounts
-	PodPressure              []float64 // per connected pod, 0-1
+	Pressure                 Pressure // of the connected pods
 	Agents                   int
 	AgentsDown, AgentsMissed int
+}
+
+// Pressure sums the resource pressure (0-1) of connected pods.
+type Pressure struct {
+	Sum  float64
+	Pods int // pods counted
+	Hot  int // pods with some pressure
+}
+
+// PressureOf sums the pressures of some pods.
+func PressureOf(pods ...float64) Pressure {
+	var p Pressure
+	for _, x := range pods {
+		p.Sum += x
+		p.Pods++
+		if x > 0 {
+			p.Hot++
+		}
+	}
+	return p
+}
+
+func (p *Pressure) add(o Pressure) {
+	p.Sum += o.Sum
+	p.Pods += o.Pods
+	p.Hot += o.Hot
 }
 
 // AlertCounts counts firing alerts by severity.
@@ -97,15 +123,8 @@ func Health(in HealthInput) view.Health {
 	a := in.Alerts
 	ap := math.Min(AlertWeight, CriticalAlertPoints*float64(a.Critical)+WarningAlertPoints*float64(a.Warning)+InfoAlertPoints*float64(a.Info))
 	add("alerts", ap, fmt.Sprintf("%d critical, %d warning, %d info alerts firing", a.Critical, a.Warning, a.Info))
-	if n := len(in.PodPressure); n > 0 {
-		sum, hot := 0.0, 0
-		for _, p := range in.PodPressure {
-			sum += p
-			if p > 0 {
-				hot++
-			}
-		}
-		add("resources", ResourceWeight*sum/float64(n), fmt.Sprintf("%d of %d pods above %.0f%% of a CPU or memory limit", hot, n, PressureStart))
+	if p := in.Pressure; p.Pods > 0 {
+		add("resources", ResourceWeight*p.Sum/float64(p.Pods), fmt.Sprintf("%d of %d pods above %.0f%% of a CPU or memory limit", p.Hot, p.Pods, PressureStart))
 	}
 	if in.Agents > 0 {
 		down := in.AgentsDown + in.AgentsMissed

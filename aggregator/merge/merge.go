@@ -6,7 +6,6 @@ package merge
 import (
 	"cmp"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/view"
@@ -57,8 +56,29 @@ func (a Agent) live() bool {
 
 type wkey struct{ ns, name string }
 
-// Cluster merges the input into the cluster view.
+// Cluster merges the input into the cluster view: each workload's agents into a Part,
+// then the parts into the view (Assemble).
 func Cluster(in Input) view.Cluster {
+	groups := map[wkey][]Agent{}
+	var order []wkey
+	for _, a := range in.Agents {
+		k := wkey{a.Status.Namespace, WorkloadOf(a.Status)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], a)
+	}
+	parts := make([]*Part, 0, len(groups))
+	for _, k := range order {
+		parts = append(parts, Workload(k.ns, k.name, groups[k], PartOptions{Detail: in.Detail, PerPod: in.PerPod}))
+	}
+	return Assemble(in, parts)
+}
+
+// Assemble builds the cluster view from the parts of every workload (in any order); it
+// is what Cluster does once the agents are merged per workload. in.Agents is not used;
+// in.Detail lists the parts' pods and agents.
+func Assemble(in Input, parts []*Part) view.Cluster {
 	c := view.Cluster{
 		V:         wire.Version,
 		Time:      wire.NewTime(in.Time),
@@ -69,77 +89,56 @@ func Cluster(in Input) view.Cluster {
 	if c.Alerts == nil {
 		c.Alerts = []wire.Alert{}
 	}
-	workloads := map[wkey]*workloadAcc{}
-	namespaces := map[string]*view.Totals{}
+	parts = SortParts(parts)
 	var cluster totalsAcc
+	var pressure Pressure
 	nsAcc := map[string]*totalsAcc{}
-	var pressure []float64
-
-	for _, a := range in.Agents {
-		st := a.Status
-		wk := wkey{st.Namespace, WorkloadOf(st)}
-		w := workloads[wk]
-		if w == nil {
-			w = newWorkloadAcc(wk)
-			workloads[wk] = w
-		}
-		ns := nsAcc[st.Namespace]
+	var nsOrder []string
+	tiles, pods := 0, 0
+	for _, p := range parts {
+		tiles += len(p.Tiles)
+		pods += len(p.Pods)
+	}
+	c.Workloads = make([]view.Workload, 0, len(parts))
+	c.Breakers = make([]view.BreakerTile, 0, tiles)
+	if in.Detail {
+		c.Pods = make([]view.Pod, 0, pods)
+		c.Agents = make([]view.AgentStatus, 0, pods)
+	}
+	for _, p := range parts {
+		ns := nsAcc[p.Workload.Namespace]
 		if ns == nil {
 			ns = &totalsAcc{}
-			nsAcc[st.Namespace] = ns
+			nsAcc[p.Workload.Namespace] = ns
+			nsOrder = append(nsOrder, p.Workload.Namespace)
 		}
-		var pod view.Pod
+		ns.merge(&p.totals)
+		cluster.merge(&p.totals)
+		pressure.add(p.Pressure)
+		c.Workloads = append(c.Workloads, p.Workload)
+		c.Breakers = append(c.Breakers, p.Tiles...)
 		if in.Detail {
-			pod = podRow(a)
-		} else {
-			pod = podNumbers(a)
+			c.Pods = append(c.Pods, p.Pods...)
+			c.Agents = append(c.Agents, p.Agents...)
 		}
-		for _, t := range []*totalsAcc{&cluster, ns} {
-			t.addAgent(st.State)
-		}
-		w.pods++
-		if a.live() {
-			w.connected++
-			w.add(pod)
-			for _, t := range []*totalsAcc{&cluster, ns} {
-				t.addPod(pod, a.Snapshot)
-			}
-			for _, b := range a.Snapshot.Breakers {
-				w.addBreaker(a, b, in.PerPod)
-			}
-			pressure = append(pressure, podPressure(pod))
-		}
-		if in.Detail {
-			c.Pods = append(c.Pods, pod)
-			c.Agents = append(c.Agents, st)
-		}
-	}
-	for name, acc := range nsAcc {
-		t := acc.totals()
-		namespaces[name] = &t
 	}
 	firing := countAlerts(in.Alerts)
 	cluster.alerts = len(in.Alerts)
 	c.Totals = cluster.totals()
+	c.Namespaces = make([]view.Namespace, 0, len(nsAcc))
+	for _, name := range nsOrder { // parts are sorted by namespace
+		c.Namespaces = append(c.Namespaces, view.Namespace{Name: name, Totals: nsAcc[name].totals()})
+	}
 	for _, a := range in.Alerts {
-		if t := namespaces[a.Target.Namespace]; t != nil && a.Target.Namespace != "" {
-			t.AlertsFiring++
+		if a.Target.Namespace == "" {
+			continue
+		}
+		for i := range c.Namespaces {
+			if c.Namespaces[i].Name == a.Target.Namespace {
+				c.Namespaces[i].Totals.AlertsFiring++
+			}
 		}
 	}
-	c.Namespaces = make([]view.Namespace, 0, len(namespaces))
-	for name, t := range namespaces {
-		c.Namespaces = append(c.Namespaces, view.Namespace{Name: name, Totals: *t})
-	}
-	slices.SortFunc(c.Namespaces, func(a, b view.Namespace) int { return cmp.Compare(a.Name, b.Name) })
-	c.Workloads = make([]view.Workload, 0, len(workloads))
-	c.Breakers = []view.BreakerTile{}
-	for _, w := range workloads {
-		c.Workloads = append(c.Workloads, w.workload())
-		c.Breakers = append(c.Breakers, w.tiles()...)
-	}
-	slices.SortFunc(c.Workloads, func(a, b view.Workload) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
 	SortTiles(c.Breakers)
 	if in.Detail && !in.Unsorted {
 		slices.SortFunc(c.Pods, func(a, b view.Pod) int {
@@ -152,7 +151,7 @@ func Cluster(in Input) view.Cluster {
 		Open:         c.Totals.BreakersOpen,
 		HalfOpen:     c.Totals.BreakersHalfOpen,
 		Alerts:       firing,
-		PodPressure:  pressure,
+		Pressure:     pressure,
 		Agents:       c.Totals.Agents,
 		AgentsDown:   c.Totals.AgentsUnavailable,
 		AgentsMissed: c.Totals.AgentsMissing,
@@ -160,26 +159,89 @@ func Cluster(in Input) view.Cluster {
 	return c
 }
 
+// SortParts returns the parts ordered by namespace and workload name, as the view lists
+// workloads (a new slice when they were not in order).
+func SortParts(parts []*Part) []*Part {
+	less := func(a, b *Part) int {
+		return cmp.Or(cmp.Compare(a.Workload.Namespace, b.Workload.Namespace), cmp.Compare(a.Workload.Name, b.Workload.Name))
+	}
+	if slices.IsSortedFunc(parts, less) {
+		return parts
+	}
+	parts = slices.Clone(parts)
+	slices.SortFunc(parts, less)
+	return parts
+}
+
+// Part is one workload's share of the cluster view, merged from its agents alone: the
+// unit an aggregator recomputes when one of the workload's agents changes.
+type Part struct {
+	Workload view.Workload
+	Tiles    []view.BreakerTile // one per breaker name, in no particular order
+	Pressure Pressure           // of the connected pods
+	// With PartOptions.Detail: one row per agent, in the order given.
+	Pods   []view.Pod
+	Agents []view.AgentStatus
+	totals totalsAcc
+}
+
+// PartOptions choose what a Part holds besides its figures.
+type PartOptions struct {
+	Detail bool // pods and agent rows
+	PerPod bool // each pod's view of every breaker in the tiles
+}
+
+// Workload merges the agents of one workload into its Part.
+func Workload(namespace, name string, agents []Agent, opts PartOptions) *Part {
+	w := newWorkloadAcc(wkey{namespace, name})
+	p := &Part{}
+	if opts.Detail {
+		p.Pods = make([]view.Pod, 0, len(agents))
+		p.Agents = make([]view.AgentStatus, 0, len(agents))
+	}
+	for _, a := range agents {
+		var pod view.Pod
+		if opts.Detail {
+			pod = podRow(a)
+		} else {
+			pod = podNumbers(a)
+		}
+		p.totals.addAgent(a.Status.State)
+		w.pods++
+		if a.live() {
+			w.connected++
+			w.add(pod)
+			p.totals.addPod(pod, a.Snapshot)
+			for i := range a.Snapshot.Breakers {
+				w.addBreaker(a, &a.Snapshot.Breakers[i], opts.PerPod)
+			}
+			p.Pressure.add(PressureOf(podPressure(pod)))
+		}
+		if opts.Detail {
+			p.Pods = append(p.Pods, pod)
+			p.Agents = append(p.Agents, a.Status)
+		}
+	}
+	p.Workload = w.workload()
+	p.Tiles = w.tiles()
+	return p
+}
+
 // SortTiles orders tiles worst first (open, half-open, then by failure rate and volume),
 // then by namespace, workload and name: the order the grid and a truncated metrics event
 // show them in.
 func SortTiles(tiles []view.BreakerTile) {
-	sort.SliceStable(tiles, func(i, j int) bool {
-		a, b := tiles[i], tiles[j]
-		if ra, rb := stateRank(a.State), stateRank(b.State); ra != rb {
-			return ra > rb
-		}
-		if fa, fb := deref(a.FailureRate), deref(b.FailureRate); fa != fb {
-			return fa > fb
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Workload != b.Workload {
-			return a.Workload < b.Workload
-		}
-		return a.Name < b.Name
-	})
+	slices.SortStableFunc(tiles, compareTiles)
+}
+
+func compareTiles(a, b view.BreakerTile) int {
+	if ra, rb := stateRank(a.State), stateRank(b.State); ra != rb {
+		return cmp.Compare(rb, ra)
+	}
+	if fa, fb := deref(a.FailureRate), deref(b.FailureRate); fa != fb {
+		return cmp.Compare(fb, fa)
+	}
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Name, b.Name))
 }
 
 // stateRank orders states from harmless to worst, to pick a tile's worst state.

@@ -99,7 +99,7 @@ func TestHealth(t *testing.T) {
 		in   HealthInput
 		want view.Health
 	}{
-		{"all well", HealthInput{Breakers: 10, Agents: 3, PodPressure: []float64{0, 0, 0}}, view.Health{Score: 100, Breakdown: []view.HealthPenalty{}}},
+		{"all well", HealthInput{Breakers: 10, Agents: 3, Pressure: PressureOf(0, 0, 0)}, view.Health{Score: 100, Breakdown: []view.HealthPenalty{}}},
 		{"nothing known", HealthInput{}, view.Health{Score: 100, Breakdown: []view.HealthPenalty{}}},
 		{"half the breakers open", HealthInput{Breakers: 10, Open: 5, Agents: 1}, view.Health{Score: 80, Breakdown: []view.HealthPenalty{
 			{Component: "breakers", Points: 20, Detail: "5 of 10 breakers open, 0 half-open"}}}},
@@ -107,11 +107,11 @@ func TestHealth(t *testing.T) {
 			{Component: "breakers", Points: 10, Detail: "0 of 4 breakers open, 2 half-open"}}}},
 		{"alerts capped at 25", HealthInput{Alerts: AlertCounts{Critical: 2, Warning: 3}}, view.Health{Score: 75, Breakdown: []view.HealthPenalty{
 			{Component: "alerts", Points: 25, Detail: "2 critical, 3 warning, 0 info alerts firing"}}}},
-		{"one pod at 90 % of two", HealthInput{PodPressure: []float64{0.5, 0}}, view.Health{Score: 95, Breakdown: []view.HealthPenalty{
+		{"one pod at 90 % of two", HealthInput{Pressure: PressureOf(0.5, 0)}, view.Health{Score: 95, Breakdown: []view.HealthPenalty{
 			{Component: "resources", Points: 5, Detail: "1 of 2 pods above 80% of a CPU or memory limit"}}}},
 		{"agents down", HealthInput{Agents: 4, AgentsDown: 1, AgentsMissed: 1}, view.Health{Score: 93, Breakdown: []view.HealthPenalty{
 			{Component: "agents", Points: 7.5, Detail: "1 of 4 agents unavailable, 1 pods missing an agent"}}}},
-		{"everything wrong", HealthInput{Breakers: 2, Open: 2, Alerts: AlertCounts{Critical: 9}, PodPressure: []float64{1}, Agents: 1, AgentsDown: 1},
+		{"everything wrong", HealthInput{Breakers: 2, Open: 2, Alerts: AlertCounts{Critical: 9}, Pressure: PressureOf(1), Agents: 1, AgentsDown: 1},
 			view.Health{Score: 0, Breakdown: []view.HealthPenalty{
 				{Component: "breakers", Points: 40, Detail: "2 of 2 breakers open, 0 half-open"},
 				{Component: "alerts", Points: 25, Detail: "9 critical, 0 warning, 0 info alerts firing"},

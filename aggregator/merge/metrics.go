@@ -126,8 +126,8 @@ func Tile(namespace, workload, name string, agents []Agent) view.BreakerTile {
 		if !a.live() {
 			continue
 		}
-		for _, b := range a.Snapshot.Breakers {
-			if b.Name == name {
+		for i := range a.Snapshot.Breakers {
+			if b := &a.Snapshot.Breakers[i]; b.Name == name {
 				t.add(a, b, false)
 			}
 		}

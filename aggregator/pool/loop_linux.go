@@ -172,12 +172,13 @@ func (l *loop) run() {
 }
 
 // read takes what the socket holds (up to the loop's buffer; epoll reports the socket
-// again while more is waiting) and hands it to the stream's parser.
-func (l *loop) read(c *conn) {
+// again while more is waiting) and hands it to the stream's parser. It reports whether
+// the socket had nothing to give.
+func (l *loop) read(c *conn) (empty bool) {
 	n, err := syscall.Read(c.fd, l.buf)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
-		return
+		return true
 	case err != nil:
 		l.drop(c, os.NewSyscallError("read", err))
 	case n == 0:
@@ -188,20 +189,25 @@ func (l *loop) read(c *conn) {
 			l.drop(c, err)
 		}
 	}
+	return false
 }
 
-// sweep drops streams that stayed silent longer than their agent's stall timeout.
+// sweep drops streams that stayed silent longer than their agent's stall timeout. A
+// stream whose bytes are waiting, unread because the loop fell behind, is read instead:
+// it is not the agent that stalled.
 func (l *loop) sweep(now time.Time) {
-	var stalled []*conn
+	var late []*conn
 	l.mu.Lock()
 	for _, c := range l.conns {
 		if time.Duration(now.UnixNano()-c.last) > c.a.stallTimeout() {
-			stalled = append(stalled, c)
+			late = append(late, c)
 		}
 	}
 	l.mu.Unlock()
-	for _, c := range stalled {
-		l.drop(c, os.ErrDeadlineExceeded)
+	for _, c := range late {
+		if l.read(c) {
+			l.drop(c, os.ErrDeadlineExceeded)
+		}
 	}
 }
 

@@ -43,9 +43,39 @@ func fleet(b testing.TB, n int) *Store {
 }
 
 // BenchmarkBroadcast10k is one broadcast (merge, alerts, history, metrics event) over
-// 10,000 agents; the budget is 250 ms per broadcast at the default interval of 1 s.
+// 10,000 agents that all sent a new snapshot since the last one, as in the fleet
+// benchmark; the budget is 250 ms per broadcast at the default interval of 1 s.
+// Suggestions (every 10 s) are left out: BenchmarkSuggest10k measures them.
 func BenchmarkBroadcast10k(b *testing.B) {
 	st := fleet(b, 10000)
+	st.opts.SuggestEvery = time.Hour
+	now := time.Now()
+	st.Broadcast(now)
+	st.mu.Lock()
+	var keys []string
+	snaps := map[string]*wire.Snapshot{}
+	for k, e := range st.agents {
+		keys = append(keys, k)
+		snaps[k] = e.snap
+	}
+	st.mu.Unlock()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for _, k := range keys {
+			st.Snapshot(k, snaps[k], false)
+		}
+		b.StartTimer()
+		now = now.Add(time.Second)
+		st.Broadcast(now)
+	}
+}
+
+// BenchmarkBroadcastUnchanged10k is a broadcast when no agent sent anything since the
+// last one: what a broadcast costs besides merging.
+func BenchmarkBroadcastUnchanged10k(b *testing.B) {
+	st := fleet(b, 10000)
+	st.opts.SuggestEvery = time.Hour
 	now := time.Now()
 	st.Broadcast(now)
 	b.ResetTimer()

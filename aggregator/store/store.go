@@ -5,11 +5,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,13 +60,14 @@ const MaxCoalescing = 8
 const maxFlips = 32
 
 type entry struct {
+	key    string
 	status view.AgentStatus
-	snap   *wire.Snapshot
-}
+	snap   *wire.Snapshot // immutable once stored: a change stores a new one
+	ws     *wstate        // the workload it is filed under
 
-type podSeries struct {
-	key                           string // namespace/pod they were built for
-	cpu, mem, rps, eps, throttled string
+	// History handles of the pod's series; broadcast goroutine only.
+	histObj string
+	refs    [len(podMetrics)]history.Ref
 }
 
 type flipKey struct{ agent, breaker string }
@@ -73,24 +76,54 @@ type wkey struct{ ns, workload string }
 
 func workloadKey(st view.AgentStatus) wkey { return wkey{st.Namespace, merge.WorkloadOf(st)} }
 
-// index files e under its workload after its status changed; called with s.mu held.
-func (s *Store) index(key string, e *entry, old view.AgentStatus) {
-	ok, nk := workloadKey(old), workloadKey(e.status)
-	if ok == nk && s.byWorkload[nk][key] == e {
+// wstate is one workload: its agents, and its part of the view, merged again only after
+// one of its agents changed. A broadcast thus merges the workloads that changed since the
+// last one, not the whole fleet, and only its own workload's figures are merged when an
+// agent's event arrives.
+type wstate struct {
+	key    wkey
+	agents map[string]*entry
+	dirty  bool // an agent changed since part was merged; guarded by Store.mu
+
+	// Guarded by Store.refreshMu.
+	part *merge.Part
+	rows []*entry // the agents in the order of part's rows
+
+	// History handles of the workload's series; broadcast goroutine only.
+	refs    [len(workloadMetrics)]history.Ref
+	hasRefs bool
+}
+
+// file puts e under the workload its status names, and marks what changed; called with
+// s.mu held.
+func (s *Store) file(e *entry) {
+	k := workloadKey(e.status)
+	if e.ws != nil && e.ws.key == k {
+		e.ws.dirty = true
 		return
 	}
-	if m := s.byWorkload[ok]; m != nil {
-		delete(m, key)
-		if len(m) == 0 {
-			delete(s.byWorkload, ok)
-		}
+	s.unfile(e)
+	ws := s.workloads[k]
+	if ws == nil {
+		ws = &wstate{key: k, agents: map[string]*entry{}}
+		s.workloads[k] = ws
 	}
-	m := s.byWorkload[nk]
-	if m == nil {
-		m = map[string]*entry{}
-		s.byWorkload[nk] = m
+	ws.agents[e.key] = e
+	ws.dirty = true
+	e.ws = ws
+}
+
+// unfile takes e out of its workload; called with s.mu held.
+func (s *Store) unfile(e *entry) {
+	if e.ws == nil {
+		return
 	}
-	m[key] = e
+	delete(e.ws.agents, e.key)
+	e.ws.dirty = true
+	if len(e.ws.agents) == 0 {
+		delete(s.workloads, e.ws.key)
+	}
+	e.ws = nil
 }
 
 type flipLog struct {
@@ -103,13 +136,15 @@ type Store struct {
 	opts Options
 	log  hclog.Logger
 
-	mu         sync.Mutex
-	agents     map[string]*entry
-	byWorkload map[wkey]map[string]*entry // the agents of each workload, for transitions
-	flips      map[flipKey]*flipLog
+	mu        sync.Mutex
+	agents    map[string]*entry
+	workloads map[wkey]*wstate
+	flips     map[flipKey]*flipLog
+
+	refreshMu sync.Mutex // one merge of changed workloads at a time
 
 	viewMu      sync.RWMutex
-	cluster     view.Cluster // latest merge, with pods and agents, without per-pod breakers
+	cluster     view.Cluster // latest broadcast's view, without pods and agents
 	suggestions []wire.Suggestion
 	suggTotal   int
 	lastSuggest time.Time
@@ -122,7 +157,11 @@ type Store struct {
 	snapMu    sync.Mutex
 	snapCache map[string]cachedSnapshot
 
-	series map[string]podSeries // history names by agent key; broadcast goroutine only
+	// Broadcast goroutine only.
+	clusterRefs [len(clusterMetrics)]history.Ref
+	values      []history.Value
+	pods        []view.Pod // every workload's pods, for the alert rules
+	agentRows   []view.AgentStatus
 
 	// TransitionDelay observes how long after the agent saw a transition its
 	// circuit-breaker event was published (agent and aggregator clocks); BroadcastTime how
@@ -168,7 +207,7 @@ func New(opts Options) *Store {
 		opts.Discovery = func() discovery.Status { return discovery.Status{Mode: opts.Mode, Synced: true} }
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger, agents: map[string]*entry{}, byWorkload: map[wkey]map[string]*entry{}, flips: map[flipKey]*flipLog{},
+		opts: opts, log: opts.Logger, agents: map[string]*entry{}, workloads: map[wkey]*wstate{}, flips: map[flipKey]*flipLog{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		suggestions: []wire.Suggestion{},
 		TransitionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "faultline_aggregator_transition_delay_seconds",
@@ -183,7 +222,10 @@ func New(opts Options) *Store {
 		HistoryRetentionMs: wire.Ms(opts.History.Retention()), SubscriberBuffer: opts.Hub.Options().SubscriberBuffer,
 		BroadcastBudgetMs: wire.Ms(opts.BroadcastBudget), Changes: []wire.OptimizationChange{},
 	}
-	s.cluster = merge.Cluster(merge.Input{Time: time.Now(), Mode: opts.Mode, Discovery: s.discovery(), Detail: true})
+	s.cluster = merge.Cluster(merge.Input{Time: time.Now(), Mode: opts.Mode, Discovery: s.discovery()})
+	for i, m := range clusterMetrics {
+		s.clusterRefs[i] = opts.History.RefOf(history.ScopeCluster, "", m)
+	}
 	return s
 }
 
@@ -192,15 +234,14 @@ func (s *Store) Status(st view.AgentStatus) {
 	s.mu.Lock()
 	e := s.agents[st.Key]
 	if e == nil {
-		e = &entry{}
+		e = &entry{key: st.Key}
 		s.agents[st.Key] = e
 	}
 	if st.LastSeen.Before(e.status.LastSeen.Time) {
 		st.LastSeen = e.status.LastSeen
 	}
-	old := e.status
 	e.status = st
-	s.index(st.Key, e, old)
+	s.file(e)
 	s.mu.Unlock()
 	s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
 }
@@ -211,12 +252,12 @@ func (s *Store) Snapshot(key string, snap *wire.Snapshot, full bool) {
 	s.mu.Lock()
 	e := s.agents[key]
 	if e == nil {
-		e = &entry{status: view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}}
+		e = &entry{key: key, status: view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}}
 		s.agents[key] = e
-		s.index(key, e, e.status)
 	}
 	e.snap = snap
 	e.status.LastSeen = wire.Now()
+	s.file(e)
 	s.mu.Unlock()
 }
 
@@ -247,6 +288,7 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 			next.Breakers = append(next.Breakers, tr.Breaker)
 		}
 		e.snap = &next
+		e.ws.dirty = true
 	}
 	st := e.status
 	wl := merge.WorkloadOf(st)
@@ -262,7 +304,7 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 		f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
 	}
 	var peers []merge.Agent
-	for _, o := range s.byWorkload[wkey{st.Namespace, wl}] {
+	for _, o := range e.ws.agents {
 		peers = append(peers, merge.Agent{Status: o.status, Snapshot: o.snap})
 	}
 	s.mu.Unlock()
@@ -284,12 +326,7 @@ func (s *Store) Removed(key string) {
 	e := s.agents[key]
 	delete(s.agents, key)
 	if e != nil {
-		if m := s.byWorkload[workloadKey(e.status)]; m != nil {
-			delete(m, key)
-			if len(m) == 0 {
-				delete(s.byWorkload, workloadKey(e.status))
-			}
-		}
+		s.unfile(e)
 	}
 	for k := range s.flips {
 		if k.agent == key {
@@ -351,13 +388,83 @@ func (s *Store) currentInterval() time.Duration {
 	return s.interval
 }
 
+// part is one workload's merged part with its agents, as of a refresh.
+type part struct {
+	ws   *wstate
+	part *merge.Part
+	rows []*entry
+}
+
+// refresh merges again the workloads whose agents changed since the last refresh, and
+// returns every workload's part, sorted by namespace and name.
+func (s *Store) refresh() []part {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	type job struct {
+		ws     *wstate
+		rows   []*entry
+		agents []merge.Agent
+	}
+	var jobs []job
+	s.mu.Lock()
+	all := make([]*wstate, 0, len(s.workloads))
+	for _, ws := range s.workloads {
+		all = append(all, ws)
+		if !ws.dirty {
+			continue
+		}
+		ws.dirty = false
+		j := job{ws: ws, rows: make([]*entry, 0, len(ws.agents))}
+		for _, e := range ws.agents {
+			j.rows = append(j.rows, e)
+		}
+		slices.SortFunc(j.rows, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
+		j.agents = make([]merge.Agent, len(j.rows))
+		for i, e := range j.rows {
+			j.agents[i] = merge.Agent{Status: e.status, Snapshot: e.snap}
+		}
+		jobs = append(jobs, j)
+	}
+	s.mu.Unlock()
+	for _, j := range jobs {
+		j.ws.part = merge.Workload(j.ws.key.ns, j.ws.key.workload, j.agents, merge.PartOptions{Detail: true})
+		j.ws.rows = j.rows
+	}
+	slices.SortFunc(all, func(a, b *wstate) int {
+		return cmp.Or(strings.Compare(a.key.ns, b.key.ns), strings.Compare(a.key.workload, b.key.workload))
+	})
+	out := make([]part, 0, len(all))
+	for _, ws := range all {
+		if ws.part != nil {
+			out = append(out, part{ws: ws, part: ws.part, rows: ws.rows})
+		}
+	}
+	return out
+}
+
+func merged(parts []part) []*merge.Part {
+	out := make([]*merge.Part, len(parts))
+	for i, p := range parts {
+		out[i] = p.part
+	}
+	return out
+}
+
 // Broadcast merges, evaluates alerts, records history, publishes a metrics event, and
 // adapts the broadcast interval to how long that took.
 func (s *Store) Broadcast(now time.Time) {
 	start := time.Now()
-	agents := s.inputs()
-	c := merge.Cluster(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Agents: agents, Alerts: s.opts.Alerts.Firing(), Detail: true, Unsorted: true})
-	changed := s.opts.Alerts.Evaluate(alert.Input{Time: now, View: c, Pods: c.Pods, Agents: c.Agents})
+	parts := s.refresh()
+	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing()}, merged(parts))
+	pods, agents := s.pods[:0], s.agentRows[:0]
+	for _, p := range parts {
+		pods = append(pods, p.part.Pods...)
+		agents = append(agents, p.part.Agents...)
+	}
+	changed := s.opts.Alerts.Evaluate(alert.Input{Time: now, View: c, Pods: pods, Agents: agents})
+	clear(pods) // keep the buffers, not what they point to
+	clear(agents)
+	s.pods, s.agentRows = pods[:0], agents[:0]
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	for _, a := range changed {
 		s.publish(wire.EventAlert, a.Target.Namespace, a.Target.Workload, a)
@@ -367,19 +474,19 @@ func (s *Store) Broadcast(now time.Time) {
 	}
 	m := merge.Metrics(c, s.opts.MaxWorkloads, s.opts.MaxTiles)
 	s.publish(wire.EventMetrics, "", "", m)
-	s.record(now, c, agents) // after publishing: clients need not wait for it
+	s.record(now, c, parts) // after publishing: clients need not wait for it
 
 	s.viewMu.Lock()
 	s.cluster = c
 	due := now.Sub(s.lastSuggest) >= s.opts.SuggestEvery
 	s.viewMu.Unlock()
 	if due {
-		s.suggest(now, agents)
+		s.suggest(now, s.inputs())
 	}
 	s.broadcasts.Add(1)
 	took := time.Since(start)
 	s.BroadcastTime.Observe(took.Seconds())
-	s.adapt(took, agents)
+	s.adapt(took)
 }
 
 func (s *Store) suggest(now time.Time, agents []merge.Agent) {
@@ -399,92 +506,81 @@ func (s *Store) suggest(now time.Time, agents []merge.Agent) {
 	s.viewMu.Unlock()
 }
 
-// record adds the view's figures to the history. It runs on the broadcast goroutine
-// only and takes no lock that the agents' streams need.
-func (s *Store) record(now time.Time, c view.Cluster, agents []merge.Agent) {
-	samples := make([]history.Sample, 0, 8+len(c.Workloads)*5+len(c.Pods)*5)
-	add := func(name string, v *float64) {
+// The series recorded at each broadcast.
+var (
+	clusterMetrics  = [...]string{"health", "cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open", "agents_unavailable"}
+	workloadMetrics = [...]string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open"}
+	podMetrics      = [...]string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "cpu_throttled_percent"}
+)
+
+// record adds the view's figures to the history, through handles kept with each
+// workload and agent. It runs on the broadcast goroutine only and takes no lock that
+// the agents' streams need.
+func (s *Store) record(now time.Time, c view.Cluster, parts []part) {
+	values := s.values[:0]
+	add := func(r history.Ref, v *float64) {
 		if v != nil {
-			samples = append(samples, history.Sample{Name: name, Value: *v})
+			values = append(values, history.Value{Ref: r, Value: *v})
 		}
 	}
 	f := func(v float64) *float64 { return &v }
 	t := c.Totals
-	add("cluster:health", f(float64(c.Health.Score)))
-	add("cluster:cpu_cores", f(t.CPUCores))
-	add("cluster:memory_bytes", f(float64(t.MemoryBytes)))
-	add("cluster:requests_per_sec", f(t.RequestsPerSec))
-	add("cluster:errors_per_sec", f(t.ErrorsPerSec))
-	add("cluster:breakers_open", f(float64(t.BreakersOpen)))
-	add("cluster:agents_unavailable", f(float64(t.AgentsUnavailable+t.AgentsMissing)))
-	for _, w := range c.Workloads {
-		obj := w.Name
-		if w.Namespace != "" {
-			obj = w.Namespace + "/" + w.Name
-		}
-		add(history.Name(history.ScopeWorkload, obj, "cpu_cores"), w.CPUCores.Sum)
-		add(history.Name(history.ScopeWorkload, obj, "memory_bytes"), w.MemoryBytes.Sum)
-		add(history.Name(history.ScopeWorkload, obj, "requests_per_sec"), f(w.RequestsPerSec))
-		add(history.Name(history.ScopeWorkload, obj, "errors_per_sec"), f(w.ErrorsPerSec))
-		add(history.Name(history.ScopeWorkload, obj, "breakers_open"), f(float64(w.BreakersOpen)))
+	for i, v := range []float64{float64(c.Health.Score), t.CPUCores, float64(t.MemoryBytes), t.RequestsPerSec, t.ErrorsPerSec,
+		float64(t.BreakersOpen), float64(t.AgentsUnavailable + t.AgentsMissing)} {
+		add(s.clusterRefs[i], f(v))
 	}
-	keys := make(map[string]string, len(agents)) // agent id and pod -> key
-	for _, a := range agents {
-		id := a.Status.Key
-		if a.Status.Agent != nil {
-			id = a.Status.Agent.ID
-		}
-		keys[id+"\x00"+a.Status.Pod] = a.Status.Key
-	}
-	if s.series == nil {
-		s.series = map[string]podSeries{}
-	}
-	for _, p := range c.Pods {
-		if p.State != view.AgentConnected {
-			continue
-		}
-		key, ok := keys[p.Agent+"\x00"+p.Pod]
-		if !ok {
-			continue
-		}
-		obj := p.Pod
-		if p.Namespace != "" {
-			obj = p.Namespace + "/" + p.Pod
-		}
-		names := s.series[key]
-		if names.key != obj {
-			names = podSeries{key: obj,
-				cpu: history.Name(history.ScopePod, obj, "cpu_cores"), mem: history.Name(history.ScopePod, obj, "memory_bytes"),
-				rps: history.Name(history.ScopePod, obj, "requests_per_sec"), eps: history.Name(history.ScopePod, obj, "errors_per_sec"),
-				throttled: history.Name(history.ScopePod, obj, "cpu_throttled_percent")}
-			s.series[key] = names
-		}
-		add(names.cpu, p.CPUCores)
-		if p.MemoryBytes != nil {
-			add(names.mem, f(float64(*p.MemoryBytes)))
-		}
-		add(names.rps, p.RequestsPerSec)
-		add(names.eps, p.ErrorsPerSec)
-		add(names.throttled, p.ThrottledPct)
-	}
-	if len(s.series) > 2*len(agents)+64 { // forget agents that are gone
-		live := make(map[string]bool, len(agents))
-		for _, a := range agents {
-			live[a.Status.Key] = true
-		}
-		for k := range s.series {
-			if !live[k] {
-				delete(s.series, k)
+	for _, p := range parts {
+		ws, w := p.ws, p.part.Workload
+		if !ws.hasRefs {
+			obj := scoped(w.Namespace, w.Name)
+			for i, m := range workloadMetrics {
+				ws.refs[i] = s.opts.History.RefOf(history.ScopeWorkload, obj, m)
 			}
+			ws.hasRefs = true
+		}
+		add(ws.refs[0], w.CPUCores.Sum)
+		add(ws.refs[1], w.MemoryBytes.Sum)
+		add(ws.refs[2], f(w.RequestsPerSec))
+		add(ws.refs[3], f(w.ErrorsPerSec))
+		add(ws.refs[4], f(float64(w.BreakersOpen)))
+		for i := range p.part.Pods {
+			pod := &p.part.Pods[i]
+			if pod.State != view.AgentConnected {
+				continue
+			}
+			e := p.rows[i]
+			if obj := scoped(pod.Namespace, pod.Pod); e.histObj != obj {
+				e.histObj = obj
+				for k, m := range podMetrics {
+					e.refs[k] = s.opts.History.RefOf(history.ScopePod, obj, m)
+				}
+			}
+			add(e.refs[0], pod.CPUCores)
+			if pod.MemoryBytes != nil {
+				values = append(values, history.Value{Ref: e.refs[1], Value: float64(*pod.MemoryBytes)})
+			}
+			add(e.refs[2], pod.RequestsPerSec)
+			add(e.refs[3], pod.ErrorsPerSec)
+			add(e.refs[4], pod.ThrottledPct)
 		}
 	}
-	s.opts.History.Record(now, samples)
+	s.opts.History.Add(now, values)
+	clear(values) // the handles hold objects that Forget may drop
+	s.values = values[:0]
+}
+
+// scoped names an object of a namespace: "ns/name", or "name" outside Kubernetes.
+func scoped(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
 }
 
 // adapt widens the broadcast interval while broadcasts take longer than the budget and
 // narrows it back once they take less than half of it; every change is an optimization
 // event.
-func (s *Store) adapt(took time.Duration, agents []merge.Agent) {
+func (s *Store) adapt(took time.Duration) {
 	s.lastDur.Store(int64(took))
 	ms := wire.Ms(took)
 	s.optMu.Lock()
@@ -566,18 +662,36 @@ func (s *Store) Optimization() wire.Optimization {
 	return o
 }
 
-// View returns the latest merged view (pods and agents unsorted, no per-pod breakers).
+// View returns the latest broadcast's view, without pods, agents and per-pod breakers.
 func (s *Store) View() view.Cluster {
 	s.viewMu.RLock()
 	defer s.viewMu.RUnlock()
 	return s.cluster
 }
 
-// Detailed merges now with per-pod breaker detail, for the polling endpoints.
-func (s *Store) Detailed() view.Cluster {
-	c := merge.Cluster(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Agents: s.inputs(), Detail: true, PerPod: true})
+// Detailed is the view now, narrowed to a namespace and workload (empty: all), with
+// pods, agents and, for the workloads kept, per-pod breaker detail: the polling
+// endpoints' answer. Cluster totals and health stay cluster-wide.
+func (s *Store) Detailed(namespace, workload string) view.Cluster {
+	parts := merged(s.refresh())
+	for i, p := range parts {
+		w := p.Workload
+		if (namespace != "" && w.Namespace != namespace) || (workload != "" && w.Name != workload) {
+			continue
+		}
+		var agents []merge.Agent
+		s.mu.Lock()
+		if ws := s.workloads[wkey{w.Namespace, w.Name}]; ws != nil {
+			for _, e := range ws.agents {
+				agents = append(agents, merge.Agent{Status: e.status, Snapshot: e.snap})
+			}
+		}
+		s.mu.Unlock()
+		parts[i] = merge.Workload(w.Namespace, w.Name, agents, merge.PartOptions{Detail: true, PerPod: true})
+	}
+	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: true}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
-	return c
+	return merge.Filter(c, namespace, workload)
 }
 
 // Agents returns every agent's state, sorted by key.
@@ -610,8 +724,11 @@ func (s *Store) SnapshotData(namespace, workload string) ([]byte, error) {
 	if c, ok := s.snapCache[key]; ok && c.id == id {
 		return c.data, nil
 	}
-	agents := s.inputs()
-	c := merge.Cluster(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Agents: agents, Detail: len(agents) <= s.opts.SnapshotMaxPods})
+	parts := merged(s.refresh())
+	s.mu.Lock()
+	n := len(s.agents)
+	s.mu.Unlock()
+	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	c = merge.Filter(c, namespace, workload)
 	data, err := json.Marshal(c)

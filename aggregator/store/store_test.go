@@ -2,11 +2,19 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/merge"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
@@ -47,7 +55,7 @@ func TestTransitionEventCarriesTheWorkloadTile(t *testing.T) {
 		t.Fatal("no circuit-breaker event")
 	}
 	st.Removed("b")
-	if n := len(st.byWorkload[wkey{"shop", "cart"}]); n != 2 {
+	if n := len(st.workloads[wkey{"shop", "cart"}].agents); n != 2 {
 		t.Errorf("cart has %d agents indexed after a removal, want 2", n)
 	}
 }
@@ -62,7 +70,7 @@ func TestAdaptiveCoalescing(t *testing.T) {
 	defer hub.Unsubscribe(sub)
 	var intervals []float64
 	for _, took := range []time.Duration{300, 300, 300, 300, 5, 5, 5, 5, 5, 5, 5, 5} {
-		st.adapt(took*time.Millisecond, nil)
+		st.adapt(took * time.Millisecond)
 		intervals = append(intervals, st.Optimization().BroadcastIntervalMs)
 	}
 	// The running average (weight 0.3) falls below half the budget after five cheap ones.
@@ -85,4 +93,83 @@ func TestAdaptiveCoalescing(t *testing.T) {
 	if events != 6 {
 		t.Errorf("%d optimization events, want 6", events)
 	}
+}
+
+// The store merges only the workloads whose agents changed since the last merge; the
+// result must be what merging every agent afresh gives (merge.Cluster), whatever
+// happened in between: snapshots, transitions, state changes, agents moving between
+// workloads, removals.
+func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		st := New(Options{Mode: "static", Hub: stream.New(stream.Options{}), History: history.New(history.Options{}), Alerts: alert.NewEngine(nil)})
+		keys := make([]string, 5+rng.IntN(40))
+		for i := range keys {
+			keys[i] = fmt.Sprintf("agent-%02d", i)
+		}
+		status := func(key string) view.AgentStatus {
+			states := []string{view.AgentConnected, view.AgentConnected, view.AgentConnected, view.AgentUnavailable, view.AgentMissing, view.AgentConnecting}
+			ns := []string{"", "shop", "pay"}[rng.IntN(3)]
+			wl := []string{"", "cart", "api", "web"}[rng.IntN(4)]
+			return view.AgentStatus{V: 1, Key: key, State: states[rng.IntN(len(states))], Pod: key, Namespace: ns, Workload: wl,
+				Agent: &wire.Agent{V: 1, ID: key}}
+		}
+		snapshot := func(key string) *wire.Snapshot {
+			s := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: key}}
+			if rng.IntN(5) > 0 {
+				s.Sample = &wire.Sample{V: 1, IntervalMs: 1000, CPU: &wire.CPU{Cores: rng.Float64()}}
+				if rng.IntN(2) == 0 {
+					s.Sample.CPU.LimitCores = wire.Ptr(1.0)
+					s.Sample.CPU.PercentOfLimit = wire.Ptr(rng.Float64() * 100)
+				}
+				if rng.IntN(3) > 0 {
+					s.Sample.Memory = &wire.Memory{WorkingSetBytes: uint64(rng.IntN(1 << 30)), LimitBytes: wire.Ptr(uint64(1 << 30))}
+				}
+				if rng.IntN(3) > 0 {
+					s.Sample.Throughput = &wire.Throughput{RequestsPerSec: rng.Float64() * 100, ErrorsPerSec: rng.Float64()}
+				}
+			}
+			for b := range rng.IntN(4) {
+				br := wire.Breaker{V: 1, Name: fmt.Sprintf("b%d", b), State: randomState(rng), Source: []string{"push", "scrape"}[rng.IntN(2)],
+					Calls: wire.Calls{Succeeded: uint64(rng.IntN(100)), Failed: uint64(rng.IntN(10))}, Since: wire.NewTime(time.Unix(int64(rng.IntN(1e6)), 0))}
+				if rng.IntN(2) == 0 {
+					br.FailureRate, br.RatePerSec = wire.Ptr(rng.Float64()*100), wire.Ptr(rng.Float64()*10)
+				}
+				s.Breakers = append(s.Breakers, br)
+			}
+			return s
+		}
+		for round := 0; round < 30; round++ {
+			for range 1 + rng.IntN(20) {
+				key := keys[rng.IntN(len(keys))]
+				switch rng.IntN(10) {
+				case 0, 1:
+					st.Status(status(key))
+				case 2:
+					st.Removed(key)
+				case 3:
+					name := fmt.Sprintf("b%d", rng.IntN(4))
+					to := randomState(rng)
+					st.Transition(key, wire.Transition{V: 1, Agent: key, To: to, Breaker: wire.Breaker{V: 1, Name: name, State: to}})
+				default:
+					st.Snapshot(key, snapshot(key), rng.IntN(2) == 0)
+				}
+			}
+			now := time.Unix(1e9+int64(round), 0)
+			in := merge.Input{Time: now, Mode: "static", Discovery: st.discovery(), Detail: true}
+			got := merge.Assemble(in, merged(st.refresh()))
+			agents := st.inputs()
+			slices.SortFunc(agents, func(a, b merge.Agent) int { return strings.Compare(a.Status.Key, b.Status.Key) })
+			in.Agents = agents
+			want := merge.Cluster(in)
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d, round %d: incremental view (-full +incremental):\n%s", seed, round, diff)
+			}
+		}
+	}
+}
+
+func randomState(rng *rand.Rand) wire.BreakerState {
+	states := []wire.BreakerState{wire.StateClosed, wire.StateOpen, wire.StateHalfOpen, wire.StateForcedOpen, wire.StateDisabled}
+	return states[rng.IntN(len(states))]
 }
