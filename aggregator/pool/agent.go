@@ -265,7 +265,7 @@ func (a *agent) stallTimeout() time.Duration {
 // event handles one event of the stream, in order. An error means the agent misbehaves
 // (or was stopped): the stream is dropped, and the agent shown unavailable with the error
 // as the reason.
-func (a *agent) event(ev event, in interner) error {
+func (a *agent) event(ev event, dec *decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker:
 	default:
@@ -276,7 +276,7 @@ func (a *agent) event(ev event, in interner) error {
 	if a.stopped {
 		return errStopped
 	}
-	if err := a.handle(ev, in); err != nil {
+	if err := a.handle(ev, dec); err != nil {
 		return err
 	}
 	if ev.ID != "" {
@@ -286,11 +286,11 @@ func (a *agent) event(ev event, in interner) error {
 }
 
 // handle applies one event; called with a.sinkMu held.
-func (a *agent) handle(ev event, in interner) error {
+func (a *agent) handle(ev event, dec *decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
-		snap := new(wire.Snapshot)
-		if err := decodeSnapshot(ev.Data, snap, in, a.breakers); err != nil {
+		snap, err := dec.snapshot(ev.Data, a.breakers)
+		if err != nil {
 			return fmt.Errorf("bad %s event: %w", ev.Name, err)
 		}
 		a.breakers = len(snap.Breakers)
@@ -365,7 +365,7 @@ func (a *agent) resync(snap *wire.Snapshot) {
 		if at.IsZero() {
 			at = wire.Now()
 		}
-		a.p.sink.Transition(a.target.Key, wire.Transition{V: wire.Version, Agent: snap.Agent.ID, From: from, To: b.State, Time: at, Breaker: b})
+		a.p.sink.Transition(a.target.Key, wire.Transition{V: wire.Version, Agent: snap.Agent.ID, From: from, To: b.State, Time: at, Breaker: cloneBreaker(b)})
 	}
 }
 

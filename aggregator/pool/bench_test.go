@@ -41,10 +41,9 @@ func BenchmarkDecodeSnapshot(b *testing.B) {
 	data := snapshotJSON(b)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	in := interner{}
+	dec := newDecoder()
 	for i := 0; i < b.N; i++ {
-		var s wire.Snapshot
-		if err := decodeSnapshot(data, &s, in, 10); err != nil {
+		if _, err := dec.snapshot(data, 10); err != nil {
 			b.Fatal(err)
 		}
 	}

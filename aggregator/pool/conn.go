@@ -23,7 +23,7 @@ import (
 type conn struct {
 	a           *agent
 	p           *parser
-	in          interner // the reader's string interner
+	dec         *decoder // the reader's
 	connectedAt time.Time
 
 	nc net.Conn // goroutine mode
@@ -88,7 +88,7 @@ func (a *agent) open() (c *conn, leftover []byte, err error) {
 		b, _ := br.Peek(n)
 		leftover = append([]byte(nil), b...)
 	}
-	c = &conn{a: a, p: newParser(mode, length, a.p.opts.MaxEventBytes), in: interner{}, connectedAt: time.Now(), nc: nc, fd: -1}
+	c = &conn{a: a, p: newParser(mode, length, a.p.opts.MaxEventBytes), dec: newDecoder(), connectedAt: time.Now(), nc: nc, fd: -1}
 	if l := a.p.loopFor(a); l != nil && u.Scheme == "http" {
 		if err := l.adopt(c); err != nil {
 			return nil, nil, err
@@ -135,7 +135,7 @@ func (c *conn) feed(raw []byte) error {
 	return c.p.feed(raw, c.event)
 }
 
-func (c *conn) event(ev event) error { return c.a.event(ev, c.in) }
+func (c *conn) event(ev event) error { return c.a.event(ev, c.dec) }
 
 // serve reads the stream until it ends: from an event loop, or in this goroutine.
 func (c *conn) serve() {

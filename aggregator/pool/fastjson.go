@@ -39,6 +39,28 @@ type scanner struct {
 	b  []byte
 	i  int
 	in interner
+	ar *arena // nil: allocate
+}
+
+// arena is the memory a decoder reuses from one snapshot to the next: a decoded snapshot
+// points into it and is valid until the next decode.
+type arena struct {
+	sample     wire.Sample
+	sfig       sampleFigures
+	collectors []wire.Collector
+	breakers   []wire.Breaker
+	bfigs      []*breakerFigures
+	nfigs      int
+}
+
+func (a *arena) breakerFigures() *breakerFigures {
+	if a.nfigs == len(a.bfigs) {
+		a.bfigs = append(a.bfigs, new(breakerFigures))
+	}
+	f := a.bfigs[a.nfigs]
+	*f = breakerFigures{}
+	a.nfigs++
+	return f
 }
 
 func (s *scanner) ws() {
@@ -357,10 +379,14 @@ func (s *scanner) optFloat(p **float64, slot *float64) error {
 }
 
 // fastSnapshot decodes an agent snapshot; an error means "use the general decoder".
-// breakers is the expected number of breakers, so that the slice is not oversized: it
-// is kept until the agent's next event.
-func fastSnapshot(data []byte, snap *wire.Snapshot, in interner, breakers int) error {
-	s := &scanner{b: data, in: in}
+// breakers is the expected number of breakers, so that the slice is not oversized. With
+// an arena, the snapshot points into it (and is valid until the arena's next use);
+// without, it has memory of its own.
+func fastSnapshot(data []byte, snap *wire.Snapshot, in interner, breakers int, ar *arena) error {
+	s := &scanner{b: data, in: in, ar: ar}
+	if ar != nil {
+		ar.nfigs = 0
+	}
 	err := s.object(func(k []byte) error {
 		switch string(k) {
 		case "v":
@@ -378,14 +404,27 @@ func fastSnapshot(data []byte, snap *wire.Snapshot, in interner, breakers int) e
 				snap.Sample = nil
 				return nil
 			}
-			snap.Sample = new(wire.Sample)
+			if ar != nil {
+				ar.sample = wire.Sample{}
+				snap.Sample = &ar.sample
+			} else {
+				snap.Sample = new(wire.Sample)
+			}
 			return s.sample(snap.Sample)
 		case "breakers":
 			if s.null() {
 				snap.Breakers = nil
 				return nil
 			}
-			snap.Breakers = make([]wire.Breaker, 0, max(breakers, 1))
+			if ar != nil {
+				if ar.breakers == nil {
+					ar.breakers = make([]wire.Breaker, 0, max(breakers, 1))
+				}
+				snap.Breakers = ar.breakers[:0]
+				defer func() { ar.breakers = snap.Breakers[:0] }()
+			} else {
+				snap.Breakers = make([]wire.Breaker, 0, max(breakers, 1))
+			}
 			return s.array(func() error {
 				snap.Breakers = append(snap.Breakers, wire.Breaker{})
 				return s.breaker(&snap.Breakers[len(snap.Breakers)-1])
@@ -451,7 +490,13 @@ type sampleFigures struct {
 }
 
 func (s *scanner) sample(smp *wire.Sample) error {
-	fig := new(sampleFigures)
+	var fig *sampleFigures
+	if s.ar != nil {
+		s.ar.sfig = sampleFigures{}
+		fig = &s.ar.sfig
+	} else {
+		fig = new(sampleFigures)
+	}
 	return s.object(func(k []byte) error {
 		var err error
 		switch string(k) {
@@ -637,7 +682,15 @@ func (s *scanner) sample(smp *wire.Sample) error {
 				smp.Collectors = nil
 				return nil
 			}
-			smp.Collectors = make([]wire.Collector, 0, 8)
+			if s.ar != nil {
+				if s.ar.collectors == nil {
+					s.ar.collectors = make([]wire.Collector, 0, 8)
+				}
+				smp.Collectors = s.ar.collectors[:0]
+				defer func() { s.ar.collectors = smp.Collectors[:0] }()
+			} else {
+				smp.Collectors = make([]wire.Collector, 0, 8)
+			}
 			err = s.array(func() error {
 				smp.Collectors = append(smp.Collectors, wire.Collector{})
 				c := &smp.Collectors[len(smp.Collectors)-1]
@@ -694,7 +747,11 @@ func (s *scanner) breaker(b *wire.Breaker) error {
 	var fig *breakerFigures
 	figs := func() *breakerFigures {
 		if fig == nil {
-			fig = new(breakerFigures)
+			if s.ar != nil {
+				fig = s.ar.breakerFigures()
+			} else {
+				fig = new(breakerFigures)
+			}
 		}
 		return fig
 	}

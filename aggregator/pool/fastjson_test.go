@@ -18,7 +18,7 @@ func FuzzFastSnapshot(f *testing.F) {
 	f.Add([]byte(`{"v":1,"extra":{"x":[1,2,{"y":null}]},"agent":{"v":1,"id":"\u00e9"},"breakers":[{"name":"b","rate_per_sec":1e3}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fast, general wire.Snapshot
-		fastErr := fastSnapshot(data, &fast, interner{}, 0)
+		fastErr := fastSnapshot(data, &fast, interner{}, 0, nil)
 		generalErr := jsonv2.Unmarshal(data, &general)
 		if fastErr != nil || generalErr != nil {
 			return // the general decoder decides whatever the fast one declines
@@ -32,7 +32,7 @@ func FuzzFastSnapshot(f *testing.F) {
 func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 	data := snapshotJSON(nil)
 	var fast, general wire.Snapshot
-	if err := fastSnapshot(data, &fast, interner{}, 0); err != nil {
+	if err := fastSnapshot(data, &fast, interner{}, 0, nil); err != nil {
 		t.Fatalf("fast decoder declined a realistic snapshot: %v", err)
 	}
 	if err := jsonv2.Unmarshal(data, &general); err != nil {
@@ -48,8 +48,32 @@ func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 		append(append([]byte(nil), data...), []byte(" {}")...),
 	} {
 		var s wire.Snapshot
-		if err := fastSnapshot(in, &s, interner{}, 0); err == nil {
+		if err := fastSnapshot(in, &s, interner{}, 0, nil); err == nil {
 			t.Errorf("fast decoder accepted %q", in[:min(len(in), 60)])
+		}
+	}
+}
+
+// A decoder reuses its memory from one snapshot to the next: nothing of an earlier
+// snapshot may show through a later one, whatever each holds.
+func TestDecoderReuseLeavesNothingBehind(t *testing.T) {
+	rich := snapshotJSON(nil)
+	sparse := []byte(`{"v":1,"agent":{"v":1,"id":"b"},"seq":2,"sample":{"v":1,"interval_ms":500,"cpu":{"cores":0.5},"collectors":[]},"breakers":[{"v":1,"name":"x","state":"open","failure_rate":null,"calls":{}}]}`)
+	empty := []byte(`{"v":1,"agent":{"v":1,"id":"c"},"sample":null,"breakers":[]}`)
+	for _, order := range [][][]byte{{rich, sparse, rich, empty, rich}, {sparse, rich, sparse}, {empty, sparse, empty}} {
+		dec := newDecoder()
+		for _, data := range order {
+			got, err := dec.snapshot(data, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want wire.Snapshot
+			if err := jsonv2.Unmarshal(data, &want); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, *got); diff != "" {
+				t.Fatalf("after reuse (-fresh +reused):\n%s", diff)
+			}
 		}
 	}
 }

@@ -23,7 +23,7 @@ type loop struct {
 	epfd int
 	wake [2]int // pipe that interrupts epoll_wait on close
 	buf  []byte
-	in   interner
+	dec  *decoder
 
 	mu     sync.Mutex
 	conns  map[uint32]*conn
@@ -57,7 +57,7 @@ func newLoop(p *Pool) (*loop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	l := &loop{p: p, epfd: epfd, buf: make([]byte, loopBuffer), in: interner{}, conns: map[uint32]*conn{}, done: make(chan struct{})}
+	l := &loop{p: p, epfd: epfd, buf: make([]byte, loopBuffer), dec: newDecoder(), conns: map[uint32]*conn{}, done: make(chan struct{})}
 	if err := syscall.Pipe2(l.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("pipe: %w", err)
@@ -105,7 +105,7 @@ func (l *loop) adopt(c *conn) error {
 
 // add starts watching an adopted connection.
 func (l *loop) add(c *conn) {
-	c.in = l.in
+	c.dec = l.dec
 	l.mu.Lock()
 	if l.quit {
 		l.mu.Unlock()

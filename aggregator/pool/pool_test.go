@@ -38,9 +38,18 @@ func (r *recorder) Status(st view.AgentStatus) {
 }
 
 func (r *recorder) Snapshot(key string, s *wire.Snapshot, full bool) {
+	// s is the pool's only during the call.
+	data, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	cp := new(wire.Snapshot)
+	if err := json.Unmarshal(data, cp); err != nil {
+		panic(err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.snaps = append(r.snaps, s)
+	r.snaps = append(r.snaps, cp)
 }
 
 func (r *recorder) Transition(key string, tr wire.Transition) {

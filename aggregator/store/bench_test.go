@@ -51,14 +51,12 @@ func BenchmarkBroadcast10k(b *testing.B) {
 	st.opts.SuggestEvery = time.Hour
 	now := time.Now()
 	st.Broadcast(now)
-	st.mu.Lock()
 	var keys []string
 	snaps := map[string]*wire.Snapshot{}
-	for k, e := range st.agents {
-		keys = append(keys, k)
-		snaps[k] = e.snap
+	for _, a := range st.inputs() {
+		keys = append(keys, a.Status.Key)
+		snaps[a.Status.Key] = a.Snapshot
 	}
-	st.mu.Unlock()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -5,13 +5,12 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,71 +58,15 @@ const MaxCoalescing = 8
 // flip log bounds.
 const maxFlips = 32
 
-type entry struct {
-	key    string
-	status view.AgentStatus
-	snap   *wire.Snapshot // immutable once stored: a change stores a new one
-	ws     *wstate        // the workload it is filed under
-
-	// History handles of the pod's series; broadcast goroutine only.
-	histObj string
-	refs    [len(podMetrics)]history.Ref
-}
-
 type flipKey struct{ agent, breaker string }
 
 type wkey struct{ ns, workload string }
 
-func workloadKey(st view.AgentStatus) wkey { return wkey{st.Namespace, merge.WorkloadOf(st)} }
-
-// wstate is one workload: its agents, and its part of the view, merged again only after
-// one of its agents changed. A broadcast thus merges the workloads that changed since the
-// last one, not the whole fleet, and only its own workload's figures are merged when an
-// agent's event arrives.
-type wstate struct {
-	key    wkey
-	agents map[string]*entry
-	dirty  bool // an agent changed since part was merged; guarded by Store.mu
-
-	// Guarded by Store.refreshMu.
-	part *merge.Part
-	rows []*entry // the agents in the order of part's rows
-
-	// History handles of the workload's series; broadcast goroutine only.
-	refs    [len(workloadMetrics)]history.Ref
-	hasRefs bool
-}
-
-// file puts e under the workload its status names, and marks what changed; called with
-// s.mu held.
-func (s *Store) file(e *entry) {
-	k := workloadKey(e.status)
-	if e.ws != nil && e.ws.key == k {
-		e.ws.dirty = true
-		return
-	}
-	s.unfile(e)
-	ws := s.workloads[k]
-	if ws == nil {
-		ws = &wstate{key: k, agents: map[string]*entry{}}
-		s.workloads[k] = ws
-	}
-	ws.agents[e.key] = e
-	ws.dirty = true
-	e.ws = ws
-}
-
-// unfile takes e out of its workload; called with s.mu held.
-func (s *Store) unfile(e *entry) {
-	if e.ws == nil {
-		return
-	}
-	delete(e.ws.agents, e.key)
-	e.ws.dirty = true
-	if len(e.ws.agents) == 0 {
-		delete(s.workloads, e.ws.key)
-	}
-	e.ws = nil
+// seriesRefs are the history handles of one pod's or workload's series, with the object
+// they were made for; broadcast goroutine only.
+type seriesRefs struct {
+	obj  string
+	refs [len(podMetrics)]history.Ref
 }
 
 type flipLog struct {
@@ -136,12 +79,10 @@ type Store struct {
 	opts Options
 	log  hclog.Logger
 
-	mu        sync.Mutex
-	agents    map[string]*entry
-	workloads map[wkey]*wstate
-	flips     map[flipKey]*flipLog
-
-	refreshMu sync.Mutex // one merge of changed workloads at a time
+	mu     sync.Mutex
+	live   *merge.Live // every agent, and each workload's part of the view, kept up to date
+	flips  map[flipKey]*flipLog
+	shared shared
 
 	viewMu      sync.RWMutex
 	cluster     view.Cluster // latest broadcast's view, without pods and agents
@@ -159,6 +100,8 @@ type Store struct {
 
 	// Broadcast goroutine only.
 	clusterRefs [len(clusterMetrics)]history.Ref
+	podRefs     map[string]*seriesRefs // by agent key
+	wlRefs      map[wkey]*seriesRefs
 	values      []history.Value
 	pods        []view.Pod // every workload's pods, for the alert rules
 	agentRows   []view.AgentStatus
@@ -207,7 +150,8 @@ func New(opts Options) *Store {
 		opts.Discovery = func() discovery.Status { return discovery.Status{Mode: opts.Mode, Synced: true} }
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger, agents: map[string]*entry{}, workloads: map[wkey]*wstate{}, flips: map[flipKey]*flipLog{},
+		opts: opts, log: opts.Logger, live: merge.NewLive(), flips: map[flipKey]*flipLog{},
+		podRefs: map[string]*seriesRefs{}, wlRefs: map[wkey]*seriesRefs{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		suggestions: []wire.Suggestion{},
 		TransitionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "faultline_aggregator_transition_delay_seconds",
@@ -232,32 +176,29 @@ func New(opts Options) *Store {
 // Status records an agent's new state and publishes it as an agent event.
 func (s *Store) Status(st view.AgentStatus) {
 	s.mu.Lock()
-	e := s.agents[st.Key]
-	if e == nil {
-		e = &entry{key: st.Key}
-		s.agents[st.Key] = e
+	old, _ := s.live.Agent(st.Key)
+	if st.LastSeen.Before(old.Status.LastSeen.Time) {
+		st.LastSeen = old.Status.LastSeen
 	}
-	if st.LastSeen.Before(e.status.LastSeen.Time) {
-		st.LastSeen = e.status.LastSeen
-	}
-	e.status = st
-	s.file(e)
+	s.live.Set(st.Key, merge.Agent{Status: st, Snapshot: old.Snapshot})
 	s.mu.Unlock()
 	s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
 }
 
-// Snapshot records an agent's latest state.
+// Snapshot records an agent's latest state: the slim copy of it that the view and the
+// rules need (snap itself is the pool's, reused for the next event).
 func (s *Store) Snapshot(key string, snap *wire.Snapshot, full bool) {
 	s.eventsIn.Add(1)
+	snap = s.shared.slim(snap)
+	now := wire.Now()
 	s.mu.Lock()
-	e := s.agents[key]
-	if e == nil {
-		e = &entry{key: key, status: view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}}
-		s.agents[key] = e
+	a, ok := s.live.Agent(key)
+	if !ok {
+		a.Status = view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}
 	}
-	e.snap = snap
-	e.status.LastSeen = wire.Now()
-	s.file(e)
+	a.Snapshot = snap
+	a.Status.LastSeen = now
+	s.live.Set(key, a)
 	s.mu.Unlock()
 }
 
@@ -268,17 +209,17 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 	s.transitions.Add(1)
 	now := time.Now()
 	s.mu.Lock()
-	e := s.agents[key]
-	if e == nil {
+	a, ok := s.live.Agent(key)
+	if !ok {
 		s.mu.Unlock()
 		return
 	}
-	if e.snap != nil {
-		// Copy on write: merges in progress hold the old snapshot.
-		next := *e.snap
-		next.Breakers = make([]wire.Breaker, 0, len(e.snap.Breakers)+1)
+	if a.Snapshot != nil {
+		// Copy on write: what Live and merges hold does not change.
+		next := *a.Snapshot
+		next.Breakers = make([]wire.Breaker, 0, len(a.Snapshot.Breakers)+1)
 		found := false
-		for _, b := range e.snap.Breakers {
+		for _, b := range a.Snapshot.Breakers {
 			if b.Name == tr.Breaker.Name {
 				b, found = tr.Breaker, true
 			}
@@ -287,10 +228,10 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 		if !found {
 			next.Breakers = append(next.Breakers, tr.Breaker)
 		}
-		e.snap = &next
-		e.ws.dirty = true
+		a.Snapshot = &next
+		s.live.Set(key, a)
 	}
-	st := e.status
+	st := a.Status
 	wl := merge.WorkloadOf(st)
 	fk := flipKey{key, tr.Breaker.Name}
 	f := s.flips[fk]
@@ -303,10 +244,7 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 	if len(f.times) > maxFlips {
 		f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
 	}
-	var peers []merge.Agent
-	for _, o := range e.ws.agents {
-		peers = append(peers, merge.Agent{Status: o.status, Snapshot: o.snap})
-	}
+	peers := s.live.Workload(st.Namespace, wl)
 	s.mu.Unlock()
 	ev := view.BreakerEvent{
 		V: wire.Version, Namespace: st.Namespace, Workload: wl, Pod: st.Pod, Transition: tr,
@@ -323,19 +261,16 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 // Removed forgets an agent that discovery dropped.
 func (s *Store) Removed(key string) {
 	s.mu.Lock()
-	e := s.agents[key]
-	delete(s.agents, key)
-	if e != nil {
-		s.unfile(e)
-	}
+	a, ok := s.live.Agent(key)
+	s.live.Remove(key)
 	for k := range s.flips {
 		if k.agent == key {
 			delete(s.flips, k)
 		}
 	}
 	s.mu.Unlock()
-	if e != nil {
-		st := e.status
+	if ok {
+		st := a.Status
 		st.State, st.Reason, st.Since = view.AgentRemoved, "no longer discovered", wire.Now()
 		s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
 	}
@@ -355,12 +290,8 @@ func (s *Store) discovery() view.Discovery {
 // inputs copies the agents for a merge.
 func (s *Store) inputs() []merge.Agent {
 	s.mu.Lock()
-	out := make([]merge.Agent, 0, len(s.agents))
-	for _, e := range s.agents {
-		out = append(out, merge.Agent{Status: e.status, Snapshot: e.snap})
-	}
-	s.mu.Unlock()
-	return out
+	defer s.mu.Unlock()
+	return s.live.Agents()
 }
 
 // Run broadcasts until ctx is done.
@@ -388,56 +319,22 @@ func (s *Store) currentInterval() time.Duration {
 	return s.interval
 }
 
-// part is one workload's merged part with its agents, as of a refresh.
+// part is one workload's part of the view with the keys of its rows' agents.
 type part struct {
-	ws   *wstate
 	part *merge.Part
-	rows []*entry
+	keys []string
 }
 
-// refresh merges again the workloads whose agents changed since the last refresh, and
-// returns every workload's part, sorted by namespace and name.
+// refresh returns every workload's part, sorted by namespace and name; only the
+// workloads that changed since the last refresh are built again.
 func (s *Store) refresh() []part {
-	s.refreshMu.Lock()
-	defer s.refreshMu.Unlock()
-	type job struct {
-		ws     *wstate
-		rows   []*entry
-		agents []merge.Agent
-	}
-	var jobs []job
+	keys := map[*merge.Part][]string{}
 	s.mu.Lock()
-	all := make([]*wstate, 0, len(s.workloads))
-	for _, ws := range s.workloads {
-		all = append(all, ws)
-		if !ws.dirty {
-			continue
-		}
-		ws.dirty = false
-		j := job{ws: ws, rows: make([]*entry, 0, len(ws.agents))}
-		for _, e := range ws.agents {
-			j.rows = append(j.rows, e)
-		}
-		slices.SortFunc(j.rows, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
-		j.agents = make([]merge.Agent, len(j.rows))
-		for i, e := range j.rows {
-			j.agents[i] = merge.Agent{Status: e.status, Snapshot: e.snap}
-		}
-		jobs = append(jobs, j)
-	}
+	parts := s.live.Parts(keys)
 	s.mu.Unlock()
-	for _, j := range jobs {
-		j.ws.part = merge.Workload(j.ws.key.ns, j.ws.key.workload, j.agents, merge.PartOptions{Detail: true})
-		j.ws.rows = j.rows
-	}
-	slices.SortFunc(all, func(a, b *wstate) int {
-		return cmp.Or(strings.Compare(a.key.ns, b.key.ns), strings.Compare(a.key.workload, b.key.workload))
-	})
-	out := make([]part, 0, len(all))
-	for _, ws := range all {
-		if ws.part != nil {
-			out = append(out, part{ws: ws, part: ws.part, rows: ws.rows})
-		}
+	out := make([]part, len(parts))
+	for i, p := range parts {
+		out[i] = part{part: p, keys: keys[p]}
 	}
 	return out
 }
@@ -529,44 +426,68 @@ func (s *Store) record(now time.Time, c view.Cluster, parts []part) {
 		float64(t.BreakersOpen), float64(t.AgentsUnavailable + t.AgentsMissing)} {
 		add(s.clusterRefs[i], f(v))
 	}
+	pods := 0
 	for _, p := range parts {
-		ws, w := p.ws, p.part.Workload
-		if !ws.hasRefs {
-			obj := scoped(w.Namespace, w.Name)
+		w := p.part.Workload
+		r := s.wlRefs[wkey{w.Namespace, w.Name}]
+		if r == nil {
+			r = &seriesRefs{obj: scoped(w.Namespace, w.Name)}
 			for i, m := range workloadMetrics {
-				ws.refs[i] = s.opts.History.RefOf(history.ScopeWorkload, obj, m)
+				r.refs[i] = s.opts.History.RefOf(history.ScopeWorkload, r.obj, m)
 			}
-			ws.hasRefs = true
+			s.wlRefs[wkey{w.Namespace, w.Name}] = r
 		}
-		add(ws.refs[0], w.CPUCores.Sum)
-		add(ws.refs[1], w.MemoryBytes.Sum)
-		add(ws.refs[2], f(w.RequestsPerSec))
-		add(ws.refs[3], f(w.ErrorsPerSec))
-		add(ws.refs[4], f(float64(w.BreakersOpen)))
+		add(r.refs[0], w.CPUCores.Sum)
+		add(r.refs[1], w.MemoryBytes.Sum)
+		add(r.refs[2], f(w.RequestsPerSec))
+		add(r.refs[3], f(w.ErrorsPerSec))
+		add(r.refs[4], f(float64(w.BreakersOpen)))
 		for i := range p.part.Pods {
 			pod := &p.part.Pods[i]
+			pods++
 			if pod.State != view.AgentConnected {
 				continue
 			}
-			e := p.rows[i]
-			if obj := scoped(pod.Namespace, pod.Pod); e.histObj != obj {
-				e.histObj = obj
+			r := s.podRefs[p.keys[i]]
+			if r == nil || !sameObject(r.obj, pod.Namespace, pod.Pod) {
+				r = &seriesRefs{obj: scoped(pod.Namespace, pod.Pod)}
 				for k, m := range podMetrics {
-					e.refs[k] = s.opts.History.RefOf(history.ScopePod, obj, m)
+					r.refs[k] = s.opts.History.RefOf(history.ScopePod, r.obj, m)
 				}
+				s.podRefs[p.keys[i]] = r
 			}
-			add(e.refs[0], pod.CPUCores)
+			add(r.refs[0], pod.CPUCores)
 			if pod.MemoryBytes != nil {
-				values = append(values, history.Value{Ref: e.refs[1], Value: float64(*pod.MemoryBytes)})
+				values = append(values, history.Value{Ref: r.refs[1], Value: float64(*pod.MemoryBytes)})
 			}
-			add(e.refs[2], pod.RequestsPerSec)
-			add(e.refs[3], pod.ErrorsPerSec)
-			add(e.refs[4], pod.ThrottledPct)
+			add(r.refs[2], pod.RequestsPerSec)
+			add(r.refs[3], pod.ErrorsPerSec)
+			add(r.refs[4], pod.ThrottledPct)
 		}
 	}
 	s.opts.History.Add(now, values)
 	clear(values) // the handles hold objects that Forget may drop
 	s.values = values[:0]
+	if len(s.podRefs) > 2*pods+64 || len(s.wlRefs) > 2*len(parts)+64 { // forget agents and workloads that are gone
+		live := make(map[string]bool, pods)
+		wls := make(map[wkey]bool, len(parts))
+		for _, p := range parts {
+			wls[wkey{p.part.Workload.Namespace, p.part.Workload.Name}] = true
+			for _, k := range p.keys {
+				live[k] = true
+			}
+		}
+		maps.DeleteFunc(s.podRefs, func(k string, _ *seriesRefs) bool { return !live[k] })
+		maps.DeleteFunc(s.wlRefs, func(k wkey, _ *seriesRefs) bool { return !wls[k] })
+	}
+}
+
+// sameObject reports whether obj is scoped(ns, name), without building it.
+func sameObject(obj, ns, name string) bool {
+	if ns == "" {
+		return obj == name
+	}
+	return len(obj) == len(ns)+1+len(name) && obj[:len(ns)] == ns && obj[len(ns)] == '/' && obj[len(ns)+1:] == name
 }
 
 // scoped names an object of a namespace: "ns/name", or "name" outside Kubernetes.
@@ -679,13 +600,8 @@ func (s *Store) Detailed(namespace, workload string) view.Cluster {
 		if (namespace != "" && w.Namespace != namespace) || (workload != "" && w.Name != workload) {
 			continue
 		}
-		var agents []merge.Agent
 		s.mu.Lock()
-		if ws := s.workloads[wkey{w.Namespace, w.Name}]; ws != nil {
-			for _, e := range ws.agents {
-				agents = append(agents, merge.Agent{Status: e.status, Snapshot: e.snap})
-			}
-		}
+		agents := s.live.Workload(w.Namespace, w.Name)
 		s.mu.Unlock()
 		parts[i] = merge.Workload(w.Namespace, w.Name, agents, merge.PartOptions{Detail: true, PerPod: true})
 	}
@@ -697,9 +613,10 @@ func (s *Store) Detailed(namespace, workload string) view.Cluster {
 // Agents returns every agent's state, sorted by key.
 func (s *Store) Agents() []view.AgentStatus {
 	s.mu.Lock()
-	out := make([]view.AgentStatus, 0, len(s.agents))
-	for _, e := range s.agents {
-		out = append(out, e.status)
+	agents := s.live.Agents()
+	out := make([]view.AgentStatus, 0, len(agents))
+	for _, a := range agents {
+		out = append(out, a.Status)
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
@@ -726,7 +643,7 @@ func (s *Store) SnapshotData(namespace, workload string) ([]byte, error) {
 	}
 	parts := merged(s.refresh())
 	s.mu.Lock()
-	n := len(s.agents)
+	n := s.live.Len()
 	s.mu.Unlock()
 	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
@@ -752,7 +669,7 @@ type Counters struct {
 // Counters returns the running totals.
 func (s *Store) Counters() Counters {
 	s.mu.Lock()
-	n := len(s.agents)
+	n := s.live.Len()
 	s.mu.Unlock()
 	return Counters{EventsIn: s.eventsIn.Load(), Transitions: s.transitions.Load(), Broadcasts: s.broadcasts.Load(),
 		LastBroadcast: time.Duration(s.lastDur.Load()), Agents: n}
@@ -763,8 +680,8 @@ func (s *Store) AgentCounts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]int{view.AgentConnecting: 0, view.AgentConnected: 0, view.AgentUnavailable: 0, view.AgentMissing: 0}
-	for _, e := range s.agents {
-		out[e.status.State]++
+	for _, a := range s.live.Agents() {
+		out[a.Status.State]++
 	}
 	return out
 }

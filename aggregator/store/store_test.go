@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func TestTransitionEventCarriesTheWorkloadTile(t *testing.T) {
 		t.Fatal("no circuit-breaker event")
 	}
 	st.Removed("b")
-	if n := len(st.workloads[wkey{"shop", "cart"}].agents); n != 2 {
+	if n := len(st.live.Workload("shop", "cart")); n != 2 {
 		t.Errorf("cart has %d agents indexed after a removal, want 2", n)
 	}
 }
@@ -95,10 +96,10 @@ func TestAdaptiveCoalescing(t *testing.T) {
 	}
 }
 
-// The store merges only the workloads whose agents changed since the last merge; the
-// result must be what merging every agent afresh gives (merge.Cluster), whatever
-// happened in between: snapshots, transitions, state changes, agents moving between
-// workloads, removals.
+// The store keeps each workload's part of the view up to date event by event; the result
+// must be what merging every agent afresh gives (merge.Cluster), whatever happened in
+// between: snapshots, transitions, state changes, agents moving between workloads,
+// removals (up to the last bits of sums).
 func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
@@ -162,7 +163,8 @@ func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
 			slices.SortFunc(agents, func(a, b merge.Agent) int { return strings.Compare(a.Status.Key, b.Status.Key) })
 			in.Agents = agents
 			want := merge.Cluster(in)
-			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			approx := cmp.Comparer(func(a, b float64) bool { return a == b || math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b)) })
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty(), approx); diff != "" {
 				t.Fatalf("seed %d, round %d: incremental view (-full +incremental):\n%s", seed, round, diff)
 			}
 		}
@@ -172,4 +174,54 @@ func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
 func randomState(rng *rand.Rand) wire.BreakerState {
 	states := []wire.BreakerState{wire.StateClosed, wire.StateOpen, wire.StateHalfOpen, wire.StateForcedOpen, wire.StateDisabled}
 	return states[rng.IntN(len(states))]
+}
+
+// The store keeps a slim copy of each snapshot: everything the views, the alert rules
+// and the suggestions show must survive it, and nothing of it may alias the snapshot the
+// pool hands over (the pool reuses that memory for the next event).
+func TestSlimCopyKeepsWhatIsShown(t *testing.T) {
+	now := wire.NewTime(time.Unix(1e9, 0))
+	limit := uint64(512 << 20)
+	full := func() *wire.Snapshot {
+		s := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "a", Pod: "a", Namespace: "shop", Workload: "cart"}, Seq: 7,
+			Sample: &wire.Sample{V: 1, IntervalMs: 1000, Time: now,
+				CPU:        &wire.CPU{Cores: 0.2, LimitCores: wire.Ptr(1.0), PercentOfLimit: wire.Ptr(20.0), Throttling: &wire.Throttling{Periods: 10, ThrottledPeriods: 3, Percent: 30}},
+				Memory:     &wire.Memory{WorkingSetBytes: 180 << 20, RSSBytes: wire.Ptr(uint64(170 << 20)), LimitBytes: &limit, PercentOfLimit: wire.Ptr(35.2)},
+				Network:    &wire.Network{RxBytesPerSec: 1, TxBytesPerSec: 2},
+				Throughput: &wire.Throughput{RequestsPerSec: 150, ErrorsPerSec: 1, Source: "app", Latency: &wire.Latency{P50Ms: 1}},
+				Collectors: []wire.Collector{{Name: "cpu", OK: true, DurationMs: 0.5, Status: "ok"}}}}
+		for k := range 3 {
+			s.Breakers = append(s.Breakers, wire.Breaker{V: 1, Name: fmt.Sprintf("b%d", k), State: wire.StateOpen, FailureRate: wire.Ptr(60.0),
+				SlowCallRate: wire.Ptr(1.0), CallsWindowMs: wire.Ptr(10000.0), RatePerSec: wire.Ptr(5.0), Latency: &wire.Latency{P50Ms: 3, P99Ms: 9},
+				Calls: wire.Calls{Succeeded: 1, Failed: 2, Rejected: 3, TimedOut: 4}, Since: now, LastSeen: now, Source: "push", Stale: k == 1,
+				Thresholds: &wire.Thresholds{FailureRate: wire.Ptr(50.0), MinimumCalls: wire.Ptr(uint64(20)), OpenMs: wire.Ptr(30000.0)}})
+		}
+		return s
+	}
+	status := view.AgentStatus{V: 1, Key: "a", State: view.AgentConnected, Pod: "a", Namespace: "shop", Workload: "cart", Agent: &wire.Agent{V: 1, ID: "a"}}
+	var sh shared
+	orig := full()
+	slim := sh.slim(orig)
+	in := merge.Input{Time: now.Time, Detail: true, PerPod: true}
+	in.Agents = []merge.Agent{{Status: status, Snapshot: full()}}
+	want := merge.Cluster(in)
+	in.Agents = []merge.Agent{{Status: status, Snapshot: slim}}
+	if diff := cmp.Diff(want, merge.Cluster(in)); diff != "" {
+		t.Errorf("view from the slim copy (-full +slim):\n%s", diff)
+	}
+	// Overwrite everything the original points to: the copy must not change.
+	before, _ := json.Marshal(slim)
+	*orig.Sample.CPU, *orig.Sample.Memory = wire.CPU{}, wire.Memory{}
+	*orig.Sample.CPU = wire.CPU{}
+	orig.Sample.Collectors[0] = wire.Collector{}
+	for i := range orig.Breakers {
+		*orig.Breakers[i].FailureRate, *orig.Breakers[i].Latency, *orig.Breakers[i].Thresholds.FailureRate = 0, wire.Latency{}, 0
+		orig.Breakers[i] = wire.Breaker{}
+	}
+	if after, _ := json.Marshal(slim); string(before) != string(after) {
+		t.Errorf("the slim copy changed with the original:\n%s\n%s", before, after)
+	}
+	if sh.slim(full()).Breakers[0].Thresholds != slim.Breakers[2].Thresholds {
+		t.Errorf("equal thresholds are not shared")
+	}
 }

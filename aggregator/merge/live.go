@@ -1,0 +1,550 @@
+package merge
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/wire"
+)
+
+// Live keeps each workload's part of the view up to date agent by agent: a change of an
+// agent takes away what its previous state added to its workload and adds what its new
+// state adds, at the moment the change arrives. Building the view then costs as much as
+// there are workloads and breaker tiles, however many agents there are, instead of
+// merging every agent's snapshot again at every broadcast.
+//
+// Sums are kept in double-double arithmetic, so that taking away exactly what was added
+// leaves no rounding residue however many changes there were; a maximum that is taken
+// away is found again among the workload's agents. The parts equal what Workload merges
+// from the same agents, up to the rounding of the sums (TestLiveAgreesWithWorkload).
+//
+// Live is not safe for concurrent use.
+type Live struct {
+	workloads map[wkey]*liveWorkload
+	members   map[string]*member
+}
+
+// member is one agent as Live last saw it.
+type member struct {
+	key   string
+	agent Agent
+	row   view.Pod // podRow of agent
+	w     *liveWorkload
+}
+
+// NewLive returns an empty Live.
+func NewLive() *Live {
+	return &Live{workloads: map[wkey]*liveWorkload{}, members: map[string]*member{}}
+}
+
+// Set records agent key's new state and snapshot (the snapshot must not change after).
+func (l *Live) Set(key string, a Agent) {
+	m := l.members[key]
+	if m == nil {
+		m = &member{key: key}
+		l.members[key] = m
+	} else {
+		m.w.sub(m)
+	}
+	m.agent, m.row = a, podRow(a)
+	k := wkey{a.Status.Namespace, WorkloadOf(a.Status)}
+	if m.w == nil || m.w.key != k {
+		if m.w != nil {
+			l.leave(m)
+		}
+		w := l.workloads[k]
+		if w == nil {
+			w = &liveWorkload{key: k, members: map[string]*member{}}
+			l.workloads[k] = w
+		}
+		w.members[key] = m
+		m.w = w
+	}
+	m.w.add(m)
+}
+
+// Remove forgets agent key.
+func (l *Live) Remove(key string) {
+	m := l.members[key]
+	if m == nil {
+		return
+	}
+	m.w.sub(m)
+	l.leave(m)
+	delete(l.members, key)
+}
+
+func (l *Live) leave(m *member) {
+	delete(m.w.members, m.key)
+	m.w.changed = true
+	if len(m.w.members) == 0 {
+		delete(l.workloads, m.w.key)
+	}
+	m.w = nil
+}
+
+// Agent returns what Live holds for agent key.
+func (l *Live) Agent(key string) (Agent, bool) {
+	m := l.members[key]
+	if m == nil {
+		return Agent{}, false
+	}
+	return m.agent, true
+}
+
+// Parts returns every workload's part (with Detail: pods and agents, in key order),
+// sorted by namespace and name. A part is built again only if its workload changed since
+// the last call; keys, when not nil, receives the agent keys of each part's rows.
+func (l *Live) Parts(keys map[*Part][]string) []*Part {
+	out := make([]*Part, 0, len(l.workloads))
+	for _, w := range l.workloads {
+		if w.changed || w.part == nil {
+			w.build()
+		}
+		out = append(out, w.part)
+		if keys != nil {
+			keys[w.part] = w.keys
+		}
+	}
+	return SortParts(out)
+}
+
+// Len is the number of agents.
+func (l *Live) Len() int { return len(l.members) }
+
+// Agents returns every agent, in no particular order.
+func (l *Live) Agents() []Agent {
+	out := make([]Agent, 0, len(l.members))
+	for _, m := range l.members {
+		out = append(out, m.agent)
+	}
+	return out
+}
+
+// Workload returns the agents of a workload, for callers that need more than its part.
+func (l *Live) Workload(namespace, name string) []Agent {
+	w := l.workloads[wkey{namespace, name}]
+	if w == nil {
+		return nil
+	}
+	out := make([]Agent, 0, len(w.members))
+	for _, m := range w.members {
+		out = append(out, m.agent)
+	}
+	return out
+}
+
+// dd is a double-double sum: hi + lo carries about 106 bits, so that adding and then
+// subtracting the same values returns to the same sum.
+type dd struct{ hi, lo float64 }
+
+func (d *dd) add(x float64) {
+	s := d.hi + x
+	bp := s - d.hi
+	e := (d.hi - (s - bp)) + (x - bp)
+	lo := d.lo + e
+	d.hi = s + lo
+	d.lo = lo - (d.hi - s)
+}
+
+func (d *dd) value() float64 { return d.hi + d.lo }
+
+// liveStat is statAcc kept up to date.
+type liveStat struct {
+	n        int
+	sum      dd
+	max      float64
+	maxStale bool // the maximum was taken away: find it again
+}
+
+func (s *liveStat) add(v *float64) {
+	if v == nil {
+		return
+	}
+	switch {
+	case s.n == 0 || *v > s.max:
+		s.max, s.maxStale = *v, false
+	case *v == s.max:
+		s.maxStale = false // at least the maximum taken away: it is the maximum
+	}
+	s.n++
+	s.sum.add(*v)
+}
+
+func (s *liveStat) sub(v *float64) {
+	if v == nil {
+		return
+	}
+	s.n--
+	if s.n == 0 {
+		*s = liveStat{}
+		return
+	}
+	s.sum.add(-*v)
+	if *v >= s.max {
+		s.maxStale = true
+	}
+}
+
+func (s *liveStat) stat() view.Stat {
+	if s.n == 0 {
+		return view.Stat{}
+	}
+	sum := s.sum.value()
+	return view.Stat{Max: wire.Ptr(s.max), Mean: wire.Ptr(sum / float64(s.n)), Sum: wire.Ptr(sum)}
+}
+
+func memFloat(p *uint64) *float64 {
+	if p == nil {
+		return nil
+	}
+	return wire.Ptr(float64(*p))
+}
+
+// liveWorkload is workloadAcc and the workload's totalsAcc kept up to date.
+type liveWorkload struct {
+	key     wkey
+	members map[string]*member
+	changed bool
+	part    *Part
+	keys    []string // agent keys of part's rows
+
+	pods, connected int
+	cpu, cpuPct     liveStat
+	mem, memPct     liveStat
+	rps, eps        dd
+	rpsN, epsN      int // pods reporting them (a sum back to no pod is exactly 0)
+	open            int
+	tiles           []*liveTile
+
+	agents            [4]int // connected, unavailable, missing, other
+	live              int    // pods counted in the totals
+	cpuCores, memory  dd
+	cpuN, memN        int
+	cpuLimit          dd
+	memLimit          uint64
+	cpuLimits, memLim int // live pods with a limit
+	breakers, bOpen   int
+	bHalfOpen         int
+	pressure          dd
+	hot               int
+}
+
+func agentSlot(state string) int {
+	switch state {
+	case view.AgentConnected:
+		return 0
+	case view.AgentUnavailable:
+		return 1
+	case view.AgentMissing:
+		return 2
+	}
+	return 3
+}
+
+func (w *liveWorkload) add(m *member) { w.apply(m, 1) }
+func (w *liveWorkload) sub(m *member) { w.apply(m, -1) }
+
+// apply adds (sign 1) or takes away (sign -1) what one member contributes.
+func (w *liveWorkload) apply(m *member, sign int) {
+	w.changed = true
+	a, p := m.agent, &m.row
+	w.pods += sign
+	w.agents[agentSlot(a.Status.State)] += sign
+	if !a.live() {
+		return
+	}
+	w.connected += sign
+	stats := []struct {
+		s *liveStat
+		v *float64
+	}{{&w.cpu, p.CPUCores}, {&w.cpuPct, p.CPUPercent}, {&w.mem, memFloat(p.MemoryBytes)}, {&w.memPct, p.MemoryPercent}}
+	for _, x := range stats {
+		if sign > 0 {
+			x.s.add(x.v)
+		} else {
+			x.s.sub(x.v)
+		}
+	}
+	f := float64(sign)
+	sumOpt := func(d *dd, n *int, v *float64) {
+		if v == nil {
+			return
+		}
+		*n += sign
+		if *n == 0 {
+			*d = dd{}
+			return
+		}
+		d.add(f * *v)
+	}
+	sumOpt(&w.rps, &w.rpsN, p.RequestsPerSec)
+	sumOpt(&w.eps, &w.epsN, p.ErrorsPerSec)
+	// totals
+	w.live += sign
+	sumOpt(&w.cpuCores, &w.cpuN, p.CPUCores)
+	if p.MemoryBytes != nil {
+		w.memN += sign
+		w.memory.add(f * float64(*p.MemoryBytes))
+		if w.memN == 0 {
+			w.memory = dd{}
+		}
+	}
+	s := a.Snapshot.Sample
+	if s != nil && s.CPU != nil && s.CPU.LimitCores != nil {
+		w.cpuLimits += sign
+		w.cpuLimit.add(f * *s.CPU.LimitCores)
+		if w.cpuLimits == 0 {
+			w.cpuLimit = dd{}
+		}
+	}
+	if s != nil && s.Memory != nil && s.Memory.LimitBytes != nil {
+		w.memLim += sign
+		w.memLimit += uint64(sign) * *s.Memory.LimitBytes
+	}
+	pr := podPressure(*p)
+	w.pressure.add(f * pr)
+	if pr > 0 {
+		w.hot += sign
+	}
+	if w.live == 0 {
+		w.pressure = dd{}
+	}
+	for i := range a.Snapshot.Breakers {
+		b := &a.Snapshot.Breakers[i]
+		w.breakers += sign
+		switch {
+		case b.State.Open():
+			w.bOpen += sign
+			w.open += sign
+		case b.State == wire.StateHalfOpen:
+			w.bHalfOpen += sign
+		}
+		t := w.tile(b.Name)
+		t.apply(b, sign)
+		if t.pods == 0 {
+			w.tiles = slices.DeleteFunc(w.tiles, func(x *liveTile) bool { return x == t })
+		}
+	}
+}
+
+func (w *liveWorkload) tile(name string) *liveTile {
+	for _, t := range w.tiles {
+		if t.name == name {
+			return t
+		}
+	}
+	t := &liveTile{name: name}
+	w.tiles = append(w.tiles, t)
+	return t
+}
+
+// build makes the workload's part from its sums, finding again the maxima that were
+// taken away.
+func (w *liveWorkload) build() {
+	w.changed = false
+	keys := make([]string, 0, len(w.members))
+	for k := range w.members {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, s := range []*liveStat{&w.cpu, &w.cpuPct, &w.mem, &w.memPct} {
+		if s.maxStale {
+			s.maxStale = false
+			first := true
+			for _, k := range keys {
+				m := w.members[k]
+				if !m.agent.live() {
+					continue
+				}
+				var v *float64
+				switch s {
+				case &w.cpu:
+					v = m.row.CPUCores
+				case &w.cpuPct:
+					v = m.row.CPUPercent
+				case &w.mem:
+					v = memFloat(m.row.MemoryBytes)
+				default:
+					v = m.row.MemoryPercent
+				}
+				if v != nil && (first || *v > s.max) {
+					s.max, first = *v, false
+				}
+			}
+		}
+	}
+	p := &Part{
+		Workload: view.Workload{
+			Namespace: w.key.ns, Name: w.key.name, Pods: w.pods, PodsConnected: w.connected,
+			CPUCores: w.cpu.stat(), CPUPercent: w.cpuPct.stat(), MemoryBytes: w.mem.stat(), MemoryPercent: w.memPct.stat(),
+			RequestsPerSec: w.rps.value(), ErrorsPerSec: w.eps.value(), BreakersOpen: w.open,
+		},
+		Pressure: Pressure{Sum: w.pressure.value(), Pods: w.live, Hot: w.hot},
+		Tiles:    make([]view.BreakerTile, 0, len(w.tiles)),
+		Pods:     make([]view.Pod, 0, len(keys)),
+		Agents:   make([]view.AgentStatus, 0, len(keys)),
+	}
+	if w.live == 0 {
+		p.Pressure.Sum = 0
+	}
+	stale := false
+	for _, t := range w.tiles {
+		if t.sinceStale {
+			t.since, stale = wire.Time{}, true
+		}
+	}
+	if stale { // find the latest transitions again, in one pass
+		for _, k := range keys {
+			m := w.members[k]
+			if !m.agent.live() {
+				continue
+			}
+			for i := range m.agent.Snapshot.Breakers {
+				b := &m.agent.Snapshot.Breakers[i]
+				if t := w.tile(b.Name); t.sinceStale && b.Since.After(t.since.Time) {
+					t.since = b.Since
+				}
+			}
+		}
+	}
+	for _, t := range w.tiles {
+		t.sinceStale = false
+		p.Tiles = append(p.Tiles, t.tile(w.key))
+	}
+	for _, k := range keys {
+		m := w.members[k]
+		p.Pods = append(p.Pods, m.row)
+		p.Agents = append(p.Agents, m.agent.Status)
+	}
+	t := &p.totals
+	t.t.Agents = w.pods
+	t.t.AgentsConnected, t.t.AgentsUnavailable, t.t.AgentsMissing = w.agents[0], w.agents[1], w.agents[2]
+	t.pods = w.live
+	if w.live > 0 {
+		t.cpuLimitAll, t.memLimitAll = w.cpuLimits == w.live, w.memLim == w.live
+		t.cpuLimit, t.memLimit = w.cpuLimit.value(), w.memLimit
+		t.t.CPUCores, t.t.MemoryBytes = w.cpuCores.value(), uint64(w.memory.value())
+		t.t.RequestsPerSec, t.t.ErrorsPerSec = w.rps.value(), w.eps.value()
+	}
+	t.t.Breakers, t.t.BreakersOpen, t.t.BreakersHalfOpen = w.breakers, w.bOpen, w.bHalfOpen
+	w.part, w.keys = p, keys
+}
+
+// liveTile is tileAcc kept up to date.
+type liveTile struct {
+	name            string
+	pods            int
+	open, halfOpen  int
+	ranks           [6]int // pods by state rank
+	unknown         wire.BreakerState
+	rate            dd
+	frSum, frWeight dd
+	frN             int
+	calls           wire.Calls
+	since           wire.Time
+	sinceStale      bool
+	stale           int
+	sources         []sourceCount
+}
+
+type sourceCount struct {
+	name string
+	n    int
+}
+
+func (t *liveTile) apply(b *wire.Breaker, sign int) {
+	f := float64(sign)
+	t.pods += sign
+	switch {
+	case b.State.Open():
+		t.open += sign
+	case b.State == wire.StateHalfOpen:
+		t.halfOpen += sign
+	}
+	r := stateRank(b.State)
+	t.ranks[r] += sign
+	if r == 0 && sign > 0 {
+		t.unknown = b.State
+	}
+	rate := 0.0
+	if b.RatePerSec != nil {
+		rate = *b.RatePerSec
+		t.rate.add(f * rate)
+	}
+	if b.FailureRate != nil {
+		w := rate
+		if w <= 0 {
+			w = 1
+		}
+		t.frN += sign
+		t.frSum.add(f * *b.FailureRate * w)
+		t.frWeight.add(f * w)
+		if t.frN == 0 {
+			t.frSum, t.frWeight = dd{}, dd{}
+		}
+	}
+	u := uint64(sign) // adding 2^64-1 is subtracting one
+	t.calls.Succeeded += u * b.Calls.Succeeded
+	t.calls.Failed += u * b.Calls.Failed
+	t.calls.Rejected += u * b.Calls.Rejected
+	t.calls.TimedOut += u * b.Calls.TimedOut
+	if sign > 0 && !b.Since.Before(t.since.Time) {
+		t.since, t.sinceStale = b.Since, false
+	}
+	if sign < 0 && !b.Since.Before(t.since.Time) {
+		t.sinceStale = true
+	}
+	if b.Stale {
+		t.stale += sign
+	}
+	if b.Source != "" {
+		i := slices.IndexFunc(t.sources, func(s sourceCount) bool { return s.name == b.Source })
+		if i < 0 {
+			t.sources = append(t.sources, sourceCount{name: b.Source})
+			i = len(t.sources) - 1
+		}
+		if t.sources[i].n += sign; t.sources[i].n == 0 {
+			t.sources = slices.Delete(t.sources, i, i+1)
+		}
+	}
+	if t.pods == 0 {
+		t.rate = dd{}
+	}
+}
+
+func (t *liveTile) tile(k wkey) view.BreakerTile {
+	tl := view.BreakerTile{Namespace: k.ns, Workload: k.name, Name: t.name, Pods: t.pods, Open: t.open, HalfOpen: t.halfOpen,
+		RatePerSec: t.rate.value(), Calls: t.calls, Since: t.since, Stale: t.stale > 0, Sources: make([]string, 0, len(t.sources))}
+	for r := len(t.ranks) - 1; r >= 0; r-- {
+		if t.ranks[r] > 0 {
+			tl.State = rankState(r, t.unknown)
+			break
+		}
+	}
+	if t.frN > 0 {
+		tl.FailureRate = wire.Ptr(t.frSum.value() / t.frWeight.value())
+	}
+	for _, s := range t.sources {
+		tl.Sources = append(tl.Sources, s.name)
+	}
+	slices.SortFunc(tl.Sources, strings.Compare)
+	return tl
+}
+
+func rankState(r int, unknown wire.BreakerState) wire.BreakerState {
+	switch r {
+	case 5:
+		return wire.StateForcedOpen
+	case 4:
+		return wire.StateOpen
+	case 3:
+		return wire.StateHalfOpen
+	case 2:
+		return wire.StateClosed
+	case 1:
+		return wire.StateDisabled
+	}
+	return unknown
+}
