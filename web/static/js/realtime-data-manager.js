@@ -62,6 +62,21 @@ export class RealtimeDataManager {
     // cache holds the latest payload of each event type and polled endpoint.
     this.cache = { events: {}, polls: {} };
     this.status = { state: OFFLINE, attempt: 0, maxAttempts: this.opts.maxAttempts, lastEventId: '', since: this.now(), detail: 'not connected' };
+    // The browser says when the network goes away: show it, and reconnect when it is back.
+    const net = options.network || globalThis;
+    if (net.addEventListener) {
+      net.addEventListener('offline', () => {
+        if (this.status.state === OFFLINE) return;
+        this.gen++;
+        this.stopTimers();
+        this.closeStream();
+        this.attempt = 0;
+        this.setStatus(OFFLINE, 'no network');
+      });
+      net.addEventListener('online', () => {
+        if (this.status.state === OFFLINE && this.status.detail === 'no network') this.connect();
+      });
+    }
   }
 
   // on registers fn for a topic: an event type, 'event' (every SSE event, raw), 'poll'

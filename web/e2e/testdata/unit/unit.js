@@ -41,10 +41,11 @@ function fakeTimers() {
   };
 }
 
-function newManager(fetchImpl) {
+function newManager(fetchImpl, network = new EventTarget()) {
   FakeES.all = [];
   const timers = fakeTimers();
   const m = new RealtimeDataManager({
+    network,
     EventSource: FakeES,
     fetch: fetchImpl || (async () => { throw new TypeError('Failed to fetch'); }),
     setTimeout: timers.setTimeout,
@@ -127,6 +128,18 @@ check('manager: a bad event is reported, not thrown, and the stream goes on', ()
   eq(events.map((e) => [e.id, !!e.error]), [['e-1', true], ['e-2', true], ['e-3', false]], 'events');
   eq(errors.length, 3, 'errors: two bad events and one throwing listener');
   eq(m.lastEventId, 'e-3', 'last id');
+});
+
+check('manager: offline while the network is down, live again when it is back', () => {
+  const net = new EventTarget();
+  const { m, timers } = newManager(undefined, net);
+  m.connect();
+  FakeES.all[0].onopen();
+  FakeES.all[0].emit('metrics', '{"v":1}', 'ep-7');
+  net.dispatchEvent(new Event('offline'));
+  eq([m.status.state, m.status.detail, FakeES.all[0].closed, timers.q.length], ['offline', 'no network', true, 0], 'after offline');
+  net.dispatchEvent(new Event('online'));
+  eq([m.status.state, FakeES.all.length, FakeES.all[1].url], ['connecting', 2, '/api/v1/performance/stream?lastEventId=ep-7'], 'after online');
 });
 
 function tile(ns, wl, name, state, extra = {}) {
