@@ -155,7 +155,8 @@ func (s *Store) RefOf(scope, obj, metric string) Ref {
 	m := o.metric(metric)
 	if m < 0 {
 		m = len(o.metrics)
-		o.metrics = append(o.metrics, newMetricState(metric, Metrics[metric]))
+		// Exactly as many as recorded: most objects have five.
+		o.metrics = append(o.metrics[:len(o.metrics):len(o.metrics)], newMetricState(metric, Metrics[metric]))
 		if !o.dead {
 			s.series++
 		}
@@ -388,23 +389,22 @@ type metricState struct {
 	last    int64 // quantized value of the newest point
 	// one-minute tier
 	cdata   []byte // entries from coff on, oldest first
-	coff    int
-	cN      int      // minutes held
+	coff    int32
+	cN      int32    // minutes held
 	lastMin int64    // minute of the newest entry
 	base    [2]int64 // mean and max before the oldest entry
 	prev    [2]int64 // mean and max of the newest entry with points
-	// the minute in progress
-	minute int64
-	mN     int32
-	mSum   float64
-	mMax   float64
+	// the minute in progress (the minute of lastSec, while mN > 0)
+	mN   int32
+	mSum float64
+	mMax float64
 }
 
 // meanSteps is how much finer than its points a series' minute means are kept.
 const meanSteps = 10
 
 func newMetricState(name string, step float64) metricState {
-	return metricState{name: name, step: step, lastSec: math.MinInt64, minute: math.MinInt64}
+	return metricState{name: name, step: step, lastSec: math.MinInt64}
 }
 
 func (o *object) metric(name string) int {
@@ -508,9 +508,9 @@ func (c *chunk) clip() {
 }
 
 func (mt *metricState) addMinute(sec int64, v float64, coarseCap int) {
-	if m := sec / 60; m != mt.minute {
+	if mt.mN > 0 && sec/60 != mt.lastSec/60 {
 		mt.closeMinute(coarseCap)
-		mt.minute, mt.mN, mt.mSum, mt.mMax = m, 0, 0, 0
+		mt.mN, mt.mSum, mt.mMax = 0, 0, 0
 	}
 	mt.mN++
 	mt.mSum += v
@@ -526,19 +526,19 @@ func (mt *metricState) closeMinute(coarseCap int) {
 	}
 	if mt.cN > 0 {
 		// minutes without points between the newest entry and this one
-		for gap := min(mt.minute-mt.lastMin-1, int64(coarseCap)); gap > 0; gap-- {
+		for gap := min(mt.lastSec/60-mt.lastMin-1, int64(coarseCap)); gap > 0; gap-- {
 			mt.pushCoarse(nil, coarseCap)
 		}
 	}
 	v := [2]int64{int64(math.Round(mt.mSum / float64(mt.mN) / mt.step * meanSteps)), int64(math.Round(mt.mMax / mt.step))}
 	mt.pushCoarse(&v, coarseCap)
-	mt.lastMin = mt.minute
+	mt.lastMin = mt.lastSec / 60
 }
 
 // pushCoarse appends one minute (nil: without points), dropping the oldest beyond the
 // retention.
 func (mt *metricState) pushCoarse(v *[2]int64, coarseCap int) {
-	if mt.cN == coarseCap {
+	if int(mt.cN) == coarseCap {
 		mt.dropOldest()
 	}
 	if mt.coff > 0 && len(mt.cdata)+2*binary.MaxVarintLen64 > cap(mt.cdata) {
@@ -558,11 +558,11 @@ func (mt *metricState) pushCoarse(v *[2]int64, coarseCap int) {
 
 func (mt *metricState) dropOldest() {
 	d, n := binary.Uvarint(mt.cdata[mt.coff:])
-	mt.coff += n
+	mt.coff += int32(n)
 	if d&1 == 0 {
 		mt.base[0] += unzigzag(d >> 1)
 		dm, n := binary.Uvarint(mt.cdata[mt.coff:])
-		mt.coff += n
+		mt.coff += int32(n)
 		mt.base[1] += unzigzag(dm)
 	}
 	mt.cN--
@@ -606,7 +606,7 @@ func (o *object) fine(m int, from int64, point func(t int64, v float64, max *flo
 func (mt *metricState) coarseFrom(from int64, point func(t int64, v float64, max *float64)) {
 	v := mt.base
 	data := mt.cdata[mt.coff:]
-	for i := 0; i < mt.cN; i++ {
+	for i := int32(0); i < mt.cN; i++ {
 		minute := mt.lastMin - int64(mt.cN-1-i)
 		d, n := binary.Uvarint(data)
 		data = data[n:]
@@ -623,9 +623,9 @@ func (mt *metricState) coarseFrom(from int64, point func(t int64, v float64, max
 		mx := float64(v[1]) * mt.step
 		point(minute*60000, float64(v[0])*mt.step/meanSteps, &mx)
 	}
-	if mt.mN > 0 && mt.minute*60+60 > from { // the minute in progress
+	if minute := mt.lastSec / 60; mt.mN > 0 && minute*60+60 > from { // the minute in progress
 		mx := mt.mMax
-		point(mt.minute*60000, mt.mSum/float64(mt.mN), &mx)
+		point(minute*60000, mt.mSum/float64(mt.mN), &mx)
 	}
 }
 

@@ -40,6 +40,9 @@ type scanner struct {
 	i  int
 	in interner
 	ar *arena // nil: allocate
+	// utf8: the whole input is valid UTF-8, so its strings need no check of their own
+	// (one pass over the event is cheaper than one per string).
+	utf8 bool
 }
 
 // arena is the memory a decoder reuses from one snapshot to the next: a decoded snapshot
@@ -111,7 +114,7 @@ func (s *scanner) rawString() ([]byte, error) {
 		if c == '"' {
 			s.i = j + 1
 			v := s.b[start:j]
-			if !utf8.Valid(v) {
+			if !s.utf8 && !utf8.Valid(v) {
 				return nil, errFast
 			}
 			return v, nil
@@ -383,7 +386,7 @@ func (s *scanner) optFloat(p **float64, slot *float64) error {
 // an arena, the snapshot points into it (and is valid until the arena's next use);
 // without, it has memory of its own.
 func fastSnapshot(data []byte, snap *wire.Snapshot, in interner, breakers int, ar *arena) error {
-	s := &scanner{b: data, in: in, ar: ar}
+	s := &scanner{b: data, in: in, ar: ar, utf8: utf8.Valid(data)}
 	if ar != nil {
 		ar.nfigs = 0
 	}

@@ -95,8 +95,11 @@ type Store struct {
 	interval time.Duration
 	ewma     float64 // ms
 
-	snapMu    sync.Mutex
-	snapCache map[string]cachedSnapshot
+	snapMu      sync.Mutex
+	snapCache   map[string]cachedSnapshot
+	snapNext    map[string]*snapFlight // the next merge, by filter
+	snapRunning map[string]bool
+	snapMerges  atomic.Uint64
 
 	// Broadcast goroutine only.
 	clusterRefs [len(clusterMetrics)]history.Ref
@@ -153,6 +156,7 @@ func New(opts Options) *Store {
 		opts: opts, log: opts.Logger, live: merge.NewLive(), flips: map[flipKey]*flipLog{},
 		podRefs: map[string]*seriesRefs{}, wlRefs: map[wkey]*seriesRefs{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
+		snapNext: map[string]*snapFlight{}, snapRunning: map[string]bool{},
 		suggestions: []wire.Suggestion{},
 		TransitionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "faultline_aggregator_transition_delay_seconds",
 			Help:    "Time from an agent seeing a breaker transition to the aggregator publishing it (agent and aggregator clocks).",
@@ -505,13 +509,12 @@ func (s *Store) adapt(took time.Duration) {
 	s.lastDur.Store(int64(took))
 	ms := wire.Ms(took)
 	s.optMu.Lock()
-	if s.ewma == 0 {
-		s.ewma = ms
-	} else {
-		s.ewma = 0.7*s.ewma + 0.3*ms
-	}
-	s.opt.LastBroadcastMs = ms
+	// The average starts from zero and counts a broadcast at most at twice the budget:
+	// one slow broadcast (the first, which meets every agent) does not widen the
+	// interval, and is forgotten in a few broadcasts; slowness that lasts does.
 	budget := wire.Ms(s.opts.BroadcastBudget)
+	s.ewma = 0.7*s.ewma + 0.3*min(ms, 2*budget)
+	s.opt.LastBroadcastMs = ms
 	base := s.opts.BroadcastInterval
 	var change *wire.OptimizationChange
 	switch {
@@ -633,14 +636,67 @@ func (s *Store) Suggestions() ([]wire.Suggestion, int) {
 // SnapshotData returns the data of a stream snapshot event for the given filter,
 // standing for the state as of hub event id lastID: it is merged fresh (and reused
 // until another event is published), so that it includes every event up to that id.
+//
+// When many clients connect at once, each waits for the next snapshot merged after it
+// asked, and shares it with every client that asked meanwhile: one merge serves them all
+// (a snapshot of a large fleet is over a MiB of JSON).
 func (s *Store) SnapshotData(namespace, workload string) ([]byte, error) {
 	key := namespace + "\x00" + workload
 	id := s.opts.Hub.LastID()
 	s.snapMu.Lock()
-	defer s.snapMu.Unlock()
 	if c, ok := s.snapCache[key]; ok && c.id == id {
+		s.snapMu.Unlock()
 		return c.data, nil
 	}
+	f := s.snapNext[key]
+	if f == nil {
+		f = &snapFlight{done: make(chan struct{})}
+		s.snapNext[key] = f
+		if !s.snapRunning[key] {
+			s.snapRunning[key] = true
+			go s.snapshotFlights(namespace, workload, key)
+		}
+	}
+	s.snapMu.Unlock()
+	<-f.done
+	return f.data, f.err
+}
+
+// snapFlight is one snapshot merge and the clients waiting for it.
+type snapFlight struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// snapshotFlights merges snapshots for key as long as clients wait for one.
+func (s *Store) snapshotFlights(namespace, workload, key string) {
+	for {
+		s.snapMu.Lock()
+		f := s.snapNext[key]
+		delete(s.snapNext, key)
+		if f == nil {
+			delete(s.snapRunning, key)
+			s.snapMu.Unlock()
+			return
+		}
+		s.snapMu.Unlock()
+		id := s.opts.Hub.LastID()
+		s.snapMerges.Add(1)
+		f.data, f.err = s.snapshotData(namespace, workload)
+		s.snapMu.Lock()
+		if f.err == nil {
+			if len(s.snapCache) > 64 {
+				clear(s.snapCache)
+			}
+			s.snapCache[key] = cachedSnapshot{id: id, data: f.data}
+		}
+		s.snapMu.Unlock()
+		close(f.done)
+	}
+}
+
+func (s *Store) snapshotData(namespace, workload string) ([]byte, error) {
 	parts := merged(s.refresh())
 	s.mu.Lock()
 	n := s.live.Len()
@@ -652,10 +708,6 @@ func (s *Store) SnapshotData(namespace, workload string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
 	}
-	if len(s.snapCache) > 64 {
-		clear(s.snapCache)
-	}
-	s.snapCache[key] = cachedSnapshot{id: id, data: data}
 	return data, nil
 }
 

@@ -74,8 +74,10 @@ func TestAdaptiveCoalescing(t *testing.T) {
 		st.adapt(took * time.Millisecond)
 		intervals = append(intervals, st.Optimization().BroadcastIntervalMs)
 	}
-	// The running average (weight 0.3) falls below half the budget after five cheap ones.
-	want := []float64{2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000, 8000, 4000, 2000, 1000}
+	// The running average (weight 0.3, from zero, a broadcast counted at most at twice
+	// the budget) exceeds the budget at the second slow one and falls below half of it
+	// after four cheap ones.
+	want := []float64{1000, 2000, 4000, 8000, 8000, 8000, 8000, 4000, 2000, 1000, 1000, 1000}
 	for i := range want {
 		if intervals[i] != want[i] {
 			t.Fatalf("intervals = %v, want %v", intervals, want)
@@ -93,6 +95,15 @@ func TestAdaptiveCoalescing(t *testing.T) {
 	}
 	if events != 6 {
 		t.Errorf("%d optimization events, want 6", events)
+	}
+	// One slow broadcast among cheap ones changes nothing.
+	st = New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil),
+		BroadcastInterval: time.Second, BroadcastBudget: 100 * time.Millisecond})
+	for _, took := range []time.Duration{5, 5, 5, 2000, 5, 5} {
+		st.adapt(took * time.Millisecond)
+		if iv := st.Optimization().BroadcastIntervalMs; iv != 1000 {
+			t.Fatalf("interval %v ms after a single slow broadcast, want 1000", iv)
+		}
 	}
 }
 
@@ -223,5 +234,56 @@ func TestSlimCopyKeepsWhatIsShown(t *testing.T) {
 	}
 	if sh.slim(full()).Breakers[0].Thresholds != slim.Breakers[2].Thresholds {
 		t.Errorf("equal thresholds are not shared")
+	}
+}
+
+// Clients connecting at once share snapshot merges, and each still gets a snapshot that
+// includes every event published before it asked.
+func TestSnapshotsSharedByClientsConnectingAtOnce(t *testing.T) {
+	hub := stream.New(stream.Options{})
+	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil)})
+	const n = 100
+	for i := range n {
+		key := fmt.Sprintf("a%03d", i)
+		st.Status(view.AgentStatus{V: 1, Key: key, State: view.AgentConnected, Pod: key, Workload: "w" + key})
+		st.Snapshot(key, &wire.Snapshot{V: 1, Breakers: []wire.Breaker{{V: 1, Name: "db", State: wire.StateClosed}}}, true)
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			key := fmt.Sprintf("a%03d", i)
+			st.Transition(key, wire.Transition{V: 1, Agent: key, To: wire.StateOpen, Breaker: wire.Breaker{V: 1, Name: "db", State: wire.StateOpen}})
+			data, err := st.SnapshotData("", "")
+			if err != nil {
+				errs <- err
+				return
+			}
+			var c view.Cluster
+			if err := json.Unmarshal(data, &c); err != nil {
+				errs <- err
+				return
+			}
+			for _, tl := range c.Breakers {
+				if tl.Workload == "w"+key {
+					if tl.State != wire.StateOpen {
+						errs <- fmt.Errorf("%s: snapshot taken after its transition shows %s", key, tl.State)
+						return
+					}
+					errs <- nil
+					return
+				}
+			}
+			errs <- fmt.Errorf("%s: no tile", key)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := st.snapMerges.Load(); m >= n {
+		t.Errorf("%d merges for %d clients connecting at once", m, n)
+	} else {
+		t.Logf("%d merges for %d clients", m, n)
 	}
 }

@@ -26,7 +26,8 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 1000, "SSE clients of the aggregator")
 	flag.IntVar(&o.perSim, "agents-per-sim", 4000, "agents per simulator process (each agent holds two file descriptors)")
 	flag.Float64Var(&o.flips, "flips", 20, "breaker transitions per second over the whole fleet")
-	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "time after everything connected before measuring")
+	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "time after everything connected before measuring (16m reaches the history's steady state: 15 minutes of one-second points)")
+	flag.DurationVar(&o.baseWarmup, "baseline-warmup", 15*time.Second, "time after the baseline connected before measuring it")
 	flag.DurationVar(&o.measure, "measure", 30*time.Second, "measurement window")
 	flag.StringVar(&o.aggregator, "aggregator", "bin/faultline-aggregator", "aggregator binary")
 	flag.IntVar(&o.port, "port", 19800, "port every simulated agent listens on (each on its own address)")
@@ -64,6 +65,7 @@ type options struct {
 	agents, clients, perSim int
 	flips                   float64
 	warmup, measure         time.Duration
+	baseWarmup              time.Duration
 	aggregator, out         string
 	port, first, count      int
 	skipBaseline            bool

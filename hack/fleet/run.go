@@ -253,7 +253,7 @@ func run(o options) error {
 			b.stop()
 			return fmt.Errorf("baseline: %w", err)
 		}
-		time.Sleep(o.warmup)
+		time.Sleep(o.baseWarmup)
 		m, err := measureProc(b.cmd.Process.Pid, o.measure)
 		b.stop()
 		if err != nil {

@@ -25,10 +25,14 @@ const (
 	breakersPerPod  = 10
 )
 
-// sentinels mark where the per-tick values go in an agent's encoded snapshot.
+// sentinels mark where the per-tick values go in an agent's encoded snapshot, in the
+// order they appear in it.
 const (
 	seqMark  = 987654321987
 	coreMark = 0.123456789
+	memMark  = 987654321
+	rpsMark  = 0.234567891
+	epsMark  = 0.345678912
 )
 
 var timeMark = time.Date(2001, 2, 3, 4, 5, 6, 7e6, time.UTC)
@@ -43,6 +47,7 @@ type simAgent struct {
 	seq      uint64
 	rng      *rand.Rand
 	baseCPU  float64
+	mem      float64 // working set: a random walk, as a real pod's
 	lastData []byte
 }
 
@@ -52,7 +57,7 @@ func newSimAgent(i int) *simAgent {
 	wl := fmt.Sprintf("svc-%03d", w)
 	pod := fmt.Sprintf("%s-%05d", wl, i)
 	now := wire.Now()
-	a := &simAgent{hub: stream.New(stream.Options{RingEvents: 64, SubscriberBuffer: 64}), rng: rand.New(rand.NewPCG(uint64(i), 7)), baseCPU: 0.1 + float64(i%7)/20}
+	a := &simAgent{hub: stream.New(stream.Options{RingEvents: 64, SubscriberBuffer: 64}), rng: rand.New(rand.NewPCG(uint64(i), 7)), baseCPU: 0.1 + float64(i%7)/20, mem: 180 << 20}
 	limit := uint64(512 << 20)
 	a.snap = wire.Snapshot{V: 1,
 		Agent: wire.Agent{V: 1, ID: pod, Pod: pod, Namespace: ns, UID: fmt.Sprintf("uid-%08d", i), Node: fmt.Sprintf("node-%03d", i%200),
@@ -91,13 +96,21 @@ func (a *simAgent) encode() {
 	cpu := *smp.CPU
 	cpu.Cores = coreMark
 	smp.CPU = &cpu
+	mem := *smp.Memory
+	mem.WorkingSetBytes = memMark
+	smp.Memory = &mem
+	tp := *smp.Throughput
+	tp.RequestsPerSec, tp.ErrorsPerSec = rpsMark, epsMark
+	smp.Throughput = &tp
 	s.Sample = &smp
 	data, err := json.Marshal(s)
 	if err != nil {
 		panic(err)
 	}
 	var parts [][]byte
-	for _, mark := range [][]byte{[]byte(strconv.FormatUint(seqMark, 10)), []byte(`"` + timeMark.Format(wire.TimeFormat) + `"`), []byte(strconv.FormatFloat(coreMark, 'g', -1, 64))} {
+	g := func(f float64) []byte { return []byte(strconv.FormatFloat(f, 'g', -1, 64)) }
+	for _, mark := range [][]byte{[]byte(strconv.FormatUint(seqMark, 10)), []byte(`"` + timeMark.Format(wire.TimeFormat) + `"`), g(coreMark),
+		[]byte(strconv.FormatUint(memMark, 10)), g(rpsMark), g(epsMark)} {
 		before, after, ok := bytes.Cut(data, mark)
 		if !ok {
 			panic("sentinel not found in " + string(mark))
@@ -108,11 +121,18 @@ func (a *simAgent) encode() {
 	a.parts = append(parts, data)
 }
 
-// tick publishes a metrics event with a new seq, time and CPU reading.
+// tick publishes a metrics event with a new seq, time and readings that change every
+// second as a real pod's do (CPU, a memory random walk, request and error rates), so
+// that the aggregator's history holds realistic points.
 func (a *simAgent) tick(now time.Time) {
 	a.mu.Lock()
 	a.seq++
-	b := make([]byte, 0, len(a.parts[0])+len(a.parts[1])+len(a.parts[2])+len(a.parts[3])+64)
+	a.mem = min(max(a.mem+a.rng.NormFloat64()*50e3, 100<<20), 400<<20)
+	n := 64
+	for _, p := range a.parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, a.parts[0]...)
 	b = strconv.AppendUint(b, a.seq, 10)
 	b = append(b, a.parts[1]...)
@@ -120,6 +140,12 @@ func (a *simAgent) tick(now time.Time) {
 	b = append(b, a.parts[2]...)
 	b = strconv.AppendFloat(b, a.baseCPU+a.rng.Float64()*0.05, 'f', 4, 64)
 	b = append(b, a.parts[3]...)
+	b = strconv.AppendUint(b, uint64(a.mem), 10)
+	b = append(b, a.parts[4]...)
+	b = strconv.AppendFloat(b, 150+a.rng.NormFloat64()*5, 'f', 2, 64)
+	b = append(b, a.parts[5]...)
+	b = strconv.AppendFloat(b, max(0, 1.3+a.rng.NormFloat64()*0.3), 'f', 2, 64)
+	b = append(b, a.parts[6]...)
 	a.lastData = b
 	a.mu.Unlock()
 	a.hub.PublishData(wire.EventMetrics, "", "", b)
