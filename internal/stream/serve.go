@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"net/http"
 	"time"
 
@@ -28,7 +29,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, filter func(*Event) 
 			http.Error(w, `{"error":"snapshot unavailable"}`, http.StatusInternalServerError)
 			return
 		}
-		start = append(start, wire.Frame(sub.SnapshotID, wire.EventSnapshot, data))
+		start = append(start, snapshotFrame(sub.SnapshotID, data)...)
 	} else {
 		start = append(start, sub.Replay...)
 	}
@@ -90,4 +91,14 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, filter func(*Event) 
 			heartbeat.Reset(h.opts.Heartbeat)
 		}
 	}
+}
+
+// snapshotFrame frames a snapshot event without copying its data when the data is one
+// line (JSON always is): a large fleet's snapshot is over a MiB, shared by the clients
+// that connect at once, and a copy per client would be garbage by the GiB.
+func snapshotFrame(id string, data []byte) [][]byte {
+	if id == "" || bytes.IndexByte(data, '\n') >= 0 {
+		return [][]byte{wire.Frame(id, wire.EventSnapshot, data)}
+	}
+	return [][]byte{[]byte("id: " + id + "\nevent: " + wire.EventSnapshot + "\ndata: "), data, []byte("\n\n")}
 }
