@@ -142,9 +142,17 @@ func (l *loop) run() {
 	events := make([]syscall.EpollEvent, 256)
 	sweepEvery := min(250*time.Millisecond, l.p.opts.StallFloor/4)
 	next := time.Now().Add(sweepEvery)
+	busy := false
 	for {
-		wait := max(time.Until(next), 0)
+		// While there is work, poll without waiting: a wait blocks the thread, and the
+		// loop then queues for a processor again behind every other goroutine (a
+		// thousand stream clients' writers, say) before it reads anything.
+		wait := time.Duration(0)
+		if !busy {
+			wait = max(time.Until(next), 0)
+		}
 		n, err := syscall.EpollWait(l.epfd, events, int(wait.Milliseconds()))
+		busy = n > 0
 		if err != nil && err != syscall.EINTR {
 			l.p.opts.Logger.Error("event loop", "error", err)
 			n = 0
