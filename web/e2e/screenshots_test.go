@@ -12,7 +12,7 @@ func TestScreenshots(t *testing.T) {
 	s := startShop(t)
 	s.demo.setPattern(t, "payments", `{"pattern":"outage"}`)
 	s.cart[1].put(t, "payments", `{"state":"half_open","failure_rate":38,"rate_per_sec":14,"calls":{"succeeded":420,"failed":260}}`)
-	ready := `document.querySelector('.tile[data-key="shop/frontend/payments"]')?.dataset.state === 'open' && document.querySelector('.feed-item')`
+	ready := `document.querySelector('.tile[data-key^="shop/frontend/"][data-state="open"]') && document.querySelector('.feed-item')`
 
 	for _, size := range []struct{ w, h int }{{1366, 768}, {3840, 2160}} {
 		b := newBrowser(t, size.w, size.h)
@@ -22,7 +22,7 @@ func TestScreenshots(t *testing.T) {
 		b.waitFor(30*time.Second, `Number(window.faultlineStats.renders) >= 20`, `window.faultlineStats.renders`)
 		b.screenshot("dashboard-"+itoa(size.w)+"x"+itoa(size.h)+".png", size.w, size.h)
 		if size.w == 1366 {
-			b.click(`.tile[data-key="shop/frontend/payments"]`)
+			b.click(`.tile[data-key^="shop/frontend/"][data-state="open"]`)
 			b.waitFor(10*time.Second, `document.querySelectorAll('#breaker-detail tbody tr[data-pod]').length === 1`, `document.getElementById('breaker-detail').innerText`)
 			b.screenshot("breaker-detail-1366x768.png", 1366, 768)
 			b.do(keyPress("Escape"))

@@ -125,18 +125,6 @@ func watchStream(t testing.TB, base string) *streamWatch {
 	return w
 }
 
-// transition returns the first transition of the named breaker to state, if seen.
-func (w *streamWatch) transition(namespace, workload, name string, to wire.BreakerState) (view.BreakerEvent, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, e := range w.breakers {
-		if e.Namespace == namespace && e.Workload == workload && e.Transition.Breaker.Name == name && e.Transition.To == to {
-			return e, true
-		}
-	}
-	return view.BreakerEvent{}, false
-}
-
 // demoProc is the real faultline-demo: a frontend calling checkout, which calls
 // payments, inventory and shipping through sony/gobreaker breakers reported to its agent.
 type demoProc struct {

@@ -194,9 +194,11 @@ function start(options) {
     ...options,
     pollEndpoints: POLL_ENDPOINTS.filter((e) => e.name !== 'circuit-breakers'),
   });
+  // Status changes are rare and each one is shown: they are sent at once, not coalesced.
   manager.on('status', (s) => {
     lastStatus = s;
-    schedule();
+    clearTimeout(flushTimer);
+    flush();
   });
   manager.on('event', (ev) => {
     // An event the manager could not parse is reported in the panel it feeds until the
