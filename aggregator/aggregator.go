@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 			// Every replica watches and serves everything; a Lease picks the one that
 			// delivers alerts, so it is only campaigned for when there is delivery.
 			d, err := kube.New(kube.Options{Kubeconfig: cfg.Kubeconfig, Selector: cfg.AgentSelector,
-				Namespaces: cfg.Namespaces, LeaderElection: cfg.AlertmanagerURL != "", Logger: log.Named("discovery")})
+				Namespaces: cfg.Namespaces, LeaseName: cfg.LeaseName, LeaderElection: cfg.AlertmanagerURL != "", Logger: log.Named("discovery")})
 			if err != nil {
 				return err
 			}

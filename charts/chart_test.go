@@ -140,12 +140,15 @@ func aggregatorConfig(t *testing.T, m manifest) config.Aggregator {
 func TestAggregatorConfig(t *testing.T) {
 	t.Parallel()
 	type summary struct {
-		Mode, Selector, Alertmanager, LogFormat string
-		Namespaces, Agents                      []string
-		Broadcast, Retention, Budget            time.Duration
-		SubscriberBuffer, MaxTiles              int
-		AlertRules                              []string
+		Mode, Selector, Lease, Alertmanager, LogFormat string
+		Namespaces, Agents                             []string
+		Broadcast, Retention, Budget                   time.Duration
+		SubscriberBuffer, MaxTiles                     int
+		AlertRules                                     []string
 	}
+	// Each release elects its alert sender with a Lease named after the release's full
+	// name (the release name here, as it holds the chart's).
+	lease := release
 	// What the aggregator defaults to when the chart leaves a key out.
 	def := config.DefaultAggregator()
 	defaults := func(s summary) summary {
@@ -157,13 +160,13 @@ func TestAggregatorConfig(t *testing.T) {
 		args []string
 		want summary
 	}{
-		{"defaults", nil, defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", LogFormat: "json", Broadcast: time.Second})},
+		{"defaults", nil, defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", Lease: lease, LogFormat: "json", Broadcast: time.Second})},
 		{"namespaced", []string{"--values", filepath.Join(chartDir, "ci", "namespaced-values.yaml")},
-			defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true,team=checkout", LogFormat: "json", Namespaces: []string{"shop", "payments"}, Broadcast: time.Second})},
+			defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true,team=checkout", Lease: lease, LogFormat: "json", Namespaces: []string{"shop", "payments"}, Broadcast: time.Second})},
 		{"static", []string{"--values", filepath.Join(chartDir, "ci", "static-values.yaml")},
 			defaults(summary{Mode: "static", LogFormat: "json", Agents: []string{"http://10.0.0.7:9800", "http://10.0.0.8:9800"}, Broadcast: time.Second})},
 		{"production", []string{"--values", filepath.Join(chartDir, "ci", "production-values.yaml"), "--set", "aggregator.logFormat=text"},
-			summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", Alertmanager: "http://alertmanager.monitoring.svc:9093", LogFormat: "text",
+			summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", Lease: lease, Alertmanager: "http://alertmanager.monitoring.svc:9093", LogFormat: "text",
 				Broadcast: 500 * time.Millisecond, Retention: 6 * time.Hour, Budget: 400 * time.Millisecond, SubscriberBuffer: 1024, MaxTiles: 500,
 				AlertRules: []string{"breaker-open  30s critical", "cpu-high cpu 90 5m0s warning"}}},
 	}
@@ -183,7 +186,7 @@ func TestAggregatorConfig(t *testing.T) {
 				got.AlertRules = append(got.AlertRules, s)
 			}
 			if cfg.Mode == config.ModeKubernetes {
-				got.Selector = cfg.AgentSelector
+				got.Selector, got.Lease = cfg.AgentSelector, cfg.LeaseName
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("settings the aggregator loads (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type Aggregator struct {
 	AgentSelector       string        // label selector of pods that should have an agent
 	Namespaces          List          // namespaces to watch; empty: all
 	Kubeconfig          string        // out-of-cluster kubeconfig; empty: in-cluster or KUBECONFIG
+	LeaseName           string        // the Lease that elects the replica delivering alerts
 	BroadcastInterval   time.Duration // time between metrics events
 	Token               string        // bearer token for mutating calls from outside loopback
 	AlertmanagerURL     string        // Alertmanager to deliver alerts to (v2 API)
@@ -87,6 +89,7 @@ func DefaultAggregator() Aggregator {
 		Listen:              ":3001",
 		ProbeListen:         ":8081",
 		AgentSelector:       "faultline.dev/agent=true",
+		LeaseName:           "faultline-aggregator",
 		BroadcastInterval:   time.Second,
 		HistoryRetention:    time.Hour,
 		MetricsMaxTiles:     50,
@@ -106,6 +109,7 @@ func (c *Aggregator) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.AgentSelector, "agent-selector", c.AgentSelector, "label selector of pods that should have an agent")
 	fs.Var(&c.Namespaces, "namespaces", "namespaces to watch, comma-separated (default all)")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig for running outside the cluster")
+	fs.StringVar(&c.LeaseName, "lease-name", c.LeaseName, "Lease (in the aggregator's namespace) electing the replica that delivers alerts; one per release")
 	fs.DurationVar(&c.BroadcastInterval, "broadcast-interval", c.BroadcastInterval, "time between metrics events (100ms to 60s)")
 	fs.StringVar(&c.Token, "token", c.Token, "bearer token accepted for mutating calls from outside loopback")
 	fs.StringVar(&c.AlertmanagerURL, "alertmanager-url", c.AlertmanagerURL, "Alertmanager base URL to deliver alerts to")
@@ -203,8 +207,14 @@ func (c Aggregator) Validate() error {
 	if c.AgentSelector == "" {
 		add(errors.New("agent-selector: must not be empty (it would select every pod)"))
 	}
+	if len(c.LeaseName) > 253 || !objectName.MatchString(c.LeaseName) {
+		add(fmt.Errorf("lease-name: %q is not a Kubernetes object name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)", c.LeaseName))
+	}
 	return errors.Join(errs...)
 }
+
+// objectName is a DNS-1123 subdomain, the form of most Kubernetes object names.
+var objectName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 // flagGiven reports whether args set the named flag.
 func flagGiven(args []string, name string) bool {

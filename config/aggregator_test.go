@@ -90,3 +90,19 @@ func TestAgentsPinnedAndReread(t *testing.T) {
 		t.Errorf("bad URL in file: %v", err)
 	}
 }
+
+func TestAggregatorLeaseName(t *testing.T) {
+	cfg, err := LoadAggregator([]string{"--lease-name=shop-faultline"}, env(nil))
+	if err != nil || cfg.LeaseName != "shop-faultline" {
+		t.Fatalf("lease-name: got %q, %v", cfg.LeaseName, err)
+	}
+	if cfg, _ := LoadAggregator(nil, env(nil)); cfg.LeaseName != "faultline-aggregator" {
+		t.Errorf("default lease-name %q", cfg.LeaseName)
+	}
+	for _, bad := range []string{"", "Shop", "-a", "a_b", strings.Repeat("a", 254)} {
+		_, err := LoadAggregator([]string{"--lease-name=" + bad}, env(nil))
+		if err == nil || !strings.Contains(err.Error(), "lease-name:") {
+			t.Errorf("lease-name %q: error %v, want one naming lease-name", bad, err)
+		}
+	}
+}
