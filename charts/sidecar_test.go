@@ -1,7 +1,6 @@
 package charts
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,30 +17,13 @@ import (
 func userChart(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "shop")
-	copyDir(t, filepath.Join("testdata", "userchart"), dir)
-	copyDir(t, chartDir, filepath.Join(dir, "charts", "faultline"))
-	return dir
-}
-
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "userchart"))); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.CopyFS(filepath.Join(dir, "charts", "faultline"), os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // TestUserChartSidecar renders a user's own Deployment through the named templates, as

@@ -127,19 +127,9 @@ func (e *Engine) Resolved() []wire.Alert {
 	return out
 }
 
-func severityRank(s wire.Severity) int {
-	switch s {
-	case wire.SeverityCritical:
-		return 3
-	case wire.SeverityWarning:
-		return 2
-	}
-	return 1
-}
-
 func sortAlerts(as []wire.Alert) {
 	sort.Slice(as, func(i, j int) bool {
-		if ri, rj := severityRank(as[i].Severity), severityRank(as[j].Severity); ri != rj {
+		if ri, rj := as[i].Severity.Rank(), as[j].Severity.Rank(); ri != rj {
 			return ri > rj
 		}
 		return as[i].ID < as[j].ID
@@ -180,7 +170,7 @@ func (r Rule) check(in Input) []condition {
 			if t.Open == t.Pods {
 				sev = wire.SeverityCritical
 			}
-			if r.Severity != "" && severityRank(r.Severity) > severityRank(sev) {
+			if r.Severity != "" && r.Severity.Rank() > sev.Rank() {
 				sev = r.Severity
 			}
 			out = append(out, condition{rule: r, severity: sev,

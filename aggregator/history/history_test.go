@@ -63,9 +63,10 @@ func TestWindowsAndTiers(t *testing.T) {
 			t.Errorf("minute %d: mean %v max %v, want %d", i, p.V, p.Max, i)
 		}
 	}
+	// The summary reads minutes: the one the window starts in (29) to the one in progress.
 	st := s.Summary(name, 10*time.Minute, now)
-	if st.Max != 39 || st.Min != 30 || st.N != 600 {
-		t.Errorf("summary = %+v; want min 30, max 39 over 600 points", st)
+	if st.Max != 39 || st.Min != 29 || st.N != 11 || st.Mean != 34 {
+		t.Errorf("summary = %+v; want min 29, max 39, mean 34 over 11 minutes", st)
 	}
 }
 

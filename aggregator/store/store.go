@@ -88,7 +88,6 @@ type Store struct {
 	cluster     view.Cluster // latest broadcast's view, without pods and agents
 	suggestions []wire.Suggestion
 	suggTotal   int
-	lastSuggest time.Time
 
 	optMu    sync.Mutex
 	opt      wire.Optimization
@@ -298,8 +297,22 @@ func (s *Store) inputs() []merge.Agent {
 	return s.live.Agents()
 }
 
-// Run broadcasts until ctx is done.
+// Run broadcasts, and recomputes suggestions, until ctx is done. Suggestions read every
+// pod's history, so they have their own goroutine: their cost neither delays a broadcast
+// nor counts in the broadcast time that widens the interval.
 func (s *Store) Run(ctx context.Context) {
+	go func() {
+		t := time.NewTicker(s.opts.SuggestEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				s.suggest(now, s.inputs())
+			}
+		}
+	}()
 	t := time.NewTimer(s.currentInterval())
 	defer t.Stop()
 	forget := time.NewTicker(time.Minute)
@@ -379,11 +392,7 @@ func (s *Store) Broadcast(now time.Time) {
 
 	s.viewMu.Lock()
 	s.cluster = c
-	due := now.Sub(s.lastSuggest) >= s.opts.SuggestEvery
 	s.viewMu.Unlock()
-	if due {
-		s.suggest(now, s.inputs())
-	}
 	s.broadcasts.Add(1)
 	took := time.Since(start)
 	s.BroadcastTime.Observe(took.Seconds())
@@ -403,7 +412,7 @@ func (s *Store) suggest(now time.Time, agents []merge.Agent) {
 	s.opt.SampleIntervalMs = iv
 	s.optMu.Unlock()
 	s.viewMu.Lock()
-	s.suggestions, s.suggTotal, s.lastSuggest = list, total, now
+	s.suggestions, s.suggTotal = list, total
 	s.viewMu.Unlock()
 }
 

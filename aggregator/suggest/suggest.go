@@ -60,7 +60,7 @@ func Compute(in Input) ([]wire.Suggestion, int) {
 	}
 	out = append(out, flapRule(in)...)
 	sort.SliceStable(out, func(i, j int) bool {
-		if ri, rj := rank(out[i].Severity), rank(out[j].Severity); ri != rj {
+		if ri, rj := out[i].Severity.Rank(), out[j].Severity.Rank(); ri != rj {
 			return ri > rj
 		}
 		return out[i].ID < out[j].ID
@@ -73,16 +73,6 @@ func Compute(in Input) ([]wire.Suggestion, int) {
 		out = []wire.Suggestion{}
 	}
 	return out, total
-}
-
-func rank(s wire.Severity) int {
-	switch s {
-	case wire.SeverityCritical:
-		return 3
-	case wire.SeverityWarning:
-		return 2
-	}
-	return 1
 }
 
 func podTarget(st view.AgentStatus) wire.Target {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,17 +38,7 @@ func startAgent(t testing.TB, env []string, args ...string) *agentProc {
 
 func (a *agentProc) put(t testing.TB, name, body string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, a.ingest+"/v1/breakers/"+name, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PUT %s: %d %s", name, resp.StatusCode, b)
-	}
+	testbin.PutJSON(t, a.ingest+"/v1/breakers/"+name, body)
 }
 
 // sseClient reads one /v1/stream connection in the background.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -197,18 +195,7 @@ func TestDemoWithAgent(t *testing.T) {
 
 	put := func(name, body string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPut, demoURL+"/control/dependencies/"+name, bytes.NewBufferString(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			var e map[string]string
-			json.NewDecoder(resp.Body).Decode(&e)
-			t.Fatalf("PUT %s: %d %v", name, resp.StatusCode, e)
-		}
+		testbin.PutJSON(t, demoURL+"/control/dependencies/"+name, body)
 	}
 	put("payments", `{"pattern":"outage"}`)
 	opened := stream.WaitTransition(t, 15*time.Second, "payments open", agenttest.Is("payments", wire.StateOpen))

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +64,7 @@ func Build(t testing.TB, name string) string {
 type Process struct {
 	Cmd  *exec.Cmd
 	name string
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -72,7 +73,7 @@ type Process struct {
 // killed when the test ends, and its output is logged if the test failed.
 func Start(t testing.TB, path string, env []string, args ...string) *Process {
 	t.Helper()
-	p := &Process{name: filepath.Base(path), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{name: filepath.Base(path), out: &SyncBuffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(path, args...)
 	p.Cmd.Env = append(os.Environ(), env...)
 	p.Cmd.Stdout = p.out
@@ -120,18 +121,19 @@ func (p *Process) Stop(timeout time.Duration) error {
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-type syncBuffer struct {
+// SyncBuffer collects what a process or a logger writes while a test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -166,6 +168,26 @@ func WaitHTTP(t testing.TB, url string, want int, timeout time.Duration) {
 		}
 		return nil
 	})
+}
+
+// PutJSON sends body with PUT to url as application/json, as an application or an
+// operator would, and fails the test unless the answer is 200 OK.
+func PutJSON(t testing.TB, url, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PUT %s: %d %s", url, resp.StatusCode, b)
+	}
 }
 
 // Eventually calls check until it returns nil, failing the test with check's last error

@@ -227,6 +227,17 @@ const (
 	SeverityCritical Severity = "critical"
 )
 
+// Rank orders severities: critical 3, warning 2, anything else 1.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityCritical:
+		return 3
+	case SeverityWarning:
+		return 2
+	}
+	return 1
+}
+
 // Target names what an alert or suggestion is about; empty fields widen the scope.
 type Target struct {
 	Namespace string `json:"namespace,omitempty"`

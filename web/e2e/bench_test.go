@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/systeminfo"
 	"github.com/chromedp/chromedp"
+	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
 var (
@@ -112,7 +113,7 @@ func BenchmarkDashboardFleet(b *testing.B) {
 // waitConnected waits until the aggregator reports n connected agents.
 func waitConnected(tb testing.TB, base string, n int) {
 	tb.Helper()
-	testbinEventually(tb, 2*time.Minute, func() error {
+	testbin.Eventually(tb, 2*time.Minute, func() error {
 		resp, err := http.Get(base + "/api/v1/agents")
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -108,7 +109,7 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 	s.demo.setPattern(t, "payments", `{"pattern":"outage"}`)
 
 	var first wire.Transition
-	testbinEventually(t, 30*time.Second, func() error {
+	testbin.Eventually(t, 30*time.Second, func() error {
 		s.watch.mu.Lock()
 		defer s.watch.mu.Unlock()
 		for _, e := range s.watch.breakers {
@@ -138,22 +139,6 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 	// tiles first and the summary counts them.
 	b.waitFor(3*time.Second, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.state === 'open'`, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`)
 	b.waitFor(3*time.Second, `/ open/.test(document.querySelector('.grid-summary').textContent)`, `document.querySelector('.grid-summary').textContent`)
-}
-
-// testbinEventually is testbin.Eventually for a testing.TB.
-func testbinEventually(t testing.TB, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestBreakerDetailKeyboard drives the grid with the keyboard only: Tab into the grid,

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,17 +37,7 @@ func startAgent(t testing.TB, namespace, workload, pod string, args ...string) *
 // put reports a breaker's state to the agent's ingest API, as an application does.
 func (a *agentProc) put(t testing.TB, name, body string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, a.ingest+"/v1/breakers/"+name, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PUT %s: %d %s", name, resp.StatusCode, b)
-	}
+	testbin.PutJSON(t, a.ingest+"/v1/breakers/"+name, body)
 }
 
 // aggregator is the real faultline-aggregator process on fixed loopback addresses, so
@@ -148,15 +137,5 @@ func startDemo(t testing.TB, a *agentProc, args ...string) *demoProc {
 // setPattern changes how a dependency of the demo fails, through its control API.
 func (d *demoProc) setPattern(t testing.TB, dependency, pattern string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, d.url+"/control/dependencies/"+dependency, strings.NewReader(pattern))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PUT %s pattern: %d %s", dependency, resp.StatusCode, b)
-	}
+	testbin.PutJSON(t, d.url+"/control/dependencies/"+dependency, pattern)
 }

@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -108,7 +107,7 @@ func setStatus(t testing.TB, cs kubernetes.Interface, pod *corev1.Pod, ip string
 // collector runs a Discoverer and keeps every target set it sends.
 type collector struct {
 	d    *Discoverer
-	logs *syncBuffer
+	logs *testbin.SyncBuffer
 
 	stop func() // stops the Discoverer and waits for it
 
@@ -120,7 +119,7 @@ type collector struct {
 // test ends.
 func run(t testing.TB, opts Options) *collector {
 	t.Helper()
-	c := &collector{logs: &syncBuffer{}}
+	c := &collector{logs: &testbin.SyncBuffer{}}
 	opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "discovery", Level: hclog.Debug, Output: c.logs})
 	if opts.Selector == "" {
 		opts.Selector = "faultline.dev/agent=true"
@@ -201,21 +200,4 @@ func byPod(set []discovery.Target) map[string]discovery.Target {
 		m[t.Namespace+"/"+t.Pod] = t
 	}
 	return m
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
