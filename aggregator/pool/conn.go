@@ -175,28 +175,26 @@ func (c *conn) read() {
 
 // shutdown ends the stream from outside its reader (the agent was stopped); the reader
 // sees the stream end and reports it.
-func (c *conn) shutdown() {
-	if c.loop == nil {
-		c.nc.Close()
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fd >= 0 {
-		shutdownFD(c.fd)
-	}
-}
+func (c *conn) shutdown() { c.end(false) }
 
 // close releases the connection before it was handed to its reader.
-func (c *conn) close() {
+func (c *conn) close() { c.end(true) }
+
+// end closes a goroutine-read connection; a loop-read one's socket is shut down, or with
+// release closed and forgotten.
+func (c *conn) end(release bool) {
 	if c.loop == nil {
 		c.nc.Close()
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.fd >= 0 {
+	switch {
+	case c.fd < 0:
+	case release:
 		closeFD(c.fd)
 		c.fd = -1
+	default:
+		shutdownFD(c.fd)
 	}
 }

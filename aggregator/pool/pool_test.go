@@ -198,6 +198,17 @@ func waitState(t *testing.T, r *recorder, state, reasonPart string) view.AgentSt
 	return st
 }
 
+// waitTransitions waits until the sink has heard exactly want ("breaker:state"), in order.
+func waitTransitions(t *testing.T, r *recorder, timeout time.Duration, want ...string) {
+	t.Helper()
+	testbin.Eventually(t, timeout, func() error {
+		if got := r.toStates(); !cmp.Equal(got, want) {
+			return fmt.Errorf("transitions (-want +got):\n%s", cmp.Diff(want, got))
+		}
+		return nil
+	})
+}
+
 func TestConnectsAndForwardsTransitionsAtOnce(t *testing.T) {
 	bothModes(t, func(t *testing.T, mode Options) {
 		a := newFakeAgent(t)
@@ -208,12 +219,7 @@ func TestConnectsAndForwardsTransitionsAtOnce(t *testing.T) {
 			t.Errorf("identity not taken from the agent: %+v", st)
 		}
 		a.flip(t, "db", wire.StateOpen)
-		testbin.Eventually(t, 2*time.Second, func() error {
-			if got := r.toStates(); !cmp.Equal(got, []string{"db:open"}) {
-				return fmt.Errorf("transitions %v", got)
-			}
-			return nil
-		})
+		waitTransitions(t, r, 2*time.Second, "db:open")
 	})
 }
 
@@ -239,12 +245,7 @@ func TestResumeLosesNoTransition(t *testing.T) {
 			}
 			a.metrics(t)
 		}
-		testbin.Eventually(t, 5*time.Second, func() error {
-			if got := r.toStates(); !cmp.Equal(got, want) {
-				return fmt.Errorf("transitions (-want +got):\n%s", cmp.Diff(want, got))
-			}
-			return nil
-		})
+		waitTransitions(t, r, 5*time.Second, want...)
 	})
 }
 
@@ -267,12 +268,7 @@ func TestRestartedAgentResyncs(t *testing.T) {
 		a.mu.Lock()
 		a.breakers["db"] = wire.StateOpen // changed while no stream was open
 		a.mu.Unlock()
-		testbin.Eventually(t, 5*time.Second, func() error {
-			if got := r.toStates(); !cmp.Equal(got, []string{"db:closed", "db:open"}) {
-				return fmt.Errorf("transitions %v", got)
-			}
-			return nil
-		})
+		waitTransitions(t, r, 5*time.Second, "db:closed", "db:open")
 	})
 }
 
@@ -375,20 +371,10 @@ func TestHTTPSAgent(t *testing.T) {
 	startPool(t, r, Options{TLS: a.srv.Client().Transport.(*http.Transport).TLSClientConfig}, target(a.srv.URL))
 	waitState(t, r, view.AgentConnected, "")
 	a.flip(t, "db", wire.StateOpen)
-	testbin.Eventually(t, 2*time.Second, func() error {
-		if got := r.toStates(); !cmp.Equal(got, []string{"db:open"}) {
-			return fmt.Errorf("transitions %v", got)
-		}
-		return nil
-	})
+	waitTransitions(t, r, 2*time.Second, "db:open")
 	a.srv.CloseClientConnections()
 	a.flip(t, "db", wire.StateClosed)
-	testbin.Eventually(t, 5*time.Second, func() error {
-		if got := r.toStates(); !cmp.Equal(got, []string{"db:open", "db:closed"}) {
-			return fmt.Errorf("transitions after a resume %v", got)
-		}
-		return nil
-	})
+	waitTransitions(t, r, 5*time.Second, "db:open", "db:closed")
 }
 
 // Once discovery drops an agent, the sink hears nothing more about it, even while the

@@ -21,8 +21,8 @@ import (
 
 func main() {
 	// Collecting at 50 % heap growth instead of Go's 100 % keeps about a fifth less
-	// resident at 10,000 agents for a few hundredths of a core (make bench-fleet,
-	// docs/performance.md); the environment's GOGC still wins.
+	// resident at 10,000 agents, with CPU within the noise of the fleet benchmark
+	// (docs/performance.md); the environment's GOGC still wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}

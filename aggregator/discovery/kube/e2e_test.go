@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/testenv"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The real binaries against the real API server: faultline-aggregator in kubernetes mode,
@@ -233,4 +235,27 @@ func TestAggregatorForbidden(t *testing.T) {
 		t.Fatalf("aggregator exited while forbidden:\n%s", agg.Output())
 	default:
 	}
+}
+
+// TestAggregatorLeaseName runs the aggregator with alert delivery, so that it campaigns
+// for leadership: the Lease it takes is the one --lease-name names, in the kubeconfig
+// context's namespace, so that two releases in one namespace elect apart.
+func TestAggregatorLeaseName(t *testing.T) {
+	env := testenv.Start(t)
+	requireBinaries(t)
+	env.CreateNamespace(t, "shop")
+	user := env.AddUser(t, "system:serviceaccount:default:faultline-aggregator")
+	env.BindRules(t, user.Name, testenv.Scope{Namespaces: []string{"shop"}, LeaseNamespace: "default"})
+	unreachable := "http://" + testbin.FreeAddr(t, "127.0.0.1")
+	agg := startAggregator(t, user.Kubeconfig, "--namespaces=shop", "--alertmanager-url="+unreachable, "--lease-name=shop-faultline")
+	testbin.Eventually(t, 30*time.Second, func() error {
+		lease, err := env.Client.CoordinationV1().Leases("default").Get(context.Background(), "shop-faultline", metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, agg.Output())
+		}
+		if h := lease.Spec.HolderIdentity; h == nil || *h == "" {
+			return fmt.Errorf("lease shop-faultline has no holder")
+		}
+		return nil
+	})
 }
