@@ -45,7 +45,7 @@ type Discoverer interface {
 // Status of a Discoverer.
 type Status struct {
 	Mode   string // "kubernetes" or "static"
-	Synced bool   // the full set has been sent at least once
+	Synced bool   // the full set has been read and is being or has been sent
 	// Stale is set while the source of truth cannot be reached: the last targets sent
 	// are kept and shown as stale, not dropped.
 	Stale bool

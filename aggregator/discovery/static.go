@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,31 +93,25 @@ func (s *Static) Run(ctx context.Context, out chan<- []Target) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	// Watch before the first read, so that a change made while the first set is being
+	// sent is not missed.
+	w, watchErr := s.watch()
+	if watchErr != nil {
+		log.Error("watch config directory; the file will not be re-read", "file", s.File, "error", watchErr)
+	}
+	if w != nil {
+		defer w.Close()
+	}
 	urls, err := s.current()
 	if err != nil {
 		log.Error("read agents from config file", "file", s.File, "error", err)
 	}
 	last := Targets(urls)
+	s.setStatus(true, errors.Join(err, watchErr))
 	if !send(ctx, out, last) {
 		return
 	}
-	s.setStatus(true, err)
-	if s.File == "" || s.Read == nil {
-		<-ctx.Done()
-		return
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		log.Error("watch config file", "error", err)
-		s.setStatus(true, err)
-		<-ctx.Done()
-		return
-	}
-	defer w.Close()
-	dir := filepath.Dir(s.File)
-	if err := w.Add(dir); err != nil {
-		log.Error("watch config directory", "dir", dir, "error", err)
-		s.setStatus(true, err)
+	if w == nil {
 		<-ctx.Done()
 		return
 	}
@@ -172,6 +167,22 @@ func (s *Static) Run(ctx context.Context, out chan<- []Target) {
 			}
 		}
 	}
+}
+
+// watch watches the directory of File; nil without a file to re-read.
+func (s *Static) watch() (*fsnotify.Watcher, error) {
+	if s.File == "" || s.Read == nil {
+		return nil, nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Add(filepath.Dir(s.File)); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 func keys(ts []Target) []string {
