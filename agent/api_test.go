@@ -1,18 +1,24 @@
 package agent
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/internal/wire"
@@ -137,11 +143,26 @@ func TestCleanupMemory(t *testing.T) {
 	}
 }
 
-// TestMetricsExposition pins the Prometheus text for a known state
-// (testdata/metrics.golden; -update rewrites it).
-func TestMetricsExposition(t *testing.T) {
+// metricsAgent is an agent in a known state for /metrics: two samples taken, then the
+// golden sample in place; two breakers (one stale, one transition into each state);
+// requests answered on both listeners. It returns the main handler.
+func metricsAgent(t *testing.T) http.Handler {
+	t.Helper()
 	a := newTestAgent(t, nil)
 	a.id.Version, a.id.Node = "v0.1.0", "node-1"
+	for range 2 {
+		a.tick(context.Background())
+	}
+	h, ingest := a.mainHandler(), a.ingestHandler()
+	for _, r := range []struct {
+		h            http.Handler
+		method, path string
+	}{
+		{h, "GET", "/healthz"}, {h, "GET", "/healthz"}, {h, "PUT", "/metrics"}, {h, "GET", "/nope"},
+		{ingest, "GET", "/v1/breakers"}, {ingest, "POST", "/v1/throughput"},
+	} {
+		do(t, r.h, r.method, r.path, "", "")
+	}
 	for _, b := range []wire.Breaker{
 		{Name: "payments", State: wire.StateOpen, Source: "push", FailureRate: wire.Ptr(62.5), Calls: wire.Calls{Succeeded: 30, Failed: 50, Rejected: 12, TimedOut: 3}},
 		{Name: "inventory", State: wire.StateClosed, Source: "prometheus"},
@@ -156,10 +177,18 @@ func TestMetricsExposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Load = &wire.Load{Load1: 0.5, Load5: 0.4, Load15: 0.3}
+	a.mu.Lock()
 	a.latest = &golden
+	a.mu.Unlock()
+	return h
+}
 
-	code, body, hdr := do(t, a.mainHandler(), "GET", "/metrics", "", "")
-	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
+// TestMetricsExposition pins the Prometheus text for a known state
+// (testdata/metrics.golden; -update rewrites it): every family's name, help, type,
+// labels and values, the request and sample counters included.
+func TestMetricsExposition(t *testing.T) {
+	code, body, hdr := do(t, metricsAgent(t), "GET", "/metrics", "", "")
+	if code != 200 || hdr.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8; escaping=underscores" {
 		t.Fatalf("GET /metrics: %d %s", code, hdr.Get("Content-Type"))
 	}
 	path := filepath.Join("testdata", "metrics.golden")
@@ -177,6 +206,99 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("metric without the faultline_agent_ prefix: %s", line)
 		}
 	}
+}
+
+// TestMetricsFormats: /metrics answers each scraper in the format it asks for (the
+// Prometheus text format unless it asks for delimited protobuf), compressed when it
+// accepts gzip, and every format carries the same series as the golden text.
+func TestMetricsFormats(t *testing.T) {
+	const (
+		prometheus3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+		protobuf    = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6," + prometheus3
+		textType    = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+	)
+	want := series(t, string(readFile(t, filepath.Join("testdata", "metrics.golden"))), textType)
+	for _, tc := range []struct {
+		name, accept, encoding string
+		wantType, wantEncoding string
+	}{
+		{"no Accept", "", "", textType, ""},
+		{"Prometheus 3 default", prometheus3, "", textType, ""},
+		{"Prometheus 3 gzip", prometheus3, "gzip", textType, "gzip"},
+		{"OpenMetrics only", "application/openmetrics-text;version=1.0.0", "", textType, ""},
+		{"delimited protobuf", protobuf, "", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores", ""},
+		{"unknown encoding", "", "br", textType, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := metricsAgent(t)
+			r := httptest.NewRequest("GET", "/metrics", nil)
+			if tc.accept != "" {
+				r.Header.Set("Accept", tc.accept)
+			}
+			if tc.encoding != "" {
+				r.Header.Set("Accept-Encoding", tc.encoding)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			resp := w.Result()
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tc.wantType || resp.Header.Get("Content-Encoding") != tc.wantEncoding {
+				t.Fatalf("GET /metrics: %d, Content-Type %q, Content-Encoding %q; want 200, %q, %q", resp.StatusCode,
+					resp.Header.Get("Content-Type"), resp.Header.Get("Content-Encoding"), tc.wantType, tc.wantEncoding)
+			}
+			if diff := cmp.Diff([]string{"Accept", "Accept-Encoding"}, resp.Header.Values("Vary")); diff != "" {
+				t.Errorf("Vary (-want +got):\n%s", diff)
+			}
+			body := io.Reader(resp.Body)
+			if tc.wantEncoding == "gzip" {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = zr
+			}
+			raw, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, series(t, string(raw), resp.Header.Get("Content-Type"))); diff != "" {
+				t.Errorf("series differ from the golden text (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// series decodes an exposition into one line per family (type, name, help) followed by
+// one line per series (name, labels, value), families in name order: the text decoder
+// does not keep the order it read them in.
+func series(t *testing.T, body, contentType string) []string {
+	t.Helper()
+	dec := expfmt.NewDecoder(strings.NewReader(body), expfmt.Format(contentType))
+	var fams []*dto.MetricFamily
+	for {
+		mf := &dto.MetricFamily{}
+		err := dec.Decode(mf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decode %s: %v", contentType, err)
+		}
+		fams = append(fams, mf)
+	}
+	slices.SortFunc(fams, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	var out []string
+	for _, mf := range fams {
+		out = append(out, fmt.Sprintf("# %s %s %q", mf.GetType(), mf.GetName(), mf.GetHelp()))
+		for _, m := range mf.Metric {
+			var labels []string
+			for _, l := range m.Label {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			out = append(out, fmt.Sprintf("%s{%s} %g", mf.GetName(), strings.Join(labels, ","), v))
+		}
+	}
+	return out
 }
 
 func readFile(t *testing.T, path string) []byte {
