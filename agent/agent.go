@@ -75,7 +75,7 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 		MemoryLimitBytes:   cfg.MemoryLimitBytes,
 	})
 	a.id.Mode = a.sampler.Mode()
-	a.metrics = newMetrics(a)
+	a.metrics = newMetrics()
 	return a
 }
 
@@ -172,7 +172,7 @@ func (a *agent) tick(ctx context.Context) {
 	a.mu.Lock()
 	a.latest = &smp
 	a.mu.Unlock()
-	a.metrics.samples.Inc()
+	a.metrics.sampled()
 
 	a.encoded.Reset()
 	if err := json.NewEncoder(&a.encoded).Encode(a.snapshot()); err != nil {
@@ -208,7 +208,7 @@ func (a *agent) throughput(now time.Time, breakers []wire.Breaker, cols []wire.C
 
 // onTransition publishes a transition the moment the registry records it.
 func (a *agent) onTransition(tr wire.Transition) {
-	a.metrics.transitions.WithLabelValues(string(tr.To)).Inc()
+	a.metrics.transitioned(tr.To)
 	if _, err := a.hub.Publish(wire.EventCircuitBreaker, a.id.Namespace, a.id.Workload, tr); err != nil {
 		a.log.Error("publish transition", "breaker", tr.Breaker.Name, "error", err)
 		return

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shirou/gopsutil/v4/process"
 )
 
@@ -23,9 +22,7 @@ func (a *agent) mainHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/snapshot", methods{http.MethodGet: a.getSnapshot})
 	mux.Handle("/v1/stream", methods{http.MethodGet: a.getStream})
-	mux.Handle("/metrics", methods{http.MethodGet: promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{
-		ErrorLog: a.log.StandardLogger(nil), MaxRequestsInFlight: 4,
-	}).ServeHTTP})
+	mux.Handle("/metrics", methods{http.MethodGet: a.getMetrics})
 	mux.Handle("/healthz", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}})
