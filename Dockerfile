@@ -8,10 +8,11 @@
 #
 # (`make image` runs all three.) The build stage runs `make build`, the very command the
 # project's machines build and test the binaries with, so the images hold what was tested:
-# CGO_ENABLED=0, -trimpath and the version -ldflags all come from the Makefile. The final
-# stages are distroless static (no shell, no package manager, no libc), run as the
-# numeric non-root user 65532 and write nothing to the root filesystem, so they run
-# unchanged under readOnlyRootFilesystem and the "restricted" Pod Security profile.
+# CGO_ENABLED=0, -trimpath, the version -ldflags and the agent's build tags (no HTTP/2)
+# all come from the Makefile. The final stages are distroless static (no shell, no
+# package manager, no libc), run as the numeric non-root user 65532 and write nothing to
+# the root filesystem, so they run unchanged under readOnlyRootFilesystem and the
+# "restricted" Pod Security profile.
 
 ARG GO_VERSION=1.26.8
 ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot

@@ -7,6 +7,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKG := github.com/faultline-dev/faultline
 LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
+# Build tags of the agent: it serves plain HTTP/1.1 and scrapes pod-local endpoints, so
+# it leaves out net/http's bundled HTTP/2. internal/testbin builds the tests' and
+# benchmarks' agent with the same tags; test/image fails if the two disagree.
+AGENT_TAGS := nethttpomithttp2
 BIN := $(CURDIR)/bin
 HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
@@ -23,7 +27,8 @@ help: ## Show this help
 .PHONY: build
 build: ## Build the binaries into bin/
 	@mkdir -p $(BIN)
-	$(GOBUILD) -o $(BIN)/ ./cmd/...
+	$(GOBUILD) -tags "$(AGENT_TAGS)" -o $(BIN)/ ./cmd/faultline-agent
+	$(GOBUILD) -o $(BIN)/ $(filter-out ./cmd/faultline-agent,$(patsubst %/,./%,$(wildcard cmd/*/)))
 
 .PHONY: run
 run: build ## Run faultline on this machine: aggregator, an agent and the demo; Ctrl-C stops them

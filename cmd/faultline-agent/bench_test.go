@@ -81,9 +81,11 @@ func BenchmarkFootprint(b *testing.B) {
 		}
 		window = d
 	}
-	// Both built as the Dockerfile builds the agent: static, stripped.
-	agentBin := buildStripped(b, "./cmd/faultline-agent")
-	baselineBin := buildStripped(b, "./cmd/faultline-agent/testdata/baseline")
+	// The agent built as the Dockerfile builds it (static, stripped, its build tags);
+	// the baseline static and stripped too, with the default net/http.
+	agentBin := filepath.Join(b.TempDir(), "faultline-agent")
+	testbin.BuildStripped(b, "faultline-agent", agentBin)
+	baselineBin := buildBaseline(b)
 	for b.Loop() {
 		var env []string
 		for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"} { // to compare runtime settings
@@ -140,13 +142,14 @@ func BenchmarkFootprint(b *testing.B) {
 	}
 }
 
-func buildStripped(b *testing.B, pkg string) string {
-	out := filepath.Join(b.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+// buildBaseline builds testdata/baseline, a bare Go HTTP server, static and stripped.
+func buildBaseline(b *testing.B) string {
+	out := filepath.Join(b.TempDir(), "baseline")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/faultline-agent/testdata/baseline")
 	build.Dir = testbin.RepoRoot()
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build %s: %v\n%s", pkg, err, msg)
+		b.Fatalf("build the baseline: %v\n%s", err, msg)
 	}
 	return out
 }

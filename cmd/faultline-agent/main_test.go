@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -270,13 +271,7 @@ func TestVersionAndBadConfig(t *testing.T) {
 
 // TestNoKubernetesClient keeps client-go and controller-runtime out of the agent binary.
 func TestNoKubernetesClient(t *testing.T) {
-	cmd := exec.Command("go", "list", "-deps", "./cmd/faultline-agent")
-	cmd.Dir = testbin.RepoRoot()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, pkg := range strings.Fields(string(out)) {
+	for _, pkg := range agentDeps(t) {
 		if strings.HasPrefix(pkg, "k8s.io/") || strings.HasPrefix(pkg, "sigs.k8s.io/controller-runtime") ||
 			strings.HasPrefix(pkg, "github.com/faultline-dev/faultline/aggregator") {
 			t.Errorf("the agent depends on %s", pkg)
@@ -284,23 +279,48 @@ func TestNoKubernetesClient(t *testing.T) {
 	}
 }
 
-// TestStrippedBinarySize checks the agent binary as the Dockerfile builds it: at most 15 MB.
+// TestNoPrometheusClientLibrary keeps client_golang out of the agent binary: /metrics
+// is built from client_model's types and written with prometheus/common's encoders
+// (agent/metrics.go), and client_golang's registry and handler would cost resident
+// memory the agent's 12 MiB budget has no room for.
+func TestNoPrometheusClientLibrary(t *testing.T) {
+	for _, pkg := range agentDeps(t) {
+		if strings.HasPrefix(pkg, "github.com/prometheus/client_golang/") {
+			t.Errorf("the agent depends on %s", pkg)
+		}
+	}
+}
+
+// agentDeps lists every package the agent binary links, with its build tags.
+func agentDeps(t *testing.T) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-tags", testbin.Tags("faultline-agent"), "./cmd/faultline-agent")
+	cmd.Dir = testbin.RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestStrippedBinarySize checks the agent binary as the Dockerfile builds it: at most
+// 15 MB, and without net/http's HTTP/2 (its build tags must take it out).
 func TestStrippedBinarySize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the agent binary")
 	}
 	out := filepath.Join(t.TempDir(), "faultline-agent")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/faultline-agent")
-	cmd.Dir = testbin.RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
+	testbin.BuildStripped(t, "faultline-agent", out)
+	if b, err := os.ReadFile(out); err != nil {
+		t.Fatal(err)
+	} else if bytes.Contains(b, []byte("http2: Framer")) {
+		t.Error("the agent binary holds net/http's HTTP/2 server")
 	}
 	st, err := os.Stat(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("stripped agent binary: %.1f MB", float64(st.Size())/1e6)
+	t.Logf("stripped agent binary: %.2f MB", float64(st.Size())/1e6)
 	if st.Size() > 15e6 {
 		t.Errorf("stripped agent binary is %d bytes, over the 15 MB budget", st.Size())
 	}

@@ -34,7 +34,22 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Build compiles ./cmd/<name> once per test process and returns the binary's path.
+// buildTags are the build tags each binary under cmd/ is built with, here and by `make
+// build` (the Makefile's *_TAGS), so that what the tests run and the benchmarks measure
+// is what the images ship. TestBuildStage (test/image) fails when the binaries the
+// Dockerfile builds carry other tags.
+var buildTags = map[string]string{
+	// The agent serves plain HTTP/1.1 and scrapes pod-local endpoints: it leaves out
+	// net/http's bundled HTTP/2, half a megabyte of code it would map and never run.
+	"faultline-agent": "nethttpomithttp2",
+}
+
+// Tags returns the build tags of ./cmd/<name>, comma-separated ("" for none).
+func Tags(name string) string { return buildTags[name] }
+
+// Build compiles ./cmd/<name> once per test process and returns the binary's path. It
+// is built as the images build it (static, -trimpath, the binary's tags) but neither
+// stripped nor stamped with a version.
 func Build(t testing.TB, name string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -50,14 +65,28 @@ func Build(t testing.TB, name string) string {
 		tmpDir = d
 	}
 	out := filepath.Join(tmpDir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/"+name)
+	goBuild(t, name, out)
+	built[name] = out
+	return out
+}
+
+// BuildStripped compiles ./cmd/<name> into out exactly as the images ship it: Build's
+// flags plus a stripped symbol table and DWARF (-ldflags "-s -w"), for the size and
+// footprint checks.
+func BuildStripped(t testing.TB, name, out string) {
+	t.Helper()
+	goBuild(t, name, out, "-ldflags", "-s -w")
+}
+
+func goBuild(t testing.TB, name, out string, flags ...string) {
+	t.Helper()
+	args := append([]string{"build", "-trimpath", "-tags", Tags(name)}, flags...)
+	cmd := exec.Command("go", append(args, "-o", out, "./cmd/"+name)...)
 	cmd.Dir = RepoRoot()
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
-	built[name] = out
-	return out
 }
 
 // Process is a running binary.

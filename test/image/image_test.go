@@ -8,6 +8,7 @@ package image
 import (
 	"bufio"
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
 	"io/fs"
@@ -200,7 +201,8 @@ func contextFiles(t *testing.T, dst string) {
 
 // TestBuildStage runs the Dockerfile's build-stage commands on the filtered build context
 // and checks the binaries the final stages copy: present, statically linked (the base
-// image has no libc) and stamped with the version passed as a build argument.
+// image has no libc), stamped with the version passed as a build argument, and built
+// with the flags and tags the tests and benchmarks build them with (internal/testbin).
 func TestBuildStage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every binary")
@@ -240,6 +242,9 @@ func TestBuildStage(t *testing.T) {
 			from := strings.Fields(strings.TrimPrefix(c, "--from=build "))[0]
 			path := filepath.Join(out, strings.TrimPrefix(from, "/out/"))
 			checkStatic(t, path)
+			if filepath.Base(path) == "faultline-"+target {
+				checkBuildSettings(t, path, "faultline-"+target)
+			}
 			// The demo does not report a version; the agent and aggregator do.
 			if target != "demo" && strings.HasSuffix(path, "faultline-"+target) {
 				b, err := os.ReadFile(path)
@@ -250,6 +255,27 @@ func TestBuildStage(t *testing.T) {
 					t.Errorf("%s is not stamped with version %s", filepath.Base(path), version)
 				}
 			}
+		}
+	}
+}
+
+// checkBuildSettings fails unless the binary at path was built as testbin builds
+// ./cmd/<name>: the same build tags, -trimpath, no cgo.
+func checkBuildSettings(t *testing.T, path, name string) {
+	t.Helper()
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		t.Errorf("%s: %v", name, err)
+		return
+	}
+	got := map[string]string{}
+	for _, s := range info.Settings {
+		got[s.Key] = s.Value
+	}
+	want := map[string]string{"-tags": testbin.Tags(name), "-trimpath": "true", "CGO_ENABLED": "0"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s is built with %s=%q; internal/testbin builds it with %q, so the tests and benchmarks run another binary than the image ships", name, k, got[k], w)
 		}
 	}
 }
