@@ -27,6 +27,7 @@ var (
 	benchDuration = flag.Duration("dashboard.duration", time.Minute, "BenchmarkDashboardFleet: measurement window (the documented figures use 10m)")
 	benchTiles    = flag.Int("dashboard.tiles-per-event", 5000, "BenchmarkDashboardFleet: breaker tiles in each metrics event (aggregator --metrics-max-tiles)")
 	benchOut      = flag.String("dashboard.out", "", "BenchmarkDashboardFleet: also write the report (markdown) to this file")
+	benchProfile  = flag.String("dashboard.profile", "", "BenchmarkDashboardFleet: before the window, record a trace and a CPU profile of the dashboard (10 s each) into this directory")
 )
 
 // BenchmarkDashboardFleet measures the dashboard in Chromium with 1,000 pods and 5,000
@@ -85,6 +86,9 @@ func BenchmarkDashboardFleet(b *testing.B) {
 
 	// The first snapshot and the history backfill are not steady state.
 	time.Sleep(min(30*time.Second, *benchDuration/4))
+	if *benchProfile != "" {
+		recordProfile(b, br, 10*time.Second, *benchProfile)
+	}
 	// Both pages are measured at the same time, so that they share whatever else the
 	// machine is doing.
 	dash, bare := measure(b, *benchDuration,

@@ -30,6 +30,12 @@ export function setData(el, key, value) {
   if (el.dataset[key] !== value) el.dataset[key] = value;
 }
 
+// show sets hidden only when it changes: writing the same value still makes the browser
+// restyle the element.
+export function show(el, on) {
+  if (el.hidden === !!on) el.hidden = !on;
+}
+
 export function toggle(el, cls, on) {
   if (el.classList.contains(cls) !== on) el.classList.toggle(cls, on);
 }

@@ -5,7 +5,7 @@
 // URL parameters (for tests and slow links): backoff-ms (first reconnect delay, default
 // 1000), poll-ms (polling interval in polling-only mode, default 5000).
 
-import { Panel } from './component.js';
+import { Panel, setText } from './component.js';
 import { ConnectionStatus } from './components/connection-status.js';
 import { HealthScore } from './components/health-score.js';
 import { PerformancePanel } from './components/performance-panel.js';
@@ -52,6 +52,7 @@ const grid = build(panels.grid, () => new BreakerGrid($('breakers').querySelecto
     detail.show(key);
     post({ type: 'view', view: { detail: key } });
   },
+  onCanvas: (c) => post({ type: 'view', view: { gridCanvas: c } }),
 }));
 detail = new BreakerDetail($('breaker-detail'), { onClose: () => post({ type: 'view', view: { detail: null } }) });
 const agents = build(panels.agents, () => new AgentsTable($('agents').querySelector('.panel-body'), {
@@ -72,7 +73,11 @@ worker.onmessage = (e) => {
   // A full grid supersedes patches; patches that arrive before a frame add up.
   const sec = msg.sections;
   if (sec.gridPatch && pending.gridPatch && !sec.grid) sec.gridPatch = pending.gridPatch.concat(sec.gridPatch);
-  if (sec.grid) delete pending.gridPatch;
+  if (sec.grid) {
+    delete pending.gridPatch;
+    // A grid not drawn yet is superseded: free the bitmap of its charts.
+    if (pending.grid && pending.grid.canvas) pending.grid.canvas.bitmap.close();
+  }
   Object.assign(pending, sec);
   stats.updates++;
   stats.worker.applyMs += msg.timing.applyMs;
@@ -124,10 +129,12 @@ function render() {
     panels.agents.setMessage('data', e.agents || '');
     panels.agents.setMessage('warning', w.agents || '');
     detail.setError(e.detail || '');
-    pageMsg.hidden = !e.page;
-    pageMsg.textContent = e.page || '';
+    if (pageMsg.hidden !== !e.page) pageMsg.hidden = !e.page;
+    setText(pageMsg, e.page || '');
   }
-  if (Date.now() - lastTick >= 900) tick();
+  // The frame that draws the grid (once a second with the metrics) moves the clocks on
+  // too, so that they change in the frame that changes the figures, not in one of their own.
+  if (s.grid || Date.now() - lastTick >= 900) tick();
   const ms = performance.now() - t0;
   stats.renders++;
   stats.lastRenderMs = ms;

@@ -6,6 +6,7 @@
 
 import { RealtimeDataManager, POLL_ENDPOINTS } from './realtime-data-manager.js';
 import { Store, asList, tileKey } from './store.js';
+import { GridPainter } from './grid-canvas.js';
 
 const SUGGESTIONS_EVERY_MS = 15000;
 // Agent events carry state changes only; "last seen" moves every sample, so the agents
@@ -20,6 +21,9 @@ const HISTORY = { cpu: 'cluster:cpu_cores', mem: 'cluster:memory_bytes', rps: 'c
 const WORKLOAD_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 const store = new Store();
+// The grid's charts are drawn here, with the tiles they belong to, when the browser can
+// draw off the page (OffscreenCanvas); the page only shows the bitmap.
+const painter = GridPainter.supported() ? new GridPainter() : null;
 let manager = null;
 let view = {
   grid: { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 60 },
@@ -40,11 +44,25 @@ let detailTimer = null;
 
 // schedule sends the page an update soon: at once after a quiet spell, otherwise at most
 // every MIN_FLUSH_MS, so that events arriving close together cost the page one frame.
+// Sections that are not urgent (alerts, agents, suggestions, the optimization status)
+// wait up to DEFER_MS for the next urgent update, normally the next metrics event a
+// second later, and are drawn in its frame: every frame costs the page a pass of style
+// and layout, however little changed.
 const MIN_FLUSH_MS = 250;
+const DEFER_MS = 1000;
+const URGENT = ['grid', 'gridPatch', 'health', 'detail', 'errors', 'filters'];
 let lastFlush = 0;
+let flushDue = 0;
 
 function schedule() {
-  if (flushTimer === null) flushTimer = setTimeout(flush, Math.max(0, lastFlush + MIN_FLUSH_MS - performance.now()));
+  const urgent = lastStatus !== null || viewChanged.size > 0 || URGENT.some((k) => store.dirty.has(k));
+  const due = lastFlush + (urgent ? MIN_FLUSH_MS : DEFER_MS);
+  if (flushTimer !== null) {
+    if (flushDue <= due) return;
+    clearTimeout(flushTimer);
+  }
+  flushDue = due;
+  flushTimer = setTimeout(flush, Math.max(0, due - performance.now()));
 }
 
 function flush() {
@@ -68,7 +86,26 @@ function flush() {
         sections.filters = f;
       }
     }
-    if (d.has('grid') || viewChanged.has('grid')) sections.grid = { ...store.gridView(view.grid), view: view.grid };
+    if (d.has('grid') || viewChanged.has('grid')) {
+      const grid = { ...store.gridView(view.grid), view: view.grid };
+      if (painter) {
+        try {
+          grid.canvas = painter.paint(grid);
+          store.clearError('grid', 'charts');
+        } catch (err) {
+          grid.canvas = null;
+          store.setError('grid', 'charts', 'the charts could not be drawn (' + (err && err.message || err) + ')');
+        }
+        // The page does not draw the charts: their history stays here.
+        delete grid.times;
+        for (const t of grid.tiles) {
+          delete t.rateHist;
+          delete t.failHist;
+          delete t.stateHist;
+        }
+      }
+      sections.grid = grid;
+    }
     else if (d.has('gridPatch')) sections.gridPatch = store.gridPatchView();
     if (d.has('agents') || viewChanged.has('agents')) sections.agents = { ...store.agentsView(view.agents), view: view.agents };
     if (view.detail && (d.has('grid') || d.has('detail') || viewChanged.has('detail'))) sections.detail = store.detailView(view.detail);
@@ -82,7 +119,8 @@ function flush() {
   d.clear();
   viewChanged.clear();
   const buildMs = performance.now() - t0;
-  postMessage({ type: 'update', sections, timing: { applyMs, buildMs, events: applied, metrics: metricsApplied } });
+  const transfer = sections.grid && sections.grid.canvas ? [sections.grid.canvas.bitmap] : [];
+  postMessage({ type: 'update', sections, timing: { applyMs, buildMs, events: applied, metrics: metricsApplied } }, transfer);
   applyMs = 0;
   applied = 0;
   metricsApplied = 0;
@@ -243,6 +281,10 @@ self.onmessage = (e) => {
           view[k] = { ...view[k], ...next[k] };
           viewChanged.add(k);
         }
+      }
+      if (next.gridCanvas && painter) {
+        painter.geom = next.gridCanvas;
+        viewChanged.add('grid');
       }
       if ('detail' in next && next.detail !== view.detail) {
         view.detail = next.detail;

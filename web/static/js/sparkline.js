@@ -1,11 +1,23 @@
 // Sparklines drawn on canvas: a line over the last few minutes, with the periods a breaker
 // spent open or half-open shaded behind it. Colours come from the page's CSS custom
-// properties, so the charts follow the light and dark themes.
+// properties, so the charts follow the light and dark themes. The module runs in the page
+// and in the data worker (which draws the breaker grid's charts); only themeColors needs
+// the page.
+
+import { SPARK_WINDOW_MS } from './store.js';
 
 let colors = null;
 const dark = globalThis.matchMedia ? matchMedia('(prefers-color-scheme: dark)') : null;
 if (dark) dark.addEventListener('change', () => { colors = null; });
 
+// sparkWindow is five minutes, or less while the page has less history (at least one
+// minute), so that a freshly opened page does not squeeze its data into a corner.
+export function sparkWindow(times, now) {
+  if (!times || !times.length) return SPARK_WINDOW_MS;
+  return Math.min(SPARK_WINDOW_MS, Math.max(60000, now - times[0]));
+}
+
+// themeColors reads the chart colours of the current theme from the page's stylesheet.
 export function themeColors() {
   if (!colors) {
     const cs = getComputedStyle(document.documentElement);
@@ -47,9 +59,9 @@ export function drawSpark(canvas, w, h, opts) {
 }
 
 // drawSparkAt draws into the current coordinate system of ctx, in (0,0)-(w,h): many
-// sparklines share one canvas by translating between them.
-export function drawSparkAt(ctx, w, h, { times, values, states, second, now, windowMs, max }) {
-  const c = themeColors();
+// sparklines share one canvas by translating between them. c is themeColors(), passed in
+// where there is no page to read it from (the worker).
+export function drawSparkAt(ctx, w, h, { times, values, states, second, now, windowMs, max }, c = themeColors()) {
   const n = times ? times.length : 0;
   const t0 = now - windowMs;
   const x = (t) => ((t - t0) / windowMs) * w;

@@ -2,7 +2,7 @@
 // pod, workload, node and when it was last heard from. Rows are virtualised like the
 // breaker grid, so a thousand agents scroll smoothly.
 
-import { h, setText, setData } from '../component.js';
+import { h, setText, setData, show } from '../component.js';
 import { fmtSeen, fmtNumber } from '../format.js';
 
 export const AGENT_LOOK = {
@@ -80,7 +80,7 @@ export class AgentsTable {
       if (c[s]) parts.push(AGENT_LOOK[s].icon + ' ' + fmtNumber(c[s]) + ' ' + AGENT_LOOK[s].word);
     }
     setText(this.summary, parts.join(' \u00b7 '));
-    this.empty.hidden = d.matched > 0;
+    show(this.empty, !d.matched);
     if (!d.matched) setText(this.empty, d.total ? 'No agent matches the search.' : 'No agents discovered yet.');
     const rowH = this.rowH || 36;
     const topH = d.offset * rowH;
@@ -104,10 +104,10 @@ export class AgentsTable {
     for (let i = 0; i < this.rows.length; i++) {
       const r = this.rows[i];
       if (i >= d.rows.length) {
-        r.tr.hidden = true;
+        show(r.tr, false);
         continue;
       }
-      r.tr.hidden = false;
+      show(r.tr, true);
       const a = d.rows[i];
       r.agent = a;
       const look = AGENT_LOOK[a.state] || AGENT_LOOK.unknown;

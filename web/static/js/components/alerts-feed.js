@@ -53,8 +53,11 @@ export class AlertsFeed {
           next.set(id, li);
           return li;
         });
+        // Move only what moved: new alerts are usually prepended, old ones drop off. Items
+        // that left go first, so that the ones after them are not moved one by one (a
+        // move lays an item out again).
+        for (const [id, li] of this.items) if (!next.has(id)) li.remove();
         this.items = next;
-        // Move only what moved: new alerts are usually prepended, old ones drop off.
         const kids = this.list.children;
         for (let i = 0; i < lis.length; i++) {
           if (kids[i] !== lis[i]) this.list.insertBefore(lis[i], kids[i] || null);

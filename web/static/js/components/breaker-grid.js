@@ -4,10 +4,12 @@
 // in the DOM, so 5,000 breakers cost what 60 do. The data worker sorts and filters; the
 // grid asks it for the window it shows.
 
-import { h, setText, setAttr, toggle } from '../component.js';
+import { h, setText, setAttr, toggle, show } from '../component.js';
 import { fmtAge, fmtDuration, fmtPercent, fmtRate, fmtNumber } from '../format.js';
-import { drawSparkAt, sizeCanvas, themeColors } from '../sparkline.js';
-import { SPARK_WINDOW_MS } from '../store.js';
+import { sizeCanvas, themeColors, sparkWindow } from '../sparkline.js';
+import { drawGrid, gridBox } from '../grid-canvas.js';
+
+export { sparkWindow };
 
 export const STATE_LOOK = {
   closed: { icon: '\u2714', word: 'Closed' },
@@ -39,22 +41,20 @@ export function podsText(t) {
 
 const OVERSCAN_ROWS = 0;
 
-// sparkWindow is five minutes, or less while the page has less history (at least one
-// minute), so that a freshly opened page does not squeeze its data into a corner.
-export function sparkWindow(times, now) {
-  if (!times || !times.length) return SPARK_WINDOW_MS;
-  return Math.min(SPARK_WINDOW_MS, Math.max(60000, now - times[0]));
-}
+// The data worker draws the grid's charts when the browser can draw off the page.
+const WORKER_DRAWS = typeof OffscreenCanvas === 'function';
 
 export class BreakerGrid {
-  constructor(body, { onView, onOpen }) {
+  constructor(body, { onView, onOpen, onCanvas }) {
     this.onView = onView;
     this.onOpen = onOpen;
+    this.onCanvas = onCanvas;
     this.view = { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 0 };
     this.active = -1;
     this.data = null;
     this.pool = [];
-    this.geom = { cols: 1, tileW: 200, tileH: 140, gap: 8, rowH: 148, width: 0, height: 0, spark: null };
+    this.shown = []; // the element showing each tile of this.data
+    this.geom = { cols: 1, tileW: 200, tileH: 140, gap: 8, rowH: 148, width: 0, height: 0, spark: null, seq: 0 };
     this.filtersSig = '';
 
     const sel = (id, label, options) => {
@@ -80,9 +80,14 @@ export class BreakerGrid {
     // One canvas over the rows in view holds every tile's sparkline and the two figures
     // that change every second (failure rate and volume): one bitmap to paint instead of
     // one per tile, and no text layout per tile per second. The figures are also in each
-    // tile's accessible name, and in words in the detail dialog.
-    this.canvas = h('canvas', { class: 'grid-canvas', 'aria-hidden': 'true' });
+    // tile's accessible name, and in words in the detail dialog. The worker draws it (see
+    // grid-canvas.js) and sends it with the tiles it shows.
+    this.canvas = h('canvas', { class: 'grid-canvas', 'aria-hidden': 'true', hidden: true });
+    this.bitmaps = WORKER_DRAWS ? this.canvas.getContext('bitmaprenderer') : null;
     this.spacer.append(this.canvas);
+    // The theme's colours are drawn into the charts: a change of theme redraws them.
+    const dark = globalThis.matchMedia ? matchMedia('(prefers-color-scheme: dark)') : null;
+    if (dark) dark.addEventListener('change', () => this.sendCanvas());
     this.empty = h('p', { class: 'grid-empty muted', hidden: true });
     this.viewport = h('div', {
       class: 'grid-viewport', tabindex: '0', role: 'listbox', id: 'breaker-grid',
@@ -151,7 +156,7 @@ export class BreakerGrid {
     const cols = Math.max(1, Math.floor((width + gap) / (minW + gap)));
     const tileW = Math.floor((width - gap * (cols - 1)) / cols);
     const tileH = Math.round(8.6 * rem);
-    const g = { cols, tileW, tileH, gap, rowH: tileH + gap, width, height, spark: null };
+    const g = { cols, tileW, tileH, gap, rowH: tileH + gap, width, height, spark: null, seq: this.geom.seq + 1 };
     this.geom = g;
     this.viewport.style.setProperty('--tile-w', tileW + 'px');
     this.viewport.style.setProperty('--tile-h', tileH + 'px');
@@ -209,33 +214,127 @@ export class BreakerGrid {
       ? 'Rates update each second for the ' + fmtNumber(st.streamed) + ' worst breakers; the other ' + fmtNumber(st.total - st.streamed)
         + ' refresh every 30 s (\u25f7 marks older values' + (Number.isFinite(d.lastFull) ? ', last refresh ' + fmtDuration(Date.now() - d.lastFull) + ' ago' : '') + '). States are always live.'
       : '');
-    this.note.hidden = !(st && st.partial);
+    show(this.note, st && st.partial);
     const rows = Math.ceil(d.matched / g.cols);
     const height = Math.max(0, rows * g.rowH - g.gap);
     if (this.spacerHeight !== height) {
       this.spacerHeight = height;
       this.spacer.style.height = height + 'px';
     }
-    this.empty.hidden = d.matched > 0;
+    show(this.empty, !d.matched);
     if (!d.matched) setText(this.empty, d.total ? 'No breaker matches these filters.' : 'No circuit breakers reported yet. Breakers appear when an agent learns them from its application.');
 
     while (this.pool.length < d.tiles.length) this.pool.push(this.makeTile());
     const now = Number.isFinite(d.time) ? d.time : Date.now();
     this.skew = Date.now() - now; // server clock vs ours, for tick()
-    for (let i = 0; i < this.pool.length; i++) {
-      const el = this.pool[i];
-      if (i >= d.tiles.length) {
-        if (el.v.hidden !== true) {
-          el.root.hidden = true;
-          el.v.hidden = true;
-          el.index = -1;
-        }
-        continue;
-      }
-      this.fill(el, d.tiles[i], d.offset + i, d, now);
+    this.shown = this.assign(d.tiles);
+    for (let i = 0; i < d.tiles.length; i++) this.fill(this.shown[i], d.tiles[i], d.offset + i, d, now);
+    for (const el of this.pool) {
+      if (el.used || el.v.hidden === true) continue;
+      el.root.hidden = true;
+      el.v.hidden = true;
+      el.index = -1;
+      el.key = '';
     }
-    this.drawSparks(d, now);
+    // The tiles' elements are not in the order they are shown (see assign): the listbox
+    // owns them in that order, for assistive technology.
+    if (d.tiles.length) setAttr(this.viewport, 'aria-owns', d.tiles.map((_, i) => 'bt-' + (d.offset + i)).join(' '));
+    else this.viewport.removeAttribute('aria-owns');
+    if (!g.spark && d.tiles.length) this.measureTile();
+    if (this.bitmaps) this.showBitmap(d);
+    else this.drawSparks(d);
     this.markActive();
+  }
+
+  // measureTile finds where the chart and the figures sit inside a tile, once per
+  // geometry (it makes the browser lay out the page), and gives the worker what it needs
+  // to draw them.
+  measureTile() {
+    const g = this.geom;
+    const first = this.shown[0];
+    const tr = first.root.getBoundingClientRect();
+    const at = (e) => {
+      const r = e.getBoundingClientRect();
+      return { x: r.left - tr.left, y: r.top - tr.top, w: r.width, h: r.height };
+    };
+    g.spark = at(first.spark);
+    g.nums = at(first.nums);
+    const cs = getComputedStyle(first.nums);
+    g.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily; // the shorthand may hold what canvas cannot parse
+    this.sendCanvas();
+  }
+
+  // sendCanvas gives the worker the geometry and colours to draw the grid's charts with.
+  sendCanvas() {
+    const g = this.geom;
+    if (!g.spark) return;
+    g.dpr = globalThis.devicePixelRatio || 1;
+    g.colors = themeColors();
+    g.seq++;
+    if (this.bitmaps && this.onCanvas) {
+      this.onCanvas({
+        seq: g.seq, cols: g.cols, tileW: g.tileW, gap: g.gap, rowH: g.rowH, width: g.width, dpr: g.dpr,
+        spark: g.spark, nums: g.nums, font: g.font, colors: g.colors,
+      });
+    }
+  }
+
+  // showBitmap shows the charts the worker drew for the tiles of d. A bitmap drawn for
+  // another geometry (the grid was just resized) is dropped and the canvas hidden until
+  // the worker draws the new one.
+  showBitmap(d) {
+    const cv = this.canvas;
+    const b = d.canvas;
+    d.canvas = null; // a bitmap is shown once: the canvas takes it over
+    if (!b || b.seq !== this.geom.seq || !d.tiles.length) {
+      if (b) b.bitmap.close();
+      show(cv, false);
+      return;
+    }
+    this.placeCanvas(b.top, b.width, b.height);
+    this.bitmaps.transferFromImageBitmap(b.bitmap);
+    show(cv, true);
+  }
+
+  placeCanvas(top, width, height) {
+    const cv = this.canvas;
+    if (this.canvasTop !== top) {
+      this.canvasTop = top;
+      cv.style.transform = 'translateY(' + top + 'px)';
+    }
+    if (this.canvasW !== width || this.canvasH !== height) {
+      this.canvasW = width;
+      this.canvasH = height;
+      cv.style.width = width + 'px';
+      cv.style.height = height + 'px';
+    }
+  }
+
+  // assign picks the element that shows each tile: a tile still in view keeps its element
+  // and only moves, so an update that reorders the grid rewrites the text of the tiles
+  // that came into view rather than of every tile. It marks the elements it used.
+  assign(tiles) {
+    const byKey = new Map();
+    for (const el of this.pool) {
+      el.used = false;
+      if (el.v.hidden === false && el.key) byKey.set(el.key, el);
+    }
+    const out = new Array(tiles.length);
+    for (let i = 0; i < tiles.length; i++) {
+      const el = byKey.get(tiles[i].key);
+      if (el && !el.used) {
+        el.used = true;
+        out[i] = el;
+      }
+    }
+    let next = 0;
+    for (let i = 0; i < tiles.length; i++) {
+      if (out[i]) continue;
+      while (this.pool[next].used) next++;
+      out[i] = this.pool[next];
+      out[i].used = true;
+    }
+    return out;
   }
 
   makeTile() {
@@ -332,77 +431,19 @@ export class BreakerGrid {
     }
   }
 
-  // drawSparks draws the sparklines of the tiles in d onto the shared canvas, which
-  // covers the rows from the first tile's to the last one's.
-  drawSparks(d, now) {
-    const g = this.geom;
+  // drawSparks draws the charts on the page, where the worker cannot (no OffscreenCanvas).
+  drawSparks(d) {
     const cv = this.canvas;
-    if (!d.tiles.length) {
-      cv.hidden = true;
+    if (!d.tiles.length || !this.geom.spark) {
+      show(cv, false);
       return;
     }
-    cv.hidden = false;
-    const first = this.pool[0];
-    if (!g.spark) {
-      // Where the chart and the figures sit inside a tile: measured once per geometry.
-      const tr = first.root.getBoundingClientRect();
-      const at = (e) => {
-        const r = e.getBoundingClientRect();
-        return { x: r.left - tr.left, y: r.top - tr.top, w: r.width, h: r.height };
-      };
-      g.spark = at(first.spark);
-      g.nums = at(first.nums);
-      const cs = getComputedStyle(first.nums);
-      g.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily; // the shorthand may hold what canvas cannot parse
-    }
-    const row0 = Math.floor(d.offset / g.cols);
-    const rows = Math.ceil((d.offset + d.tiles.length) / g.cols) - row0;
-    const top = row0 * g.rowH;
-    const height = rows * g.rowH;
-    if (this.canvasTop !== top) {
-      this.canvasTop = top;
-      cv.style.transform = 'translateY(' + top + 'px)';
-    }
-    if (this.canvasW !== g.width || this.canvasH !== height) {
-      this.canvasW = g.width;
-      this.canvasH = height;
-      cv.style.width = g.width + 'px';
-      cv.style.height = height + 'px';
-    }
-    const dpr = sizeCanvas(cv, g.width, height);
-    const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, g.width, height);
-    const windowMs = sparkWindow(d.times, now);
-    const c = themeColors();
-    for (let i = 0; i < d.tiles.length; i++) {
-      const t = d.tiles[i];
-      const index = d.offset + i;
-      const x = (index % g.cols) * (g.tileW + g.gap);
-      const y = (Math.floor(index / g.cols) - row0) * g.rowH;
-      if (t.rateHist) {
-        ctx.setTransform(dpr, 0, 0, dpr, (x + g.spark.x) * dpr, (y + g.spark.y) * dpr);
-        drawSparkAt(ctx, g.spark.w, g.spark.h, {
-          times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs,
-        });
-      }
-      this.drawFigures(ctx, dpr, x + g.nums.x, y + g.nums.y, t, now, c);
-    }
-  }
-
-  // drawFigures writes a tile's failure rate and volume, right-aligned in the tile's
-  // figures box; a tile whose values are older than the last few seconds says so.
-  drawFigures(ctx, dpr, x, y, t, now, c) {
     const g = this.geom;
-    const age = Number.isFinite(t.updated) ? now - t.updated : NaN;
-    const lag = age > 5000;
-    ctx.setTransform(dpr, 0, 0, dpr, x * dpr, y * dpr);
-    ctx.font = g.font;
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    ctx.fillStyle = lag ? c.muted : c.text;
-    // maxWidth narrows the text rather than letting it run into the pod count.
-    ctx.fillText((lag ? '\u25f7 ' : '') + 'fail ' + fmtPercent(t.failureRate) + '\u2002' + fmtRate(t.rate), g.nums.w, g.nums.h / 2 + 0.5, g.nums.w);
+    const box = gridBox(g, d);
+    this.placeCanvas(box.top, box.width, box.height);
+    sizeCanvas(cv, box.width, box.height);
+    drawGrid(cv.getContext('2d'), g, d);
+    show(cv, true);
   }
 
   // patch applies tiles changed by circuit-breaker events between metrics events: they
@@ -415,7 +456,7 @@ export class BreakerGrid {
       const i = d.tiles.findIndex((x) => x.key === t.key);
       if (i < 0) continue; // not in view
       d.tiles[i] = { ...d.tiles[i], ...t };
-      const el = this.pool[i];
+      const el = this.shown[i];
       if (el && el.key === t.key) this.fill(el, d.tiles[i], el.index, d, now);
     }
   }
@@ -424,9 +465,10 @@ export class BreakerGrid {
   tick(now = Date.now()) {
     if (!this.data) return;
     now -= this.skew || 0;
-    for (let i = 0; i < this.data.tiles.length && i < this.pool.length; i++) {
+    for (let i = 0; i < this.data.tiles.length && i < this.shown.length; i++) {
       const t = this.data.tiles[i];
-      if (Number.isFinite(t.since)) this.put(this.pool[i], 'since', this.pool[i].since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + fmtAge(now - t.since));
+      const el = this.shown[i];
+      if (Number.isFinite(t.since)) this.put(el, 'since', el.since, (t.stale ? '\u26a0 stale \u00b7 ' : '') + fmtAge(now - t.since));
     }
   }
 
@@ -450,8 +492,8 @@ export class BreakerGrid {
       setAttr(el.root, 'aria-selected', on ? 'true' : 'false');
       if (on) id = el.root.id;
     }
-    if (id) this.viewport.setAttribute('aria-activedescendant', id);
-    else this.viewport.removeAttribute('aria-activedescendant');
+    if (id) setAttr(this.viewport, 'aria-activedescendant', id);
+    else if (this.viewport.hasAttribute('aria-activedescendant')) this.viewport.removeAttribute('aria-activedescendant');
   }
 
   activeKey() {

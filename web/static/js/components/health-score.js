@@ -1,7 +1,7 @@
 // HealthScore shows the cluster's 0-100 score as a gauge, the words for it, and the
 // breakdown of what took points off, with the headline totals beside it.
 
-import { h, setText, setData } from '../component.js';
+import { h, setText, setData, setAttr } from '../component.js';
 import { fmtNumber } from '../format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -46,6 +46,7 @@ export class HealthScore {
       this.asOf,
     );
     this.sig = '';
+    this.rows = []; // one per penalty listed: { li, points, component, detail }
   }
 
   render(d) {
@@ -53,25 +54,13 @@ export class HealthScore {
       const score = Math.round(d.health.score);
       const lv = healthLevel(score);
       setText(this.score, String(score));
-      this.arc.setAttribute('stroke-dashoffset', (C * (1 - score / 100)).toFixed(2));
+      setAttr(this.arc, 'stroke-dashoffset', (C * (1 - score / 100)).toFixed(2));
       setData(this.scoreBox, 'level', lv.level);
       setText(this.word, lv.icon + ' ' + lv.word);
       setData(this.word, 'level', lv.level);
-      this.word.className = 'score-word level-' + lv.level;
-      this.scoreBox.setAttribute('aria-label', 'Health score ' + score + ' of 100, ' + lv.word);
-      const items = d.health.breakdown;
-      const sig = JSON.stringify(items);
-      if (sig !== this.sig) {
-        this.sig = sig;
-        if (!items.length) {
-          this.breakdown.replaceChildren(h('li', { class: 'muted', text: 'Nothing is taking points off.' }));
-        } else {
-          this.breakdown.replaceChildren(...items.map((p) => h('li', {},
-            h('span', { class: 'points', text: '\u2212' + fmtNumber(p.points ?? NaN, 1) }),
-            h('span', { class: 'component', text: p.component || 'other' }),
-            h('span', { class: 'pen-detail', text: p.detail }))));
-        }
-      }
+      setAttr(this.word, 'class', 'score-word level-' + lv.level);
+      setAttr(this.scoreBox, 'aria-label', 'Health score ' + score + ' of 100, ' + lv.word);
+      this.renderBreakdown(d.health.breakdown);
     }
     const t = d.totals;
     if (t) {
@@ -85,5 +74,35 @@ export class HealthScore {
     let discText = '';
     if (disc) discText = ' \u00b7 discovery ' + (disc.error ? 'error: ' + disc.error : disc.stale ? 'stale' : disc.synced ? 'synced' : 'syncing');
     setText(this.asOf, (d.mode ? d.mode + ' mode' : '') + discText);
+  }
+
+  // renderBreakdown lists the penalties. Their figures change every second: the items are
+  // kept and only their text changes, so that an update does not build the list again.
+  renderBreakdown(items) {
+    if (!items.length) {
+      if (this.sig !== 'none') {
+        this.sig = 'none';
+        this.rows = [];
+        this.breakdown.replaceChildren(h('li', { class: 'muted', text: 'Nothing is taking points off.' }));
+      }
+      return;
+    }
+    if (this.sig === 'none') {
+      this.breakdown.replaceChildren();
+    }
+    this.sig = 'list';
+    while (this.rows.length < items.length) {
+      const r = { points: h('span', { class: 'points' }), component: h('span', { class: 'component' }), detail: h('span', { class: 'pen-detail' }) };
+      r.li = h('li', {}, r.points, r.component, r.detail);
+      this.breakdown.append(r.li);
+      this.rows.push(r);
+    }
+    while (this.rows.length > items.length) this.rows.pop().li.remove();
+    items.forEach((p, i) => {
+      const r = this.rows[i];
+      setText(r.points, '\u2212' + fmtNumber(p.points ?? NaN, 1));
+      setText(r.component, p.component || 'other');
+      setText(r.detail, p.detail);
+    });
   }
 }

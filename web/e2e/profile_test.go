@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdpio "github.com/chromedp/cdproto/io"
+	"github.com/chromedp/cdproto/profiler"
+	"github.com/chromedp/cdproto/tracing"
+	"github.com/chromedp/chromedp"
+)
+
+// traceCategories are the ones Chromium DevTools' Performance panel records: main-thread
+// tasks with their style, layout and paint steps, what invalidated style and layout (with
+// the JS stack that did it), and JS samples.
+var traceCategories = []string{
+	"-*",
+	"devtools.timeline",
+	"disabled-by-default-devtools.timeline",
+	"disabled-by-default-devtools.timeline.frame",
+	"disabled-by-default-devtools.timeline.stack",
+	"disabled-by-default-devtools.timeline.invalidationTracking",
+	"disabled-by-default-v8.cpu_profiler",
+	"v8.execute",
+	"blink.user_timing",
+}
+
+// recordProfile writes d of the page's activity to dir: trace.json (a Chromium trace:
+// open it in DevTools' Performance panel or ui.perfetto.dev), then, for another d,
+// page.cpuprofile (the main thread's JavaScript, sampled every 100 µs; DevTools opens it
+// too). The two are taken one after the other so that neither adds its overhead to the
+// other; neither overlaps the measured window.
+func recordProfile(tb testing.TB, br *browser, d time.Duration, dir string) {
+	tb.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	recordTrace(tb, br, d, filepath.Join(dir, "trace.json"))
+	recordCPUProfile(tb, br, d, filepath.Join(dir, "page.cpuprofile"))
+}
+
+func recordTrace(tb testing.TB, br *browser, d time.Duration, path string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(br.ctx, d+2*time.Minute)
+	defer cancel()
+	complete := chromedp.Events(ctx, tracing.TracingComplete)
+	cfg := &tracing.TraceConfig{RecordMode: tracing.TraceConfigRecordModeRecordContinuously, IncludedCategories: traceCategories}
+	if _, err := chromedp.Call(ctx, tracing.Start, tracing.StartParams{TraceConfig: cfg, TransferMode: tracing.StartTransferModeReturnAsStream}); err != nil {
+		tb.Fatalf("start tracing: %v", err)
+	}
+	time.Sleep(d)
+	if _, err := chromedp.Call(ctx, tracing.End, cdp.Empty{}); err != nil {
+		tb.Fatalf("end tracing: %v", err)
+	}
+	var handle cdpio.StreamHandle
+	for ev, err := range complete {
+		if err != nil {
+			tb.Fatalf("tracing did not complete: %v", err)
+		}
+		handle = ev.Stream
+		break
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	for {
+		r, err := chromedp.Call(ctx, cdpio.Read, cdpio.ReadParams{Handle: handle, Size: 1 << 20})
+		if err != nil {
+			tb.Fatalf("read the trace: %v", err)
+		}
+		if _, err := f.Write(r.Data); err != nil {
+			tb.Fatal(err)
+		}
+		if r.EOF {
+			break
+		}
+	}
+	if _, err := chromedp.Call(ctx, cdpio.Close, cdpio.CloseParams{Handle: handle}); err != nil {
+		tb.Fatalf("close the trace stream: %v", err)
+	}
+	tb.Logf("wrote %s", path)
+}
+
+func recordCPUProfile(tb testing.TB, br *browser, d time.Duration, path string) {
+	tb.Helper()
+	if _, err := chromedp.Call(br.ctx, profiler.Enable, cdp.Empty{}); err != nil {
+		tb.Fatalf("enable profiler: %v", err)
+	}
+	if _, err := chromedp.Call(br.ctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 100}); err != nil {
+		tb.Fatalf("profiler interval: %v", err)
+	}
+	if _, err := chromedp.Call(br.ctx, profiler.Start, cdp.Empty{}); err != nil {
+		tb.Fatalf("start profiler: %v", err)
+	}
+	time.Sleep(d)
+	res, err := chromedp.Call(br.ctx, profiler.Stop, cdp.Empty{})
+	if err != nil {
+		tb.Fatalf("stop profiler: %v", err)
+	}
+	if _, err := chromedp.Call(br.ctx, profiler.Disable, cdp.Empty{}); err != nil {
+		tb.Fatalf("disable profiler: %v", err)
+	}
+	b, err := json.Marshal(res.Profile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("wrote %s (%d samples)", path, len(res.Profile.Samples))
+}
