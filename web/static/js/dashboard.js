@@ -42,7 +42,9 @@ function build(panel, make) {
 
 const conn = new ConnectionStatus($('conn'), $('banner'), { onRetry: () => post({ type: 'retry-live' }) });
 const health = build(panels.health, () => new HealthScore($('health').querySelector('.panel-body')));
-const perf = build(panels.perf, () => new PerformancePanel($('perf').querySelector('.panel-body')));
+const perf = build(panels.perf, () => new PerformancePanel($('perf').querySelector('.panel-body'), {
+  onCharts: (msg, transfer = []) => worker.postMessage({ type: 'perf-charts', ...msg }, transfer),
+}));
 const alerts = build(panels.alerts, () => new AlertsFeed($('alerts').querySelector('.panel-body'), $('alerts-count')));
 const suggestions = build(panels.suggestions, () => new Suggestions($('suggestions').querySelector('.panel-body'), $('suggestions-count')));
 let detail = null;

@@ -7,6 +7,7 @@
 import { RealtimeDataManager, POLL_ENDPOINTS } from './realtime-data-manager.js';
 import { Store, asList, tileKey } from './store.js';
 import { GridPainter } from './grid-canvas.js';
+import { drawPerfCharts } from './sparkline.js';
 
 const SUGGESTIONS_EVERY_MS = 15000;
 // Agent events carry state changes only; "last seen" moves every sample, so the agents
@@ -24,6 +25,9 @@ const store = new Store();
 // The grid's charts are drawn here, with the tiles they belong to, when the browser can
 // draw off the page (OffscreenCanvas); the page only shows the bitmap.
 const painter = GridPainter.supported() ? new GridPainter() : null;
+// The performance panel's charts, when the page hands them over: { cpu: { canvas, width },
+// ... }, with the page's colours and pixel ratio.
+const perfCharts = { charts: null, height: 0, dpr: 1, colors: null };
 let manager = null;
 let view = {
   grid: { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 60 },
@@ -35,6 +39,8 @@ let viewChanged = new Set(['grid', 'agents', 'detail', 'alerts']);
 let flushTimer = null;
 let filtersSig = '';
 let applyMs = 0;
+let buildMs = 0;
+let shownKeys = new Set(); // the tiles of the last grid section sent
 let applied = 0;
 let metricsApplied = 0;
 let lastStatus = null;
@@ -45,11 +51,11 @@ let detailTimer = null;
 // schedule sends the page an update soon: at once after a quiet spell, otherwise at most
 // every MIN_FLUSH_MS, so that events arriving close together cost the page one frame.
 // Sections that are not urgent (alerts, agents, suggestions, the optimization status)
-// wait up to DEFER_MS for the next urgent update, normally the next metrics event a
-// second later, and are drawn in its frame: every frame costs the page a pass of style
+// wait up to DEFER_MS for the next urgent update, normally the next metrics event about
+// a second later, and are drawn in its frame: every frame costs the page a pass of style
 // and layout, however little changed.
 const MIN_FLUSH_MS = 250;
-const DEFER_MS = 1000;
+const DEFER_MS = 1200;
 const URGENT = ['grid', 'gridPatch', 'health', 'detail', 'errors', 'filters'];
 let lastFlush = 0;
 let flushDue = 0;
@@ -75,7 +81,14 @@ function flush() {
     if (lastStatus) sections.status = lastStatus;
     lastStatus = null;
     if (d.has('health') || d.has('perf')) sections.health = store.healthView();
-    if (d.has('perf')) sections.perf = store.perfView();
+    if (d.has('perf')) {
+      const perf = store.perfView();
+      if (perfCharts.charts) {
+        drawPerfCharts(perf, perfCharts.charts, perfCharts.height, perfCharts.colors, perfCharts.dpr);
+        for (const k of ['times', 'cpu', 'mem', 'rps', 'eps', 'health']) delete perf[k];
+      }
+      sections.perf = perf;
+    }
     if (d.has('alerts') || viewChanged.has('alerts')) sections.alerts = store.alertsView(view.alertsLimit);
     if (d.has('suggestions')) sections.suggestions = store.suggestionsView();
     if (d.has('filters')) {
@@ -105,8 +118,13 @@ function flush() {
         }
       }
       sections.grid = grid;
+      shownKeys = new Set(grid.tiles.map((t) => t.key));
     }
-    else if (d.has('gridPatch')) sections.gridPatch = store.gridPatchView();
+    else if (d.has('gridPatch')) {
+      // Only tiles the page shows are patched; the others wait for the next metrics event.
+      const patch = store.gridPatchView().filter((t) => shownKeys.has(t.key));
+      if (patch.length) sections.gridPatch = patch;
+    }
     if (d.has('agents') || viewChanged.has('agents')) sections.agents = { ...store.agentsView(view.agents), view: view.agents };
     if (view.detail && (d.has('grid') || d.has('detail') || viewChanged.has('detail'))) sections.detail = store.detailView(view.detail);
     if (d.has('errors') || Object.keys(sections).length) {
@@ -118,9 +136,12 @@ function flush() {
   }
   d.clear();
   viewChanged.clear();
-  const buildMs = performance.now() - t0;
+  buildMs += performance.now() - t0;
+  // Nothing for the page (an event that changed nothing it shows): no message, no frame.
+  if (!Object.keys(sections).length) return;
   const transfer = sections.grid && sections.grid.canvas ? [sections.grid.canvas.bitmap] : [];
   postMessage({ type: 'update', sections, timing: { applyMs, buildMs, events: applied, metrics: metricsApplied } }, transfer);
+  buildMs = 0;
   applyMs = 0;
   applied = 0;
   metricsApplied = 0;
@@ -299,6 +320,18 @@ self.onmessage = (e) => {
       schedule();
       break;
     }
+    case 'perf-charts':
+      if (msg.canvases) {
+        perfCharts.charts = {};
+        for (const [k, canvas] of Object.entries(msg.canvases)) perfCharts.charts[k] = { canvas, width: 0 };
+      }
+      if (msg.sizes && perfCharts.charts) {
+        for (const [k, w] of Object.entries(msg.sizes)) if (perfCharts.charts[k]) perfCharts.charts[k].width = w;
+        Object.assign(perfCharts, { height: msg.height, dpr: msg.dpr, colors: msg.colors });
+        store.dirty.add('perf');
+        schedule();
+      }
+      break;
     case 'retry-live':
       manager.retryLive();
       break;

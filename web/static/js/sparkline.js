@@ -37,9 +37,9 @@ export function themeColors() {
 }
 
 // sizeCanvas gives the canvas a backing store of w x h CSS pixels at the screen's pixel
-// ratio, touching it only when the size changes (a resize clears the canvas).
-export function sizeCanvas(canvas, w, h) {
-  const dpr = globalThis.devicePixelRatio || 1;
+// ratio (dpr; the worker is told the page's), touching it only when the size changes (a
+// resize clears the canvas).
+export function sizeCanvas(canvas, w, h, dpr = globalThis.devicePixelRatio || 1) {
   const W = Math.max(1, Math.round(w * dpr));
   const H = Math.max(1, Math.round(h * dpr));
   if (canvas.width !== W) canvas.width = W;
@@ -50,12 +50,25 @@ export function sizeCanvas(canvas, w, h) {
 // drawSpark draws values (aligned with times, epoch ms) over [now - windowMs, now] on a
 // canvas of its own. states (optional, codes from store.STATE_CODE) shade open and
 // half-open periods; second (optional) is a second series drawn dashed on a 0-100 scale.
-export function drawSpark(canvas, w, h, opts) {
-  const dpr = sizeCanvas(canvas, w, h);
+// In the worker, c (the theme's colours) and dpr come from the page.
+export function drawSpark(canvas, w, h, opts, c = themeColors(), dpr = undefined) {
+  dpr = sizeCanvas(canvas, w, h, dpr);
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, h);
-  drawSparkAt(ctx, w, h, opts);
+  drawSparkAt(ctx, w, h, opts, c);
+}
+
+// drawPerfCharts draws the cluster series of d (a perf view: times, cpu, mem, rps, eps)
+// on charts ({ cpu: { canvas, width }, ... }), each height CSS px tall. The worker passes
+// the page's colours and pixel ratio.
+export function drawPerfCharts(d, charts, height, c = undefined, dpr = undefined) {
+  if (!d.times) return;
+  const now = Number.isFinite(d.time) ? d.time : Date.now();
+  for (const k of ['cpu', 'mem', 'rps', 'eps']) {
+    const ch = charts[k];
+    if (ch && ch.width > 0) drawSpark(ch.canvas, ch.width, height, { times: d.times, values: d[k], now, windowMs: sparkWindow(d.times, now) }, c, dpr);
+  }
 }
 
 // drawSparkAt draws into the current coordinate system of ctx, in (0,0)-(w,h): many

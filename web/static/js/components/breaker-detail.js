@@ -4,8 +4,8 @@
 
 import { h, setText, setData } from '../component.js';
 import { fmtClock, fmtDuration, fmtNumber, fmtPercent, fmtRate, parseTime } from '../format.js';
-import { drawSpark } from '../sparkline.js';
-import { stateLook, podsText, rawState, sparkWindow } from './breaker-grid.js';
+import { drawSpark, sparkWindow } from '../sparkline.js';
+import { stateLook, podsText, rawState } from './breaker-grid.js';
 
 function badge(state, known = true) {
   const look = stateLook(state, known);

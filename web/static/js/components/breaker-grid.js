@@ -6,10 +6,8 @@
 
 import { h, setText, setAttr, toggle, show } from '../component.js';
 import { fmtAge, fmtDuration, fmtPercent, fmtRate, fmtNumber } from '../format.js';
-import { sizeCanvas, themeColors, sparkWindow } from '../sparkline.js';
+import { sizeCanvas, themeColors } from '../sparkline.js';
 import { drawGrid, gridBox } from '../grid-canvas.js';
-
-export { sparkWindow };
 
 export const STATE_LOOK = {
   closed: { icon: '\u2714', word: 'Closed' },
@@ -87,7 +85,7 @@ export class BreakerGrid {
     this.spacer.append(this.canvas);
     // The theme's colours are drawn into the charts: a change of theme redraws them.
     const dark = globalThis.matchMedia ? matchMedia('(prefers-color-scheme: dark)') : null;
-    if (dark) dark.addEventListener('change', () => this.sendCanvas());
+    if (dark) dark.addEventListener('change', () => this.sendCanvas(false));
     this.empty = h('p', { class: 'grid-empty muted', hidden: true });
     this.viewport = h('div', {
       class: 'grid-viewport', tabindex: '0', role: 'listbox', id: 'breaker-grid',
@@ -261,16 +259,18 @@ export class BreakerGrid {
     g.nums = at(first.nums);
     const cs = getComputedStyle(first.nums);
     g.font = cs.fontWeight + ' ' + cs.fontSize + ' ' + cs.fontFamily; // the shorthand may hold what canvas cannot parse
-    this.sendCanvas();
+    this.sendCanvas(true);
   }
 
   // sendCanvas gives the worker the geometry and colours to draw the grid's charts with.
-  sendCanvas() {
+  // A new geometry (newGeom) makes the bitmaps drawn for the old one unusable; new colours
+  // only replace the old ones with the next bitmap.
+  sendCanvas(newGeom) {
     const g = this.geom;
     if (!g.spark) return;
     g.dpr = globalThis.devicePixelRatio || 1;
     g.colors = themeColors();
-    g.seq++;
+    if (newGeom) g.seq++;
     if (this.bitmaps && this.onCanvas) {
       this.onCanvas({
         seq: g.seq, cols: g.cols, tileW: g.tileW, gap: g.gap, rowH: g.rowH, width: g.width, dpr: g.dpr,

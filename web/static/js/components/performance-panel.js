@@ -3,13 +3,18 @@
 
 import { h, setText, setData } from '../component.js';
 import { fmtBytes, fmtCores, fmtNumber, fmtPercent, fmtClock, fmtDuration } from '../format.js';
-import { drawSpark } from '../sparkline.js';
-import { sparkWindow } from './breaker-grid.js';
+import { drawPerfCharts, themeColors } from '../sparkline.js';
 
 const SPARK_H = 34;
 
+// The data worker draws the charts where the browser lets a canvas be drawn off the page.
+const WORKER_DRAWS = typeof HTMLCanvasElement !== 'undefined' && typeof HTMLCanvasElement.prototype.transferControlToOffscreen === 'function';
+
 export class PerformancePanel {
-  constructor(body) {
+  // onCharts(message, transfer), when given, hands the charts to the data worker: first
+  // { canvases } (OffscreenCanvas, to transfer), then { sizes, height, dpr, colors }
+  // whenever they change.
+  constructor(body, { onCharts } = {}) {
     this.cards = {};
     const grid = h('div', { class: 'metric-cards' });
     for (const [k, label] of [['cpu', 'CPU'], ['mem', 'Memory'], ['rps', 'Requests'], ['eps', 'Errors']]) {
@@ -40,14 +45,30 @@ export class PerformancePanel {
         h('div', {}, h('h3', { class: 'sub', text: 'Changes' }), this.changes)));
     this.changesSig = '';
     this.last = null;
+    this.onCharts = WORKER_DRAWS && onCharts ? onCharts : null;
+    if (this.onCharts) {
+      const canvases = {};
+      for (const [k, c] of Object.entries(this.cards)) canvases[k] = c.canvas.transferControlToOffscreen();
+      this.onCharts({ canvases }, Object.values(canvases));
+      const dark = globalThis.matchMedia ? matchMedia('(prefers-color-scheme: dark)') : null;
+      if (dark) dark.addEventListener('change', () => this.sendSizes());
+    }
     const ro = new ResizeObserver((entries) => {
       for (const e of entries) {
         const c = Object.values(this.cards).find((x) => x.canvas === e.target);
         if (c) c.width = e.contentRect.width;
       }
-      if (this.last) this.drawSparks(this.last);
+      if (this.onCharts) this.sendSizes();
+      else if (this.last) this.drawSparks(this.last);
     });
     for (const c of Object.values(this.cards)) ro.observe(c.canvas);
+  }
+
+  // sendSizes tells the worker how large to draw the charts, and in which colours.
+  sendSizes() {
+    const sizes = {};
+    for (const [k, c] of Object.entries(this.cards)) sizes[k] = c.width;
+    this.onCharts({ sizes, height: SPARK_H, dpr: globalThis.devicePixelRatio || 1, colors: themeColors() });
   }
 
   render(d) {
@@ -71,17 +92,12 @@ export class PerformancePanel {
       setText(c.eps.sub, errPct === null ? 'no requests' : fmtPercent(errPct) + ' of requests');
       setData(c.eps.card, 'level', errPct !== null && errPct >= 5 ? 'bad' : 'ok');
     }
-    this.drawSparks(d);
+    if (!this.onCharts) this.drawSparks(d);
     this.renderOptimization(d.optimization, d.changes || []);
   }
 
   drawSparks(d) {
-    if (!d.times) return;
-    const now = Number.isFinite(d.time) ? d.time : Date.now();
-    for (const k of ['cpu', 'mem', 'rps', 'eps']) {
-      const c = this.cards[k];
-      if (c.width > 0) drawSpark(c.canvas, c.width, SPARK_H, { times: d.times, values: d[k], now, windowMs: sparkWindow(d.times, now) });
-    }
+    drawPerfCharts(d, Object.fromEntries(Object.entries(this.cards).map(([k, c]) => [k, { canvas: c.canvas, width: c.width }])), SPARK_H);
   }
 
   renderOptimization(o, changes) {
