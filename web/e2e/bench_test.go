@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/systeminfo"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
@@ -318,20 +319,26 @@ func heapAfterGC(tb testing.TB, br *browser, withWorker bool) heap {
 	if !withWorker {
 		return h
 	}
+	wctx, cancel := chromedp.NewContext(br.ctx, chromedp.WithTargetID(dataWorker(tb, br)))
+	h.worker = read(wctx)
+	cancel()
+	return h
+}
+
+// dataWorker is the target of the dashboard's data worker.
+func dataWorker(tb testing.TB, br *browser) target.ID {
+	tb.Helper()
 	targets, err := chromedp.Targets(br.ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, t := range targets {
 		if t.Type == "worker" && strings.HasSuffix(t.URL, "/js/data-worker.js") {
-			wctx, cancel := chromedp.NewContext(br.ctx, chromedp.WithTargetID(t.TargetID))
-			h.worker = read(wctx)
-			cancel()
-			return h
+			return t.TargetID
 		}
 	}
 	tb.Fatalf("the data worker is not among the browser's targets: %+v", targets)
-	return h
+	return ""
 }
 
 func report(o fleetOptions, d, bare measurement) string {

@@ -139,6 +139,20 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 	// tiles first and the summary counts them.
 	b.waitFor(3*time.Second, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.state === 'open'`, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`)
 	b.waitFor(3*time.Second, `/ open/.test(document.querySelector('.grid-summary').textContent)`, `document.querySelector('.grid-summary').textContent`)
+	// Tiles are moved rather than rewritten when the order changes, so their elements are
+	// not in the order shown: the listbox owns them in that order, for screen readers.
+	order := eval[[]string](b, `(document.getElementById('breaker-grid').getAttribute('aria-owns') || '').split(' ').map((id) => {
+		const el = document.getElementById(id);
+		return el ? el.dataset.index + ' ' + el.dataset.key : 'missing ' + id;
+	})`)
+	if len(order) != s.tiles || order[0] != "0 "+key {
+		t.Errorf("the listbox owns %q, want %d tiles, %s first", order, s.tiles, key)
+	}
+	for i, o := range order {
+		if !strings.HasPrefix(o, itoa(i)+" ") {
+			t.Errorf("the listbox's option %d is %q, want the tile shown at index %d", i, o, i)
+		}
+	}
 }
 
 // TestBreakerDetailKeyboard drives the grid with the keyboard only: Tab into the grid,

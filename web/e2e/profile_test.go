@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,16 +33,27 @@ var traceCategories = []string{
 
 // recordProfile writes d of the page's activity to dir: trace.json (a Chromium trace:
 // open it in DevTools' Performance panel or ui.perfetto.dev), then, for another d,
-// page.cpuprofile (the main thread's JavaScript, sampled every 100 µs; DevTools opens it
-// too). The two are taken one after the other so that neither adds its overhead to the
-// other; neither overlaps the measured window.
+// page.cpuprofile and worker.cpuprofile (the JavaScript of the main thread and of the
+// data worker, sampled every 100 µs; DevTools opens them too). The trace and the
+// profiles are taken one after the other so that neither adds its overhead to the other;
+// neither overlaps the measured window.
 func recordProfile(tb testing.TB, br *browser, d time.Duration, dir string) {
 	tb.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
 	recordTrace(tb, br, d, filepath.Join(dir, "trace.json"))
-	recordCPUProfile(tb, br, d, filepath.Join(dir, "page.cpuprofile"))
+	wctx, cancel := chromedp.NewContext(br.ctx, chromedp.WithTargetID(dataWorker(tb, br)))
+	defer cancel()
+	werr := make(chan error, 1)
+	go func() { werr <- recordCPUProfile(wctx, d, filepath.Join(dir, "worker.cpuprofile")) }()
+	if err := recordCPUProfile(br.ctx, d, filepath.Join(dir, "page.cpuprofile")); err != nil {
+		tb.Fatalf("page profile: %v", err)
+	}
+	if err := <-werr; err != nil {
+		tb.Fatalf("worker profile: %v", err)
+	}
+	tb.Logf("wrote %s/page.cpuprofile and worker.cpuprofile", dir)
 }
 
 func recordTrace(tb testing.TB, br *browser, d time.Duration, path string) {
@@ -88,31 +100,29 @@ func recordTrace(tb testing.TB, br *browser, d time.Duration, path string) {
 	tb.Logf("wrote %s", path)
 }
 
-func recordCPUProfile(tb testing.TB, br *browser, d time.Duration, path string) {
-	tb.Helper()
-	if _, err := chromedp.Call(br.ctx, profiler.Enable, cdp.Empty{}); err != nil {
-		tb.Fatalf("enable profiler: %v", err)
+// recordCPUProfile samples the JavaScript of the target of ctx (a page or a worker) for d
+// and writes the profile to path.
+func recordCPUProfile(ctx context.Context, d time.Duration, path string) error {
+	if _, err := chromedp.Call(ctx, profiler.Enable, cdp.Empty{}); err != nil {
+		return fmt.Errorf("enable profiler: %w", err)
 	}
-	if _, err := chromedp.Call(br.ctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 100}); err != nil {
-		tb.Fatalf("profiler interval: %v", err)
+	if _, err := chromedp.Call(ctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 100}); err != nil {
+		return fmt.Errorf("profiler interval: %w", err)
 	}
-	if _, err := chromedp.Call(br.ctx, profiler.Start, cdp.Empty{}); err != nil {
-		tb.Fatalf("start profiler: %v", err)
+	if _, err := chromedp.Call(ctx, profiler.Start, cdp.Empty{}); err != nil {
+		return fmt.Errorf("start profiler: %w", err)
 	}
 	time.Sleep(d)
-	res, err := chromedp.Call(br.ctx, profiler.Stop, cdp.Empty{})
+	res, err := chromedp.Call(ctx, profiler.Stop, cdp.Empty{})
 	if err != nil {
-		tb.Fatalf("stop profiler: %v", err)
+		return fmt.Errorf("stop profiler: %w", err)
 	}
-	if _, err := chromedp.Call(br.ctx, profiler.Disable, cdp.Empty{}); err != nil {
-		tb.Fatalf("disable profiler: %v", err)
+	if _, err := chromedp.Call(ctx, profiler.Disable, cdp.Empty{}); err != nil {
+		return fmt.Errorf("disable profiler: %w", err)
 	}
 	b, err := json.Marshal(res.Profile)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Logf("wrote %s (%d samples)", path, len(res.Profile.Samples))
+	return os.WriteFile(path, b, 0o644)
 }
