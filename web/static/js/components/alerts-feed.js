@@ -99,7 +99,7 @@ export class AlertsFeed {
       else text = 'resolved ' + li._resolved + ' after ' + fmtDuration(a.resolved - a.started);
       if (li._text !== text) {
         li._text = text;
-        li._when.textContent = text;
+        setText(li._when, text);
       }
     }
   }

@@ -400,8 +400,8 @@ export class BreakerGrid {
       r.dataset.state = stateKey;
       el.badge.dataset.state = stateKey;
       const look = stateLook(t.state, t.stateKnown);
-      el.badgeIcon.textContent = look.icon;
-      el.badgeText.textContent = look.word;
+      setText(el.badgeIcon, look.icon);
+      setText(el.badgeText, look.word);
     }
     if (v.stale !== t.stale) {
       v.stale = t.stale;
