@@ -14,7 +14,7 @@ import (
 // Agent modes: what the agent samples.
 const (
 	ModePod    = "pod"    // the pod's processes (shareProcessNamespace)
-	ModeCgroup = "cgroup" // the agent's own cgroup v2
+	ModeCgroup = "cgroup" // the agent's own cgroup (v2, else v1)
 	ModeHost   = "host"   // the whole machine
 )
 

@@ -3,6 +3,7 @@ package sample
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,4 +182,136 @@ func TestUnescapeMount(t *testing.T) {
 			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestParseProcCgroupV1(t *testing.T) {
+	const ctr = "/kubepods/burstable/pod6f1c/abc"
+	tests := []struct {
+		file string
+		want map[string]string
+	}{
+		{"proccgroup/hybrid.txt", map[string]string{"cpu": ctr, "cpuacct": ctr, "name=systemd": ctr}},
+		{"proccgroup/v1-only.txt", map[string]string{"memory": "/user.slice", "name=systemd": "/user.slice"}},
+		{"proccgroup/namespaced.txt", map[string]string{}},
+		{"cgroups/v1-container/t0/proc/self/cgroup", map[string]string{"memory": ctr, "pids": ctr, "cpu": ctr, "cpuacct": ctr, "name=systemd": ctr}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, parseProcCgroupV1(readTestdata(t, tt.file))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.file, diff)
+		}
+	}
+}
+
+func TestParseCgroupV1Mounts(t *testing.T) {
+	const ctr = "/kubepods/burstable/pod6f1c/abc"
+	tests := []struct {
+		file    string
+		want    map[string]cgroupMount
+		wantErr string
+	}{
+		{"mountinfo/hybrid.txt", map[string]cgroupMount{"memory": {"/", "/sys/fs/cgroup/memory"}}, ""},
+		{"mountinfo/kubernetes.txt", map[string]cgroupMount{}, ""},
+		{"cgroups/v1-container/t0/proc/self/mountinfo", map[string]cgroupMount{
+			"cpu": {ctr, "/sys/fs/cgroup/cpu,cpuacct"}, "cpuacct": {ctr, "/sys/fs/cgroup/cpu,cpuacct"}, "memory": {ctr, "/sys/fs/cgroup/memory"},
+		}, ""},
+		{"cgroups/hybrid/t0/proc/self/mountinfo", map[string]cgroupMount{
+			"cpu": {"/", "/sys/fs/cgroup/cpu"}, "cpuacct": {"/", "/sys/fs/cgroup/cpuacct"}, "memory": {"/", "/sys/fs/cgroup/memory"},
+		}, ""},
+	}
+	for _, tt := range tests {
+		got, err := parseCgroupV1Mounts(readTestdata(t, tt.file))
+		if err != nil {
+			t.Errorf("%s: %v", tt.file, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(cgroupMount{})); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.file, diff)
+		}
+	}
+	if _, err := parseCgroupV1Mounts([]byte("31 30 0:28 / - cgroup cgroup rw,cpu\n")); err == nil || !strings.Contains(err.Error(), "short line") {
+		t.Errorf("short cgroup line: err = %v, want short line", err)
+	}
+}
+
+func TestParseCFSQuota(t *testing.T) {
+	tests := []struct {
+		quota, period string
+		cores         float64
+		limited       bool
+		wantErr       bool
+	}{
+		{"-1\n", "100000\n", 0, false, false},
+		{"50000\n", "100000\n", 0.5, true, false},
+		{"250000", "100000", 2.5, true, false},
+		{"50000", "0", 0, false, true},
+		{"lots", "100000", 0, false, true},
+		{"50000", "-1", 0, false, true},
+	}
+	for _, tt := range tests {
+		cores, limited, err := parseCFSQuota([]byte(tt.quota), []byte(tt.period))
+		if (err != nil) != tt.wantErr || cores != tt.cores || limited != tt.limited {
+			t.Errorf("parseCFSQuota(%q, %q) = %v, %v, %v; want %v, %v, error %v", tt.quota, tt.period, cores, limited, err, tt.cores, tt.limited, tt.wantErr)
+		}
+	}
+}
+
+func TestParseCPUStatV1(t *testing.T) {
+	got, usage := cpuStatFields(readTestdata(t, "cgroups/v1-container/t0/sys/fs/cgroup/cpu,cpuacct/cpu.stat"))
+	want := cgroupCPUStat{NrPeriods: 500, NrThrottled: 50, ThrottledUsec: 4000000, Throttling: true}
+	if diff := cmp.Diff(want, got); usage || diff != "" {
+		t.Errorf("v1 cpu.stat: usage %v (-want +got):\n%s", usage, diff)
+	}
+	if _, err := parseCPUStat(readTestdata(t, "cgroups/v1-container/t0/sys/fs/cgroup/cpu,cpuacct/cpu.stat")); err == nil {
+		t.Error("a v1 cpu.stat passed for a v2 one, without usage_usec")
+	}
+}
+
+func TestParseMemoryFilesV1(t *testing.T) {
+	tests := []struct {
+		in      string
+		v       uint64
+		limited bool
+	}{
+		{"9223372036854771712\n", 0, false}, // no limit, 4 KiB pages
+		{"9223372036854710272\n", 0, false}, // no limit, 64 KiB pages
+		{"268435456\n", 268435456, true},
+		{"0\n", 0, true},
+	}
+	for _, tt := range tests {
+		v, limited, err := parseMemoryValue("memory.limit_in_bytes", []byte(tt.in))
+		if err != nil || v != tt.v || limited != tt.limited {
+			t.Errorf("memory.limit_in_bytes %q = %v, %v, %v; want %v, %v", tt.in, v, limited, err, tt.v, tt.limited)
+		}
+	}
+	// total_ fields, not the group's own (rss 100000000, inactive_file 30000000)
+	got := parseMemoryStatV1(readTestdata(t, "cgroups/v1-container/t0/sys/fs/cgroup/memory/memory.stat"))
+	want := cgroupMemoryStat{Anon: 110000000, InactiveFile: 40000000, HasAnon: true, HasInactiveFile: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("v1 memory.stat (-want +got):\n%s", diff)
+	}
+}
+
+// FuzzParseCgroupV1 feeds the /proc/<pid>/cgroup and mountinfo parsers outside input;
+// they must not panic, and the mounts found are of the controllers asked for.
+func FuzzParseCgroupV1(f *testing.F) {
+	for _, tree := range []string{"v1-host", "v1-container", "hybrid", "v2"} {
+		self := filepath.Join("testdata", "cgroups", tree, "t0", "proc", "self")
+		cg, err1 := os.ReadFile(filepath.Join(self, "cgroup"))
+		mi, err2 := os.ReadFile(filepath.Join(self, "mountinfo"))
+		if err1 != nil || err2 != nil {
+			f.Fatal(err1, err2)
+		}
+		f.Add(cg, mi)
+	}
+	f.Fuzz(func(t *testing.T, cgroup, mountinfo []byte) {
+		parseProcCgroupV1(cgroup)
+		parseProcCgroup(cgroup)
+		parseCgroup2Mount(mountinfo)
+		mounts, err := parseCgroupV1Mounts(mountinfo)
+		for c := range mounts {
+			if err != nil || !slices.Contains(v1Controllers, c) {
+				t.Errorf("mount of %q found (err %v)", c, err)
+			}
+		}
+	})
 }

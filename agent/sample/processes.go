@@ -62,7 +62,7 @@ func newPodProcesses(procRoot string, self int32, lim limits) *processesCollecto
 func newCgroupProcesses(cg *cgroupLocator) *processesCollector {
 	return &processesCollector{
 		list: func(context.Context) ([]int32, error) {
-			b, err := cg.read("cgroup.procs")
+			b, err := cg.read("memory", "cgroup.procs") // in v1, the memory controller's group
 			if err != nil {
 				return nil, err
 			}

@@ -23,7 +23,7 @@ import (
 // Modes: what a Sampler watches.
 const (
 	ModePod    = "pod"    // the pod's processes, seen through a shared process namespace
-	ModeCgroup = "cgroup" // the sampler's own cgroup v2
+	ModeCgroup = "cgroup" // the sampler's own cgroup (v2, or v1 where v2 lacks the controllers)
 	ModeHost   = "host"   // the whole machine
 )
 
@@ -38,8 +38,8 @@ type Options struct {
 
 	// ProcRoot is where procfs is mounted: $HOST_PROC, else /proc.
 	ProcRoot string
-	// CgroupDir is the cgroup v2 directory read in cgroup mode; by default the
-	// sampler's own, found through /proc/self/cgroup and /proc/self/mountinfo.
+	// CgroupDir is a cgroup v2 directory read in cgroup mode; by default the sampler's
+	// own cgroup, v2 or v1, found through /proc/self/cgroup and /proc/self/mountinfo.
 	CgroupDir string
 	// SelfPID is the process reported as Self and, in pod mode, left out of the pod's
 	// sums; by default this process.

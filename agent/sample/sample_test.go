@@ -2,8 +2,10 @@ package sample
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -245,23 +247,156 @@ func TestCgroupModeFindsOwnCgroup(t *testing.T) {
 	}
 }
 
-func TestCgroupModeOutsideCgroupV2(t *testing.T) {
-	procRoot, _ := fixture(t, "pod")
-	self := filepath.Join(procRoot, "self")
-	os.MkdirAll(self, 0o755)
-	os.WriteFile(filepath.Join(self, "cgroup"), readTestdata(t, "proccgroup/v1-only.txt"), 0o644)
-	s := New(Options{Mode: ModeCgroup, ProcRoot: procRoot, SelfPID: 42})
-	got := s.Sample(context.Background())
-	want := collectors(
-		"cgroup-cpu=unavailable: not in a cgroup v2 hierarchy (no 0:: line in /proc/self/cgroup)",
-		"cgroup-memory=unavailable: not in a cgroup v2 hierarchy (no 0:: line in /proc/self/cgroup)",
-		"processes=unavailable: list processes: not in a cgroup v2 hierarchy (no 0:: line in /proc/self/cgroup)",
-		"network="+noteFirst, "self="+noteFirst)
-	if diff := cmp.Diff(want, got.Collectors, ignoreDurations); diff != "" {
-		t.Errorf("collectors (-want +got):\n%s", diff)
+// cgroupSampler samples the cgroup found in a tree of fixed files: root/proc/self tells
+// where the cgroup is, and mount points are taken under root.
+func cgroupSampler(root string, lim limits) (*Sampler, *cgroupLocator) {
+	cg := &cgroupLocator{procRoot: filepath.Join(root, "proc"), root: root}
+	return &Sampler{now: time.Now, collectors: []collector{
+		&cgroupCPUCollector{cg: cg, lim: lim},
+		&cgroupMemoryCollector{cg: cg, lim: lim},
+	}}, cg
+}
+
+func TestCgroupModeOnFixedTrees(t *testing.T) {
+	const gib = 1 << 30
+	ok := collectors("cgroup-cpu=ok", "cgroup-memory=ok")
+	tests := []struct {
+		tree string
+		lim  limits
+		want wire.Sample // CPU and memory of the second sample, two seconds on
+		pids []int32
+	}{
+		{"v1-host", limits{cpuCores: wire.Ptr(4.0), memBytes: wire.Ptr[uint64](gib)}, wire.Sample{
+			// no quota (-1) nor memory limit: the configured limits stand
+			CPU: &wire.CPU{Cores: 1.5, LimitCores: wire.Ptr(4.0), PercentOfLimit: wire.Ptr(37.5), Throttling: &wire.Throttling{}},
+			Memory: &wire.Memory{WorkingSetBytes: 200000000, RSSBytes: wire.Ptr[uint64](150000000),
+				LimitBytes: wire.Ptr[uint64](gib), PercentOfLimit: wire.Ptr(200000000.0 / gib * 100)},
+			Collectors: ok,
+		}, []int32{812, 813}},
+		{"v1-container", limits{}, wire.Sample{
+			CPU: &wire.CPU{Cores: 0.45, LimitCores: wire.Ptr(0.5), PercentOfLimit: wire.Ptr(90.0),
+				Throttling: &wire.Throttling{Periods: 20, ThrottledPeriods: 5, ThrottledMs: 250, Percent: 25}},
+			// usage less total_inactive_file; rss is total_rss
+			Memory: &wire.Memory{WorkingSetBytes: 160000000, RSSBytes: wire.Ptr[uint64](120000000),
+				LimitBytes: wire.Ptr[uint64](256 << 20), PercentOfLimit: wire.Ptr(160000000.0 / (256 << 20) * 100)},
+			Collectors: ok,
+		}, []int32{1, 7}},
+		{"hybrid", limits{}, wire.Sample{
+			// v1 cpuacct.usage, not the unified group's cpu.stat (4 cores)
+			CPU: &wire.CPU{Cores: 0.5, LimitCores: wire.Ptr(2.0), PercentOfLimit: wire.Ptr(25.0), Throttling: &wire.Throttling{Periods: 10}},
+			// memory.limit_in_bytes 9223372036854771712: no limit
+			Memory:     &wire.Memory{WorkingSetBytes: 30000000, RSSBytes: wire.Ptr[uint64](25000000)},
+			Collectors: ok,
+		}, []int32{812}},
+		{"v2", limits{cpuCores: wire.Ptr(4.0)}, wire.Sample{
+			CPU: &wire.CPU{Cores: 1.2, LimitCores: wire.Ptr(1.5), PercentOfLimit: wire.Ptr(80.0),
+				Throttling: &wire.Throttling{Periods: 20, ThrottledPeriods: 10, ThrottledMs: 600, Percent: 50}},
+			Memory: &wire.Memory{WorkingSetBytes: 320000000, RSSBytes: wire.Ptr[uint64](260000000),
+				LimitBytes: wire.Ptr[uint64](gib), PercentOfLimit: wire.Ptr(320000000.0 / gib * 100)},
+			Collectors: ok,
+		}, []int32{42}},
 	}
-	if got.CPU != nil || got.Memory != nil || got.Process != nil {
-		t.Errorf("sections filled without a cgroup: cpu %+v memory %+v process %+v", got.CPU, got.Memory, got.Process)
+	for _, tt := range tests {
+		t.Run(tt.tree, func(t *testing.T) {
+			root, next := fixture(t, "cgroups/"+tt.tree)
+			s, cg := cgroupSampler(root, tt.lim)
+			first, second := twoSamples(t, s, next)
+			if first.CPU != nil || first.Collectors[0].Status != noteFirst {
+				t.Errorf("first sample has CPU %+v, status %q; want none until a second reading", first.CPU, first.Collectors[0].Status)
+			}
+			got := wire.Sample{CPU: second.CPU, Memory: second.Memory, Collectors: second.Collectors}
+			if diff := cmp.Diff(tt.want, got, ignoreDurations, approx); diff != "" {
+				t.Errorf("second sample (-want +got):\n%s", diff)
+			}
+			pids, err := newCgroupProcesses(cg).list(context.Background())
+			if diff := cmp.Diff(tt.pids, pids); err != nil || diff != "" {
+				t.Errorf("cgroup.procs: %v (-want +got):\n%s", err, diff)
+			}
+		})
+	}
+}
+
+func TestCgroupModeUnavailable(t *testing.T) {
+	const (
+		ext4      = "25 1 254:1 / / rw,relatime - ext4 /dev/vda rw\n"
+		noCPUAcct = "unavailable: cgroup v1 cpuacct controller: not in /proc/self/cgroup"
+		v1Memory  = "cgroup v1 memory controller: not mounted (no cgroup file system with it in /proc/self/mountinfo)"
+	)
+	tests := []struct {
+		name              string
+		cgroup, mountinfo string
+		files             map[string]string // under the root
+		cpu, memory       string
+	}{{
+		name:   "v1 controller not mounted",
+		cgroup: "4:memory:/user.slice\n1:name=systemd:/user.slice\n", mountinfo: ext4,
+		cpu: noCPUAcct, memory: "unavailable: " + v1Memory,
+	}, {
+		name:   "v1 group without its files",
+		cgroup: "4:memory:/user.slice\n", mountinfo: ext4 + "32 30 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n",
+		cpu: noCPUAcct, memory: "unavailable: read cgroup v1 memory.usage_in_bytes: no such file or directory",
+	}, {
+		// hybrid, seen where only the unified hierarchy is mounted: its group has no
+		// controllers, and its cpu.stat counts another group
+		name:   "hybrid without v1 mounts",
+		cgroup: "3:cpu,cpuacct:/a\n0::/a\n", mountinfo: ext4 + "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n",
+		files:  map[string]string{"sys/fs/cgroup/unified/a/cgroup.controllers": "\n", "sys/fs/cgroup/unified/a/cpu.stat": "usage_usec 1000\n"},
+		cpu:    "unavailable: cgroup v1 cpuacct controller: not mounted (no cgroup file system with it in /proc/self/mountinfo)",
+		memory: "unavailable: cgroup v1 memory controller: not in /proc/self/cgroup",
+	}, {
+		name:   "neither",
+		cgroup: "1:name=systemd:/\n", mountinfo: ext4,
+		cpu:    "unavailable: not in a cgroup v2 hierarchy (no 0:: line in /proc/self/cgroup); cgroup v1: no cpu, cpuacct or memory line in /proc/self/cgroup",
+		memory: "unavailable: not in a cgroup v2 hierarchy (no 0:: line in /proc/self/cgroup); cgroup v1: no cpu, cpuacct or memory line in /proc/self/cgroup",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			files := map[string]string{"proc/self/cgroup": tt.cgroup, "proc/self/mountinfo": tt.mountinfo}
+			maps.Copy(files, tt.files)
+			for name, text := range files {
+				path := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, _ := cgroupSampler(root, limits{cpuCores: wire.Ptr(1.0), memBytes: wire.Ptr[uint64](1 << 30)})
+			s.Sample(context.Background())
+			got := s.Sample(context.Background())
+			if diff := cmp.Diff(collectors("cgroup-cpu="+tt.cpu, "cgroup-memory="+tt.memory), got.Collectors, ignoreDurations); diff != "" {
+				t.Errorf("collectors (-want +got):\n%s", diff)
+			}
+			if got.CPU != nil || got.Memory != nil {
+				t.Errorf("sections filled without a cgroup: cpu %+v memory %+v", got.CPU, got.Memory)
+			}
+		})
+	}
+}
+
+// TestCgroupModeThisMachine samples the cgroup of the test process on the real machine:
+// whichever version it finds, memory and CPU must be read and sane.
+func TestCgroupModeThisMachine(t *testing.T) {
+	s := New(Options{Mode: ModeCgroup})
+	s.Sample(context.Background())
+	got := s.Sample(context.Background())
+	cg := s.collectors[0].(*cgroupCPUCollector).cg
+	v1, _ := cg.isV1()
+	t.Logf("v1 %v, dirs %+v, v2 dir %q; cpu %+v memory %+v", v1, cg.v1, cg.dir, got.CPU, got.Memory)
+	for _, c := range got.Collectors[:2] {
+		if !c.OK {
+			t.Errorf("collector %s: %q", c.Name, c.Status)
+		}
+	}
+	if m := got.Memory; m == nil || m.WorkingSetBytes == 0 || m.RSSBytes == nil || *m.RSSBytes == 0 {
+		t.Errorf("memory of this process's cgroup = %+v, want a working set and rss", m)
+	} else if m.LimitBytes != nil && m.WorkingSetBytes > *m.LimitBytes {
+		t.Errorf("working set %d above the limit %d", m.WorkingSetBytes, *m.LimitBytes)
+	}
+	if c := got.CPU; c == nil || c.Cores < 0 || c.Cores > float64(runtime.NumCPU())*1.1 {
+		t.Errorf("cpu = %+v, want between 0 and %d cores", c, runtime.NumCPU())
 	}
 }
 

@@ -63,7 +63,7 @@ type CPU struct {
 	Throttling     *Throttling `json:"throttling,omitempty"`
 }
 
-// Throttling comes from cgroup v2 cpu.stat; counts are deltas over the last interval.
+// Throttling comes from the cgroup cpu.stat (v2 throttled_usec, v1 throttled_time); counts are deltas over the last interval.
 type Throttling struct {
 	Periods          uint64  `json:"periods"`
 	ThrottledPeriods uint64  `json:"throttled_periods"`
