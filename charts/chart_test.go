@@ -3,7 +3,11 @@ package charts
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -423,63 +427,146 @@ func resourceValue(q, divisor resource.Quantity) string {
 	return resource.NewQuantity(v, resource.DecimalSI).String()
 }
 
+// demoRoles are the demo's services, each a Deployment and a Service named
+// <fullname>-demo-<role>.
+var demoRoles = []string{"frontend", "checkout", "payments", "inventory", "shipping"}
+
+func demoName(role string) string { return fullname + "-demo-" + role }
+
 func TestDemoSidecar(t *testing.T) {
 	t.Parallel()
 	m := render(t, "--values", filepath.Join(chartDir, "ci", "demo-values.yaml"))
-	demo := one[*appsv1.Deployment](t, m, fullname+"-demo")
-	if *demo.Spec.Replicas != 2 {
-		t.Errorf("demo replicas = %d, want 2 (ci/demo-values.yaml)", *demo.Spec.Replicas)
-	}
-	agent := checkSidecar(t, demo.Spec.Template, "demo")
-	app := demo.Spec.Template.Spec.Containers[0]
-	restricted(t, "demo", app.SecurityContext)
-
-	// The aggregator must select the demo pods: its own selector, parsed the way it will
-	// parse it, matches the demo pod labels.
 	cfg := aggregatorConfig(t, m)
 	sel, err := labels.Parse(cfg.AgentSelector)
 	if err != nil {
 		t.Fatalf("agent-selector %q: %v", cfg.AgentSelector, err)
 	}
-	if !sel.Matches(labels.Set(demo.Spec.Template.Labels)) {
-		t.Errorf("agent-selector %q does not select the demo pods %v", cfg.AgentSelector, demo.Spec.Template.Labels)
+	known := agentFlags(t)
+	for _, role := range demoRoles {
+		t.Run(role, func(t *testing.T) {
+			demo := one[*appsv1.Deployment](t, m, demoName(role))
+			agent := checkSidecar(t, demo.Spec.Template, "demo")
+			app := demo.Spec.Template.Spec.Containers[0]
+			restricted(t, role, app.SecurityContext)
+
+			// The aggregator must select the demo pods: its own selector, parsed the way
+			// it will parse it, matches the pod labels.
+			if !sel.Matches(labels.Set(demo.Spec.Template.Labels)) {
+				t.Errorf("agent-selector %q does not select the %s pods %v", cfg.AgentSelector, role, demo.Spec.Template.Labels)
+			}
+
+			// Every FAULTLINE_* variable must be one of the agent's settings, and the agent
+			// must accept the values as the kubelet resolves them.
+			for _, e := range agent.Env {
+				if key, ok := strings.CutPrefix(e.Name, "FAULTLINE_"); ok {
+					flag := strings.ReplaceAll(strings.ToLower(key), "_", "-")
+					if !known[flag] {
+						t.Errorf("sidecar sets %s, but the agent has no setting %q", e.Name, flag)
+					}
+				}
+			}
+			env := agentEnv(t, agent, app)
+			acfg, err := config.LoadAgent(nil, func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatalf("the agent rejects the sidecar's environment: %v", err)
+			}
+			type summary struct {
+				Listen, Mode, Workload string
+				CPU, Memory            int64
+				Interval               time.Duration
+			}
+			want := summary{Listen: ":9800", Mode: config.ModePod, Workload: demoName(role), CPU: 200, Memory: 64 << 20, Interval: time.Second}
+			got := summary{acfg.Listen, acfg.Mode, acfg.Workload, acfg.CPULimitMillicores, acfg.MemoryLimitBytes, acfg.SampleInterval}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("agent settings from the sidecar env (-want +got):\n%s", diff)
+			}
+			if acfg.Token != "" {
+				t.Error("the demo agents have a token although aggregator.agentToken is not set")
+			}
+		})
 	}
 
-	// Every FAULTLINE_* variable must be one of the agent's settings, and the agent must
-	// accept the values as the kubelet resolves them.
-	known := agentFlags(t)
-	for _, e := range agent.Env {
-		if key, ok := strings.CutPrefix(e.Name, "FAULTLINE_"); ok {
-			flag := strings.ReplaceAll(strings.ToLower(key), "_", "-")
-			if !known[flag] {
-				t.Errorf("sidecar sets %s, but the agent has no setting %q", e.Name, flag)
-			}
+	// With an agent token, every demo agent accepts the token the aggregator sends.
+	m = render(t, "--set", "demo.enabled=true", "--set", "aggregator.agentToken.existingSecret=agents")
+	for _, role := range demoRoles {
+		demo := one[*appsv1.Deployment](t, m, demoName(role))
+		if ref := secretEnv(demo.Spec.Template.Spec.InitContainers[0], config.EnvName("token")); ref != "agents/token" {
+			t.Errorf("%s agent FAULTLINE_TOKEN comes from %q, want Secret agents key token", role, ref)
 		}
 	}
-	env := agentEnv(t, agent, app)
-	cfg2, err := config.LoadAgent(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("the agent rejects the sidecar's environment: %v", err)
-	}
-	type summary struct {
-		Listen, Mode, Workload string
-		CPU, Memory            int64
-		Interval               time.Duration
-	}
-	want := summary{Listen: ":9800", Mode: config.ModePod, Workload: fullname + "-demo", CPU: 200, Memory: 64 << 20, Interval: time.Second}
-	got := summary{cfg2.Listen, cfg2.Mode, cfg2.Workload, cfg2.CPULimitMillicores, cfg2.MemoryLimitBytes, cfg2.SampleInterval}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("agent settings from the sidecar env (-want +got):\n%s", diff)
-	}
-	if cfg2.Token != "" {
-		t.Error("the demo agents have a token although aggregator.agentToken is not set")
-	}
+}
 
-	// With an agent token, the demo agents accept the token the aggregator sends.
-	m = render(t, "--set", "demo.enabled=true", "--set", "aggregator.agentToken.existingSecret=agents")
-	demo = one[*appsv1.Deployment](t, m, fullname+"-demo")
-	if ref := secretEnv(demo.Spec.Template.Spec.InitContainers[0], config.EnvName("token")); ref != "agents/token" {
-		t.Errorf("demo agent FAULTLINE_TOKEN comes from %q, want Secret agents key token", ref)
+// TestDemoServices checks the demo's shape: five Deployments with the replicas asked
+// for, each behind a Service of its name that selects its pods and no others, each pod
+// running its --role and calling the services after it by their Service names.
+func TestDemoServices(t *testing.T) {
+	t.Parallel()
+	type service struct {
+		Replicas int32
+		Args     []string
+	}
+	url := func(role string) string { return "http://" + demoName(role) + ":9810" }
+	defaults := map[string]service{
+		"frontend":  {2, []string{"--role=frontend", "--listen=:9810", "--checkout-url=" + url("checkout"), "--load-rps=20"}},
+		"checkout":  {2, []string{"--role=checkout", "--listen=:9810", "--payments-url=" + url("payments"), "--inventory-url=" + url("inventory"), "--shipping-url=" + url("shipping")}},
+		"payments":  {2, []string{"--role=payments", "--listen=:9810"}},
+		"inventory": {1, []string{"--role=inventory", "--listen=:9810"}},
+		"shipping":  {1, []string{"--role=shipping", "--listen=:9810"}},
+	}
+	ci := maps.Clone(defaults)
+	ci["frontend"] = service{1, defaults["frontend"].Args}
+	ci["payments"] = service{3, []string{"--role=payments", "--listen=:9810", "--payments=steady,errors=5%,latency=30ms"}}
+	overrides := maps.Clone(defaults)
+	overrides["frontend"] = service{2, []string{"--role=frontend", "--listen=:9810", "--checkout-url=" + url("checkout"), "--load-rps=5", "--breaker-open-timeout=9s"}}
+	overrides["shipping"] = service{0, []string{"--role=shipping", "--listen=:9810", "--shipping=outage", "--breaker-open-timeout=9s"}}
+	for _, role := range []string{"checkout", "payments", "inventory"} {
+		overrides[role] = service{defaults[role].Replicas, append(slices.Clone(defaults[role].Args), "--breaker-open-timeout=9s")}
+	}
+	tests := []struct {
+		name string
+		args []string
+		want map[string]service
+	}{
+		{"defaults", []string{"--set", "demo.enabled=true"}, defaults},
+		{"ci/demo-values.yaml", []string{"--values", filepath.Join(chartDir, "ci", "demo-values.yaml")}, ci},
+		{"overrides", []string{"--set", "demo.enabled=true", "--set", "demo.loadRPS=5", "--set", "demo.services.shipping.replicas=0",
+			"--set", "demo.services.shipping.pattern=outage", "--set", "demo.extraArgs={--breaker-open-timeout=9s}"}, overrides},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := render(t, tt.args...)
+			got := map[string]service{}
+			for _, role := range demoRoles {
+				d := one[*appsv1.Deployment](t, m, demoName(role))
+				got[role] = service{*d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Args}
+
+				if d.Labels["app.kubernetes.io/component"] != "demo" || d.Labels["faultline.dev/demo-role"] != role {
+					t.Errorf("Deployment %s labels %v: want component demo, faultline.dev/demo-role %s", d.Name, d.Labels, role)
+				}
+				podSel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+				if err != nil {
+					t.Fatal(err)
+				}
+				svc := one[*corev1.Service](t, m, demoName(role))
+				if svc.Spec.Type != corev1.ServiceTypeClusterIP || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 9810 || svc.Spec.Ports[0].TargetPort.String() != "http" {
+					t.Errorf("Service %s: type %s ports %+v; want ClusterIP 9810 -> http", svc.Name, svc.Spec.Type, svc.Spec.Ports)
+				}
+				// Each Service and each Deployment selects the pods of its own service only.
+				for _, other := range demoRoles {
+					pods := labels.Set(one[*appsv1.Deployment](t, m, demoName(other)).Spec.Template.Labels)
+					if got := labels.SelectorFromSet(svc.Spec.Selector).Matches(pods); got != (other == role) {
+						t.Errorf("Service %s selects the %s pods: %v, want %v", svc.Name, other, got, other == role)
+					}
+					if got := podSel.Matches(pods); got != (other == role) {
+						t.Errorf("Deployment %s selects the %s pods: %v, want %v", d.Name, other, got, other == role)
+					}
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("demo Deployments (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -540,25 +627,70 @@ func secretEnv(c corev1.Container, name string) string {
 	return ""
 }
 
-// TestDemoContainerRuns starts the real faultline-demo with the arguments the chart gives
-// it (only the listen addresses moved to free loopback ports) and checks it serves the
-// /healthz its probes call: the demo has no importable config loader, so running it is
-// how the rendered arguments are checked.
+// TestDemoContainerRuns starts the real faultline-demo five times, with the arguments
+// the chart gives each service (only the listen addresses moved to free loopback ports,
+// and each Service URL to the address of that service), checks that each serves the
+// /healthz its probes call, and that orders go through: the demo has no importable
+// config loader, so running it is how the rendered arguments and wiring are checked.
 func TestDemoContainerRuns(t *testing.T) {
 	t.Parallel()
 	m := render(t, "--values", filepath.Join(chartDir, "ci", "demo-values.yaml"), "--set", "demo.extraArgs={--shipping=outage}")
-	demo := one[*appsv1.Deployment](t, m, fullname+"-demo").Spec.Template.Spec.Containers[0]
-	if demo.ReadinessProbe == nil || demo.ReadinessProbe.HTTPGet == nil || demo.ReadinessProbe.HTTPGet.Path != "/healthz" {
-		t.Fatalf("demo readiness probe %+v is not GET /healthz", demo.ReadinessProbe)
+	addr := map[string]string{} // Service URL -> loopback address of its service
+	listen := map[string]string{}
+	for _, role := range demoRoles {
+		svc := one[*corev1.Service](t, m, demoName(role))
+		listen[role] = testbin.FreeAddr(t, "127.0.0.1")
+		addr[fmt.Sprintf("http://%s:%d", svc.Name, svc.Spec.Ports[0].Port)] = "http://" + listen[role]
 	}
 	bin := testbin.Build(t, "faultline-demo")
-	addr := testbin.FreeAddr(t, "127.0.0.1")
-	args := append(slices.Clone(demo.Args), "--listen="+addr, "--ingest-url=http://"+testbin.FreeAddr(t, "127.0.0.1"))
-	p := testbin.Start(t, bin, nil, args...)
-	testbin.WaitHTTP(t, "http://"+addr+"/healthz", 200, 30*time.Second)
-	select {
-	case <-p.Done():
-		t.Fatalf("faultline-demo %q exited:\n%s", args, p.Output())
-	default:
+	procs := map[string]*testbin.Process{}
+	for _, role := range demoRoles {
+		demo := one[*appsv1.Deployment](t, m, demoName(role)).Spec.Template.Spec.Containers[0]
+		if demo.ReadinessProbe == nil || demo.ReadinessProbe.HTTPGet == nil || demo.ReadinessProbe.HTTPGet.Path != "/healthz" {
+			t.Fatalf("%s readiness probe %+v is not GET /healthz", role, demo.ReadinessProbe)
+		}
+		var args []string
+		for _, a := range demo.Args {
+			if name, u, ok := strings.Cut(a, "="); ok && strings.HasSuffix(name, "-url") {
+				to, ok := addr[u]
+				if !ok {
+					t.Fatalf("%s: %s is not the URL of a rendered demo Service (have %v)", role, a, keys(addr))
+				}
+				a = name + "=" + to
+			}
+			args = append(args, a)
+		}
+		args = append(args, "--listen="+listen[role], "--ingest-url=http://"+testbin.FreeAddr(t, "127.0.0.1"))
+		procs[role] = testbin.Start(t, bin, nil, args...)
 	}
+	for _, role := range demoRoles {
+		testbin.WaitHTTP(t, "http://"+listen[role]+"/healthz", 200, 30*time.Second)
+		select {
+		case <-procs[role].Done():
+			t.Fatalf("faultline-demo --role=%s exited:\n%s", role, procs[role].Output())
+		default:
+		}
+	}
+	// The frontend's load reaches the checkout and, through it, payments.
+	testbin.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get("http://" + listen["payments"] + "/control/dependencies/payments")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var dep struct {
+			Served uint64 `json:"served"`
+			Spec   string `json:"spec"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&dep); err != nil {
+			return err
+		}
+		if dep.Spec != "steady,errors=5%,latency=30ms" {
+			t.Fatalf("payments runs pattern %q, want demo.services.payments.pattern of ci/demo-values.yaml", dep.Spec)
+		}
+		if dep.Served == 0 {
+			return errors.New("payments has served no request: the frontend's load does not reach it")
+		}
+		return nil
+	})
 }

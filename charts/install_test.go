@@ -130,7 +130,8 @@ func TestInstall(t *testing.T) {
 			}
 			kinds[gvk.Kind]++
 		}
-		want := map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "Deployment": 2,
+		// The aggregator's Deployment and Service, and one of each per demo service.
+		want := map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1 + len(demoRoles), "Deployment": 1 + len(demoRoles),
 			"ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1}
 		if diff := cmp.Diff(want, kinds); diff != "" {
 			t.Errorf("installed kinds (-want +got):\n%s", diff)
@@ -155,7 +156,10 @@ func TestInstall(t *testing.T) {
 		for name, tmpl := range podTemplates(parseManifest(t, hooks)) {
 			templates[name] = tmpl
 		}
-		want := []string{fullname, fullname + "-demo", fullname + "-test"}
+		want := []string{fullname, fullname + "-test"}
+		for _, role := range demoRoles {
+			want = append(want, demoName(role))
+		}
 		for _, name := range want {
 			tmpl, ok := templates[name]
 			if !ok {
@@ -174,7 +178,7 @@ func TestInstall(t *testing.T) {
 			if w := rec.take(); len(w) > 0 {
 				t.Errorf("pod from %s admitted with warnings: %q", name, w)
 			}
-			if name == fullname+"-demo" {
+			if strings.HasPrefix(name, fullname+"-demo-") {
 				sidecar := created.Spec.InitContainers[0]
 				if sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 					t.Error("the API server dropped the sidecar's restartPolicy: Always")

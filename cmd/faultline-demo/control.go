@@ -16,17 +16,15 @@ import (
 // maxControlBody bounds a control request.
 const maxControlBody = 4 << 10
 
-// mainHandler serves the frontend (/buy), the control API and /healthz on --listen.
+// mainHandler serves, on --listen, the routes of the process's main service (the
+// frontend for role all), the control API, the usage text and /healthz. The main
+// service's requests are the throughput the process reports to its agent.
 func (d *demo) mainHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /buy", d.reporter.Middleware(http.HandlerFunc(d.buy)))
+	d.serviceRoutes(mux, d.main, d.reporter.Middleware)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "faultline demo: frontend -> checkout -> payments, inventory, shipping\n\n"+
-			"GET  /buy                          place an order\n"+
-			"GET  /control/dependencies         the dependencies, their failure patterns and breakers\n"+
-			"PUT  /control/dependencies/{name}  change a pattern, e.g. {\"pattern\":\"outage\"}\n"+
-			"GET  /control/breakers             the breakers' states and counts\n")
+		d.usage(w)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -37,7 +35,7 @@ func (d *demo) mainHandler() http.Handler {
 	mux.HandleFunc("GET /control/dependencies/{name}", func(w http.ResponseWriter, r *http.Request) {
 		dep, ok := d.deps[r.PathValue("name")]
 		if !ok {
-			writeError(w, http.StatusNotFound, "name: no dependency %q (have payments, inventory, shipping)", r.PathValue("name"))
+			d.noDependency(w, r.PathValue("name"))
 			return
 		}
 		writeJSON(w, http.StatusOK, d.view(dep))
@@ -49,23 +47,74 @@ func (d *demo) mainHandler() http.Handler {
 			State  string           `json:"state"`
 			Counts gobreaker.Counts `json:"window_counts"`
 		}
-		var out []view
-		for _, name := range append([]string{"checkout"}, dependencyNames...) {
-			cb := d.breakers[name]
-			out = append(out, view{Name: name, State: cb.State().String(), Counts: cb.Counts()})
+		out := []view{}
+		for _, name := range serviceNames {
+			if cb, ok := d.breakers[name]; ok {
+				out = append(out, view{Name: name, State: cb.State().String(), Counts: cb.Counts()})
+			}
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
 	return errorsAsJSON(mux)
 }
 
-// buy is the frontend: it places an order through the checkout service.
-func (d *demo) buy(w http.ResponseWriter, r *http.Request) {
-	if err := d.call(r.Context(), "checkout", http.MethodPost, d.checkoutURL+"/checkout"); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "checkout: %v", err)
+// usage is the text of GET /: what this process serves and where its calls go.
+func (d *demo) usage(w io.Writer) {
+	line := func(method, path, what string) { fmt.Fprintf(w, "%-4s %-32s %s\n", method, path, what) }
+	if d.cfg.Role == RoleAll {
+		fmt.Fprintf(w, "faultline demo (--role=all): frontend -> checkout -> payments, inventory, shipping, in one process\n\n")
+	} else {
+		fmt.Fprintf(w, "faultline demo (--role=%s): ", d.main)
+		if callees := calls[d.main]; len(callees) > 0 {
+			var to []string
+			for _, name := range callees {
+				to = append(to, name+" at "+d.peers[name])
+			}
+			fmt.Fprintf(w, "%s -> %s\n\n", d.main, strings.Join(to, ", "))
+		} else {
+			fmt.Fprintf(w, "the %s dependency, called by %s\n\n", d.main, callerOf(d.main))
+		}
+	}
+	switch d.main {
+	case "frontend":
+		line("GET", "/buy", "place an order")
+	case "checkout":
+		line("POST", "/checkout", "place an order: reserve the stock, charge the card, quote shipping")
+	default:
+		route := dependencyRoutes[d.main]
+		line(route.method, route.path, route.what+", failing as the pattern says")
+	}
+	switch len(d.deps) {
+	case 0:
+	case 1:
+		line("GET", "/control/dependencies/"+d.main, "its failure pattern and counts")
+		line("PUT", "/control/dependencies/"+d.main, `change the pattern, e.g. {"pattern":"outage"}`)
+	default:
+		line("GET", "/control/dependencies", "the dependencies, their failure patterns and breakers")
+		line("PUT", "/control/dependencies/{name}", `change a pattern, e.g. {"pattern":"outage"}`)
+	}
+	if len(d.breakers) > 0 {
+		line("GET", "/control/breakers", "the breakers' states and counts")
+	}
+	line("GET", "/healthz", "liveness and readiness")
+	if d.cfg.Role == RoleAll {
+		fmt.Fprintf(w, "\nOne service per process: --role=%s with --<service>-url for the services it calls.\n", strings.Join(serviceNames, "|"))
+	}
+}
+
+// noDependency answers a control request for a dependency this process does not serve.
+func (d *demo) noDependency(w http.ResponseWriter, name string) {
+	var have []string
+	for _, n := range dependencyNames {
+		if _, ok := d.deps[n]; ok {
+			have = append(have, n)
+		}
+	}
+	if len(have) == 0 {
+		writeError(w, http.StatusNotFound, "name: no dependency %q here (--role=%s serves none; ask the dependency's own service)", name, d.cfg.Role)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"order": "placed"})
+	writeError(w, http.StatusNotFound, "name: no dependency %q (have %s)", name, strings.Join(have, ", "))
 }
 
 // putPattern is PUT /control/dependencies/{name}: a new failure pattern, in the JSON
@@ -82,7 +131,7 @@ func (d *demo) putPattern(w http.ResponseWriter, r *http.Request) {
 	}
 	dep, ok := d.deps[r.PathValue("name")]
 	if !ok {
-		writeError(w, http.StatusNotFound, "name: no dependency %q (have payments, inventory, shipping)", r.PathValue("name"))
+		d.noDependency(w, r.PathValue("name"))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxControlBody+1))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -28,34 +29,66 @@ const (
 	idleTimeout       = 2 * time.Minute
 )
 
-// demo is the whole workload: a frontend that calls a checkout service, which calls
-// three flaky dependencies, each hop over HTTP through a gobreaker breaker reported to
-// the faultline agent.
+// demo is the part of the workload one process runs: the services of its role (every
+// service for role all), the breakers in front of every service they call, the
+// dependencies' failure patterns and, where the frontend runs, the load generator. Each
+// call between services is an HTTP request through a gobreaker breaker reported to the
+// faultline agent: over loopback when both services are in this process, to the
+// --<name>-url of the service otherwise.
 type demo struct {
 	cfg      Config
 	log      hclog.Logger
 	reporter *client.Reporter
 	http     *http.Client
-	deps     map[string]*dependency
-	breakers map[string]*client.Breaker[struct{}]
+	served   []string                             // the services of this process, the ones called first
+	main     string                               // the service on --listen: the last of served
+	deps     map[string]*dependency               // the dependencies among served
+	breakers map[string]*client.Breaker[struct{}] // by the name of the service called
+	peers    map[string]string                    // base URL of every service called, by name
 
-	checkoutURL string
 	frontURL    string
 	loadSkipped atomic.Uint64
 }
 
-// Run serves the demo until ctx is done.
-func Run(ctx context.Context, cfg Config, log hclog.Logger) error {
+// dependencyRoute is how the checkout calls a dependency, and why.
+type dependencyRoute struct{ method, path, what string }
+
+var dependencyRoutes = map[string]dependencyRoute{
+	"payments":  {http.MethodPost, "/charge", "charge the card"},
+	"inventory": {http.MethodPost, "/reserve", "reserve the stock"},
+	"shipping":  {http.MethodGet, "/quote", "quote shipping"},
+}
+
+// newDemo builds the services of cfg.Role, reporting to reporter. The URLs of the
+// services called in another process come from cfg; Run adds those it serves itself.
+func newDemo(cfg Config, log hclog.Logger, reporter *client.Reporter) *demo {
 	d := &demo{
-		cfg: cfg, log: log,
-		reporter: client.New(client.Options{AgentURL: cfg.IngestURL}),
+		cfg: cfg, log: log, reporter: reporter,
 		http: &http.Client{Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
 		}},
+		served:   cfg.services(),
 		deps:     map[string]*dependency{},
 		breakers: map[string]*client.Breaker[struct{}]{},
+		peers:    maps.Clone(cfg.PeerURLs),
 	}
-	defer d.reporter.Close()
+	d.main = d.served[len(d.served)-1]
+	for _, name := range d.served {
+		if _, ok := dependencyRoutes[name]; ok {
+			d.deps[name] = newDependency(name, cfg.Dependencies[name])
+		}
+		for _, callee := range calls[name] {
+			d.breakers[callee] = d.newBreaker(callee)
+		}
+	}
+	return d
+}
+
+// Run serves the demo until ctx is done.
+func Run(ctx context.Context, cfg Config, log hclog.Logger) error {
+	reporter := client.New(client.Options{AgentURL: cfg.IngestURL})
+	defer reporter.Close()
+	d := newDemo(cfg, log, reporter)
 
 	var servers []*http.Server
 	serve := func(ln net.Listener, h http.Handler) {
@@ -67,13 +100,6 @@ func Run(ctx context.Context, cfg Config, log hclog.Logger) error {
 			}
 		}()
 	}
-	loopback := func() (net.Listener, string, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, "", fmt.Errorf("listen on loopback: %w", err)
-		}
-		return ln, "http://" + ln.Addr().String(), nil
-	}
 	defer func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -82,36 +108,50 @@ func Run(ctx context.Context, cfg Config, log hclog.Logger) error {
 		}
 	}()
 
-	for _, name := range dependencyNames {
-		ln, url, err := loopback()
-		if err != nil {
-			return err
+	// Every listener first, so that each service knows where the ones it calls are
+	// before it takes a request.
+	listeners := map[string]net.Listener{}
+	fail := func(err error) error {
+		for _, ln := range listeners {
+			ln.Close()
 		}
-		dep := newDependency(name, cfg.Dependencies[name])
-		dep.url = url
-		d.deps[name] = dep
-		serve(ln, dep)
-		d.breakers[name] = d.newBreaker(name)
-	}
-	d.breakers["checkout"] = d.newBreaker("checkout")
-
-	ln, url, err := loopback()
-	if err != nil {
 		return err
 	}
-	d.checkoutURL = url
-	serve(ln, d.checkoutHandler())
-
+	for _, name := range d.served[:len(d.served)-1] {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fail(fmt.Errorf("listen on loopback for %s: %w", name, err))
+		}
+		listeners[name] = ln
+		d.peers[name] = "http://" + ln.Addr().String()
+	}
 	main, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen (--listen): %w", err)
+		return fail(fmt.Errorf("listen (--listen): %w", err))
 	}
+	listeners[d.main] = main
 	_, port, _ := net.SplitHostPort(main.Addr().String())
 	d.frontURL = "http://127.0.0.1:" + port
-	serve(main, d.mainHandler())
-	log.Info("demo running", "frontend", d.frontURL+"/buy", "control", d.frontURL+"/control/dependencies",
-		"agent", cfg.IngestURL, "load_rps", cfg.LoadRPS)
 
+	for _, name := range d.served[:len(d.served)-1] {
+		serve(listeners[name], d.serviceHandler(name))
+	}
+	serve(main, d.mainHandler())
+	kv := []any{"role", cfg.Role, "service", d.main, "listen", main.Addr().String(), "agent", cfg.IngestURL}
+	for _, name := range serviceNames {
+		if u, ok := cfg.PeerURLs[name]; ok {
+			kv = append(kv, name+"_url", u)
+		}
+	}
+	if d.main == "frontend" {
+		kv = append(kv, "load_rps", cfg.LoadRPS)
+	}
+	log.Info("demo running", kv...)
+
+	if d.main != "frontend" {
+		<-ctx.Done()
+		return nil
+	}
 	d.load(ctx)
 	return nil
 }
@@ -160,26 +200,56 @@ func (d *demo) call(ctx context.Context, breaker, method, url string) error {
 	return err
 }
 
-// checkoutHandler is the checkout service: reserve stock, charge the card, quote
-// shipping. Shipping has a fallback (a flat rate); the other two do not.
-func (d *demo) checkoutHandler() http.Handler {
+// serviceHandler serves the routes of the named service alone: what a service of role
+// all serves on its loopback listener.
+func (d *demo) serviceHandler(name string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /checkout", func(w http.ResponseWriter, r *http.Request) {
-		if err := d.call(r.Context(), "inventory", http.MethodPost, d.deps["inventory"].url+"/reserve"); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "inventory: " + err.Error()})
-			return
-		}
-		if err := d.call(r.Context(), "payments", http.MethodPost, d.deps["payments"].url+"/charge"); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "payments: " + err.Error()})
-			return
-		}
-		shipping := "quoted"
-		if err := d.call(r.Context(), "shipping", http.MethodGet, d.deps["shipping"].url+"/quote"); err != nil {
-			shipping = "flat rate (fallback)"
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"order": "placed", "shipping": shipping})
-	})
-	return mux
+	d.serviceRoutes(mux, name, func(h http.Handler) http.Handler { return h })
+	return errorsAsJSON(mux)
+}
+
+// serviceRoutes adds the routes of the named service to mux, each handler wrapped.
+func (d *demo) serviceRoutes(mux *http.ServeMux, name string, wrap func(http.Handler) http.Handler) {
+	switch name {
+	case "frontend":
+		mux.Handle("GET /buy", wrap(http.HandlerFunc(d.buy)))
+	case "checkout":
+		mux.Handle("POST /checkout", wrap(http.HandlerFunc(d.checkout)))
+	default:
+		route := dependencyRoutes[name]
+		mux.Handle(route.method+" "+route.path, wrap(d.deps[name]))
+	}
+}
+
+// buy is the frontend: it places an order through the checkout service.
+func (d *demo) buy(w http.ResponseWriter, r *http.Request) {
+	if err := d.call(r.Context(), "checkout", http.MethodPost, d.peers["checkout"]+"/checkout"); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "checkout: %v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"order": "placed"})
+}
+
+// checkout is the checkout service: reserve stock, charge the card, quote shipping.
+// Shipping has a fallback (a flat rate); the other two do not.
+func (d *demo) checkout(w http.ResponseWriter, r *http.Request) {
+	callDep := func(name string) error {
+		route := dependencyRoutes[name]
+		return d.call(r.Context(), name, route.method, d.peers[name]+route.path)
+	}
+	if err := callDep("inventory"); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "inventory: " + err.Error()})
+		return
+	}
+	if err := callDep("payments"); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "payments: " + err.Error()})
+		return
+	}
+	shipping := "quoted"
+	if err := callDep("shipping"); err != nil {
+		shipping = "flat rate (fallback)"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"order": "placed", "shipping": shipping})
 }
 
 // load drives the frontend at LoadRPS until ctx is done. At most 256 requests are in
@@ -222,7 +292,6 @@ func (d *demo) load(ctx context.Context) {
 // dependency is a flaky service: it answers as its pattern says.
 type dependency struct {
 	name   string
-	url    string
 	mu     sync.Mutex
 	p      Pattern
 	rnd    *rand.Rand
@@ -275,16 +344,21 @@ type dependencyView struct {
 	Spec    string  `json:"spec"` // the same pattern in flag form
 	Served  uint64  `json:"served"`
 	Failed  uint64  `json:"failed"`
-	Breaker string  `json:"breaker_state"` // the checkout's breaker in front of it
+	// Breaker is the state of the checkout's breaker in front of the dependency, when
+	// the checkout runs in this process (role all); absent otherwise.
+	Breaker string `json:"breaker_state,omitempty"`
 }
 
 func (d *demo) view(dep *dependency) dependencyView {
 	p := dep.pattern()
-	return dependencyView{
+	v := dependencyView{
 		Name: dep.name, Pattern: p, Spec: p.String(),
 		Served: dep.served.Load(), Failed: dep.failed.Load(),
-		Breaker: d.breakers[dep.name].State().String(),
 	}
+	if cb, ok := d.breakers[dep.name]; ok {
+		v.Breaker = cb.State().String()
+	}
+	return v
 }
 
 func (d *demo) views() []dependencyView {

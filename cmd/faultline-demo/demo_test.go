@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,22 +120,66 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// testDemo is a demo with its dependencies and breakers but no servers running.
-func testDemo(t *testing.T) *demo {
-	cfg, err := LoadConfig(nil, func(string) string { return "" })
+// testDemo is a demo of the role args give (all by default) with its dependencies and
+// breakers but no servers running.
+func testDemo(t *testing.T, args ...string) *demo {
+	cfg, err := LoadConfig(args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{cfg: cfg, deps: map[string]*dependency{}, breakers: map[string]*client.Breaker[struct{}]{}}
-	d.reporter = client.New(client.Options{AgentURL: "http://127.0.0.1:1", FlushInterval: time.Hour})
-	t.Cleanup(func() { d.reporter.Close() })
-	d.log = hclog.NewNullLogger()
-	for _, name := range dependencyNames {
-		d.deps[name] = newDependency(name, cfg.Dependencies[name])
-		d.breakers[name] = d.newBreaker(name)
+	reporter := client.New(client.Options{AgentURL: "http://127.0.0.1:1", FlushInterval: time.Hour})
+	t.Cleanup(func() { reporter.Close() })
+	return newDemo(cfg, hclog.NewNullLogger(), reporter)
+}
+
+func TestLoadConfigRoles(t *testing.T) {
+	deps := []string{"--payments-url=http://pay:9810", "--inventory-url=http://inv:9810/", "--shipping-url=https://ship.example:443"}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantURLs map[string]string
+		wantErrs []string // each must be in the error; none: no error
+	}{
+		{name: "all by default", wantURLs: map[string]string{}},
+		{name: "frontend", args: []string{"--role=frontend", "--checkout-url=http://faultline-demo-checkout:9810"},
+			wantURLs: map[string]string{"checkout": "http://faultline-demo-checkout:9810"}},
+		{name: "role and URL from the env", env: map[string]string{"FAULTLINE_ROLE": "frontend", "FAULTLINE_CHECKOUT_URL": "http://checkout:9810"},
+			wantURLs: map[string]string{"checkout": "http://checkout:9810"}},
+		{name: "checkout", args: append([]string{"--role=checkout"}, deps...),
+			wantURLs: map[string]string{"payments": "http://pay:9810", "inventory": "http://inv:9810", "shipping": "https://ship.example:443"}},
+		{name: "a dependency calls nobody", args: []string{"--role=payments"}, wantURLs: map[string]string{}},
+		{name: "unknown role", args: []string{"--role=cart"},
+			wantErrs: []string{`role: "cart" is not one of all, frontend, checkout, payments, inventory, shipping`}},
+		{name: "frontend without the checkout", args: []string{"--role=frontend"},
+			wantErrs: []string{"checkout-url: required with --role=frontend"}},
+		{name: "checkout without its dependencies", args: []string{"--role=checkout", "--payments-url=http://pay:9810"},
+			wantErrs: []string{"inventory-url: required with --role=checkout", "shipping-url: required with --role=checkout"}},
+		{name: "not http URLs", args: []string{"--role=checkout", "--payments-url=pay:9810", "--inventory-url=ftp://inv", "--shipping-url=http://ship/?x=1"},
+			wantErrs: []string{`payments-url: "pay:9810" is not an http URL`, `inventory-url: "ftp://inv" is not an http URL`, `shipping-url: "http://ship/?x=1" is not an http URL`}},
+		{name: "URL the role does not call", args: []string{"--role=frontend", "--checkout-url=http://checkout:9810", "--payments-url=http://pay:9810"},
+			wantErrs: []string{"payments-url: --role=frontend does not call payments; the URL is only for --role=checkout"}},
+		{name: "URL with role all", args: []string{"--checkout-url=http://checkout:9810"},
+			wantErrs: []string{"checkout-url: --role=all serves checkout itself; the URL is only for --role=frontend"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := LoadConfig(tc.args, func(k string) string { return tc.env[k] })
+			if len(tc.wantErrs) > 0 {
+				for _, want := range tc.wantErrs {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("error = %v, want it to say %q", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantURLs, cfg.PeerURLs); diff != "" {
+				t.Errorf("peer URLs (-want +got):\n%s", diff)
+			}
+		})
 	}
-	d.breakers["checkout"] = d.newBreaker("checkout")
-	return d
 }
 
 func TestControlAPI(t *testing.T) {
@@ -177,6 +226,163 @@ func TestControlAPI(t *testing.T) {
 	if p := d.deps["payments"].pattern(); p.Kind != KindOutage {
 		t.Errorf("payments = %+v after refused changes, want the outage", p)
 	}
+}
+
+// TestControlAPIByRole checks what a process of one service offers: only its own
+// dependency and its own breakers, and a usage text saying where its calls go.
+func TestControlAPIByRole(t *testing.T) {
+	get := func(d *demo, path string) (int, string) {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		rec := httptest.NewRecorder()
+		d.mainHandler().ServeHTTP(rec, req)
+		return rec.Code, strings.TrimSpace(rec.Body.String())
+	}
+	payments := testDemo(t, "--role=payments", "--payments=outage")
+	checkout := testDemo(t, "--role=checkout", "--payments-url=http://pay:9810", "--inventory-url=http://inv:9810", "--shipping-url=http://ship:9810")
+	frontend := testDemo(t, "--role=frontend", "--checkout-url=http://checkout:9810")
+	all := testDemo(t)
+	for _, tc := range []struct {
+		name string
+		d    *demo
+		path string
+		code int
+		want []string
+	}{
+		{"payments lists itself", payments, "/control/dependencies", 200, []string{`"name":"payments"`, `"spec":"outage"`}},
+		{"payments has no breaker state of the checkout", payments, "/control/dependencies/payments", 200, []string{`"served":0`}},
+		{"payments serves no other dependency", payments, "/control/dependencies/inventory", 404, []string{`no dependency \"inventory\" (have payments)`}},
+		{"payments has no breakers", payments, "/control/breakers", 200, []string{"[]"}},
+		{"payments usage", payments, "/", 200, []string{"(--role=payments): the payments dependency, called by checkout", "POST /charge", "PUT  /control/dependencies/payments"}},
+		{"checkout serves no dependency", checkout, "/control/dependencies/payments", 404, []string{`no dependency \"payments\" here (--role=checkout serves none`}},
+		{"checkout lists none", checkout, "/control/dependencies", 200, []string{"[]"}},
+		{"checkout breakers", checkout, "/control/breakers", 200, []string{`[{"name":"payments","state":"closed"`, `{"name":"inventory"`, `{"name":"shipping"`}},
+		{"checkout usage", checkout, "/", 200, []string{"checkout -> inventory at http://inv:9810, payments at http://pay:9810, shipping at http://ship:9810", "POST /checkout"}},
+		{"frontend breakers", frontend, "/control/breakers", 200, []string{`[{"name":"checkout","state":"closed"`}},
+		{"frontend usage", frontend, "/", 200, []string{"frontend -> checkout at http://checkout:9810", "GET  /buy"}},
+		{"all: every breaker, in order", all, "/control/breakers", 200, []string{`[{"name":"checkout"`, `},{"name":"payments"`, `},{"name":"inventory"`, `},{"name":"shipping"`}},
+		{"all: the checkout's breaker beside each dependency", all, "/control/dependencies/payments", 200, []string{`"breaker_state":"closed"`}},
+		{"all usage", all, "/", 200, []string{"frontend -> checkout -> payments, inventory, shipping, in one process", "GET  /control/dependencies ", "GET  /healthz"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(tc.d, tc.path)
+			if code != tc.code {
+				t.Errorf("GET %s: %d %s, want %d", tc.path, code, body, tc.code)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(body, want) {
+					t.Errorf("GET %s: %s\nwant it to contain %q", tc.path, body, want)
+				}
+			}
+			if strings.HasPrefix(tc.path, "/control/dependencies/") && tc.d.cfg.Role != RoleAll && strings.Contains(body, "breaker_state") {
+				t.Errorf("GET %s: %s: a split dependency cannot know the checkout's breaker", tc.path, body)
+			}
+		})
+	}
+}
+
+// TestSplitRoles runs the five services as five servers, each its own Run with its own
+// --role, calling one another over real HTTP as the chart's Deployments do. An outage
+// set through the payments service's control API opens the "payments" breaker of the
+// checkout service (reported to the checkout's agent under that name), and the frontend's
+// "checkout" breaker after it; ending the outage closes the checkout's breaker again.
+func TestSplitRoles(t *testing.T) {
+	agent := agenttest.Start(t, "--sample-interval", "250ms")
+	stream := agent.Stream(t)
+	addr := map[string]string{}
+	for _, name := range serviceNames {
+		addr[name] = testbin.FreeAddr(t, "127.0.0.1")
+	}
+	url := func(name string) string { return "http://" + addr[name] }
+	common := []string{"--breaker-open-timeout=1s", "--ingest-url=http://" + testbin.FreeAddr(t, "127.0.0.1")}
+	args := map[string][]string{
+		"payments":  {"--payments=healthy,latency=2ms"},
+		"inventory": {"--inventory=healthy"},
+		"shipping":  {"--shipping=healthy"},
+		"checkout": {"--payments-url=" + url("payments"), "--inventory-url=" + url("inventory"), "--shipping-url=" + url("shipping"),
+			"--ingest-url=" + agent.IngestURL},
+		"frontend": {"--checkout-url=" + url("checkout"), "--load-rps=40"},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := map[string]chan error{}
+	for _, name := range serviceNames {
+		cfg, err := LoadConfig(append(append([]string{"--role=" + name, "--listen=" + addr[name]}, common...), args[name]...), func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ch := make(chan error, 1)
+		done[name] = ch
+		go func() { ch <- Run(ctx, cfg, hclog.NewNullLogger()) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for name, ch := range done {
+			select {
+			case err := <-ch:
+				if err != nil {
+					t.Errorf("%s: Run: %v", name, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s: Run did not return after its context ended", name)
+			}
+		}
+	})
+	for _, name := range serviceNames {
+		testbin.WaitHTTP(t, url(name)+"/healthz", http.StatusOK, 10*time.Second)
+	}
+
+	type breaker struct {
+		Name   string
+		State  string
+		Counts struct{ Requests, TotalFailures uint32 } `json:"window_counts"`
+	}
+	breakers := func(name string) map[string]breaker {
+		resp, err := http.Get(url(name) + "/control/breakers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list []breaker
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]breaker{}
+		for _, b := range list {
+			out[b.Name] = b
+		}
+		return out
+	}
+	waitState := func(service, name, state string, minRequests uint32) {
+		t.Helper()
+		testbin.Eventually(t, 15*time.Second, func() error {
+			b, ok := breakers(service)[name]
+			if !ok || b.State != state || b.Counts.Requests < minRequests {
+				return fmt.Errorf("%s's %q breaker: %+v, want %s with at least %d requests", service, name, b, state, minRequests)
+			}
+			return nil
+		})
+	}
+	// The load reaches the checkout's dependencies through the frontend, over HTTP.
+	waitState("checkout", "payments", "closed", 10)
+	if got := slices.Sorted(maps.Keys(breakers("checkout"))); !slices.Equal(got, []string{"inventory", "payments", "shipping"}) {
+		t.Errorf("checkout breakers %v, want inventory, payments, shipping", got)
+	}
+	if got := slices.Sorted(maps.Keys(breakers("frontend"))); !slices.Equal(got, []string{"checkout"}) {
+		t.Errorf("frontend breakers %v, want checkout", got)
+	}
+
+	testbin.PutJSON(t, url("payments")+"/control/dependencies/payments", `{"pattern":"outage"}`)
+	waitState("checkout", "payments", "open", 0)
+	opened := stream.WaitTransition(t, 15*time.Second, "payments open at the checkout's agent", agenttest.Is("payments", wire.StateOpen))
+	if b := opened.Transition.Breaker; b.Source != "gobreaker" || b.Calls.Failed < 10 {
+		t.Errorf("open payments breaker = %+v: want source gobreaker, at least 10 failed calls", b)
+	}
+	// The checkout now answers 503, so the frontend's breaker in front of it trips too.
+	waitState("frontend", "checkout", "open", 0)
+
+	testbin.PutJSON(t, url("payments")+"/control/dependencies/payments", `{"pattern":"healthy"}`)
+	stream.WaitTransition(t, 15*time.Second, "payments closed at the checkout's agent", agenttest.Is("payments", wire.StateClosed))
+	waitState("checkout", "payments", "closed", 0)
 }
 
 // TestDemoWithAgent runs the demo binary and the agent binary: an outage forced through

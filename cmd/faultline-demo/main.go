@@ -2,8 +2,18 @@
 // checkout service, which calls three flaky dependencies (payments, inventory,
 // shipping), each hop over HTTP through a sony/gobreaker breaker reported to the local
 // faultline agent with the agent/client package. A load generator drives the frontend;
-// a control API on the same listener changes how each dependency fails, so breakers
-// open because calls really fail.
+// a control API changes how each dependency fails, so breakers open because calls
+// really fail.
+//
+// --role says which of the services a process runs. With --role=all (the default, for
+// `make run`) one process runs all five, each on a loopback listener of its own, the
+// frontend and the control API on --listen. With --role=frontend, checkout, payments,
+// inventory or shipping a process runs that service alone on --listen and calls the
+// services after it at --checkout-url, --payments-url, --inventory-url and
+// --shipping-url: one Deployment per service, as the Helm chart installs it. Either way
+// the breakers are named after the service they call ("checkout" in the frontend;
+// "payments", "inventory" and "shipping" in the checkout), so the aggregator merges the
+// same breaker across the pods of a workload.
 package main
 
 import (

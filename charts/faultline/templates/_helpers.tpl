@@ -102,6 +102,33 @@ with this chart's root context they follow aggregator.agentSelector; from any ot
 {{- end -}}
 
 {{/*
+faultline.demoName is the name of a demo service's Deployment and Service, from
+(dict "root" $ "role" "payments"): <fullname>-demo-<role>, the full name shortened so
+that every one fits a Service name (63 characters).
+*/}}
+{{- define "faultline.demoName" -}}
+{{- printf "%s-demo-%s" (include "faultline.fullname" .root | trunc 48 | trimSuffix "-") .role -}}
+{{- end -}}
+
+{{/*
+faultline.demoLabels are the labels of a demo service's objects and pods, from
+(dict "root" $ "role" "payments"): component demo for every service, and
+faultline.dev/demo-role naming the service.
+*/}}
+{{- define "faultline.demoLabels" -}}
+{{ include "faultline.labels" (dict "root" .root "component" "demo") }}
+faultline.dev/demo-role: {{ .role }}
+{{- end -}}
+
+{{/*
+faultline.demoSelectorLabels select the pods of one demo service.
+*/}}
+{{- define "faultline.demoSelectorLabels" -}}
+{{ include "faultline.selectorLabels" (dict "root" .root "component" "demo") }}
+faultline.dev/demo-role: {{ .role }}
+{{- end -}}
+
+{{/*
 faultline.demoAgentEnv is the demo sidecars' extra env (a YAML list): the token the
 aggregator sends for a cluster-wide cleanup, when one is configured.
 */}}

@@ -16,6 +16,9 @@ values involved and what to change.
 {{- fail "faultline: aggregator.watchNamespaces is only used with aggregator.mode \"kubernetes\": remove it, or set aggregator.mode to \"kubernetes\"" -}}
 {{- end -}}
 {{- end -}}
+{{- if hasKey .Values.demo "replicas" -}}
+{{- fail "faultline: demo.replicas is gone: the demo is five services (frontend, checkout, payments, inventory, shipping), each with its own demo.services.<name>.replicas, e.g. --set demo.services.frontend.replicas=3" -}}
+{{- end -}}
 {{- if and .Values.demo.enabled $agg.enabled (eq $agg.mode "static") -}}
 {{- fail "faultline: demo.enabled needs aggregator.mode \"kubernetes\": the demo pods are found through the Kubernetes API" -}}
 {{- end -}}
