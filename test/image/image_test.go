@@ -6,7 +6,6 @@
 package image
 
 import (
-	"bufio"
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
@@ -23,73 +22,30 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/faultline-dev/faultline/internal/dockerfile"
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
 // targets are the images `make image` builds: target name = binary suffix.
 var targets = []string{"agent", "aggregator", "demo"}
 
-// stage is one FROM section of the Dockerfile.
-type stage struct {
-	name, from string
-	lines      []string // instructions after FROM, continuation lines joined
-}
-
-// dockerfile parses the Dockerfile into its global ARG defaults and its stages.
-func dockerfile(t *testing.T) (args map[string]string, stages map[string]*stage) {
+// parseDockerfile parses the repository's Dockerfile.
+func parseDockerfile(t *testing.T) (args map[string]string, stages map[string]*dockerfile.Stage) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(testbin.RepoRoot(), "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	args = map[string]string{}
-	stages = map[string]*stage{}
-	var cur *stage
-	var pending string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if pending == "" && (line == "" || strings.HasPrefix(line, "#")) {
-			continue
-		}
-		if strings.HasSuffix(line, "\\") {
-			pending += strings.TrimSuffix(line, "\\") + " "
-			continue
-		}
-		line, pending = pending+line, ""
-		instr, rest, _ := strings.Cut(line, " ")
-		switch {
-		case strings.EqualFold(instr, "FROM"):
-			fields := strings.Fields(rest)
-			fields = slices.DeleteFunc(fields, func(s string) bool { return strings.HasPrefix(s, "--platform") })
-			if len(fields) != 3 || !strings.EqualFold(fields[1], "AS") {
-				t.Fatalf("Dockerfile: FROM without a stage name: %s", line)
-			}
-			cur = &stage{name: fields[2], from: fields[0]}
-			stages[cur.name] = cur
-		case cur == nil && strings.EqualFold(instr, "ARG"):
-			k, v, _ := strings.Cut(rest, "=")
-			args[k] = v
-		case cur != nil:
-			cur.lines = append(cur.lines, line)
-		}
+	d, err := dockerfile.Parse(f)
+	if err != nil {
+		t.Fatalf("Dockerfile: %v", err)
 	}
-	return args, stages
-}
-
-func (s *stage) instructions(name string) []string {
-	var out []string
-	for _, l := range s.lines {
-		if instr, rest, _ := strings.Cut(l, " "); strings.EqualFold(instr, name) {
-			out = append(out, rest)
-		}
-	}
-	return out
+	return d.Args, d.Stages
 }
 
 func TestDockerfileStages(t *testing.T) {
-	args, stages := dockerfile(t)
+	args, stages := parseDockerfile(t)
 	base := args["BASE_IMAGE"]
 	if !strings.HasPrefix(base, "gcr.io/distroless/static") || !strings.HasSuffix(base, ":nonroot") {
 		t.Errorf("BASE_IMAGE %q is not distroless static nonroot", base)
@@ -101,7 +57,7 @@ func TestDockerfileStages(t *testing.T) {
 	if build == nil {
 		t.Fatal("no build stage")
 	}
-	if !slices.ContainsFunc(build.instructions("RUN"), func(r string) bool {
+	if !slices.ContainsFunc(build.Instructions("RUN"), func(r string) bool {
 		return strings.Contains(r, `make build VERSION="${VERSION}" BIN=/out`)
 	}) {
 		t.Error("the build stage does not run `make build` (the Makefile's flags are the tested ones)")
@@ -112,26 +68,26 @@ func TestDockerfileStages(t *testing.T) {
 			if s == nil {
 				t.Fatalf("no stage %q: docker build --target %s fails", target, target)
 			}
-			if s.from != "${BASE_IMAGE}" {
-				t.Errorf("stage %s is FROM %s, want ${BASE_IMAGE}", target, s.from)
+			if s.From != "${BASE_IMAGE}" {
+				t.Errorf("stage %s is FROM %s, want ${BASE_IMAGE}", target, s.From)
 			}
 			// No shell in the image means no RUN in the final stage.
 			for _, instr := range []string{"RUN", "SHELL", "ADD"} {
-				if got := s.instructions(instr); len(got) > 0 {
+				if got := s.Instructions(instr); len(got) > 0 {
 					t.Errorf("stage %s has %s %q", target, instr, got)
 				}
 			}
-			if diff := cmp.Diff([]string{"65532:65532"}, s.instructions("USER")); diff != "" {
+			if diff := cmp.Diff([]string{"65532:65532"}, s.Instructions("USER")); diff != "" {
 				t.Errorf("USER (-want +got):\n%s", diff)
 			}
 			binary := "/faultline-" + target
-			entry := s.instructions("ENTRYPOINT")
+			entry := s.Instructions("ENTRYPOINT")
 			var argv []string
 			if len(entry) != 1 || json.Unmarshal([]byte(entry[0]), &argv) != nil || !slices.Equal(argv, []string{binary}) {
 				t.Errorf("ENTRYPOINT %q, want exec form [%q]", entry, binary)
 			}
-			if !slices.Contains(s.instructions("COPY"), "--from=build /out/faultline-"+target+" "+binary) {
-				t.Errorf("stage %s does not copy %s from the build stage: %q", target, binary, s.instructions("COPY"))
+			if !slices.Contains(s.Instructions("COPY"), "--from=build /out/faultline-"+target+" "+binary) {
+				t.Errorf("stage %s does not copy %s from the build stage: %q", target, binary, s.Instructions("COPY"))
 			}
 		})
 	}
@@ -213,9 +169,9 @@ func TestBuildStage(t *testing.T) {
 		}
 	}
 	makeBin := testbin.Tool(t, "make", "install GNU make")
-	_, stages := dockerfile(t)
+	_, stages := parseDockerfile(t)
 	var run string
-	for _, r := range stages["build"].instructions("RUN") {
+	for _, r := range stages["build"].Instructions("RUN") {
 		if strings.Contains(r, "make build") {
 			run = r
 		}
@@ -236,9 +192,9 @@ func TestBuildStage(t *testing.T) {
 		t.Fatalf("build stage failed: %v\n%s", err, b)
 	}
 
-	_, stages = dockerfile(t)
+	_, stages = parseDockerfile(t)
 	for _, target := range targets {
-		for _, c := range stages[target].instructions("COPY") {
+		for _, c := range stages[target].Instructions("COPY") {
 			from := strings.Fields(strings.TrimPrefix(c, "--from=build "))[0]
 			path := filepath.Join(out, strings.TrimPrefix(from, "/out/"))
 			checkStatic(t, path)
