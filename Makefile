@@ -75,6 +75,18 @@ kind-up: $(BIN)/helm $(BIN)/kind image ## Create the kind cluster (hack/kind.yam
 kind-down: $(BIN)/kind ## Delete the kind cluster
 	kind delete cluster --name $(KIND_CLUSTER)
 
+.PHONY: cluster-up
+cluster-up: tools ## Start a real single-node cluster on this machine without Docker (root; hack/cluster/), install the chart with the demo
+	@VERSION=$(VERSION) hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster of cluster-up and remove everything it made
+	@hack/cluster/down.sh
+
+.PHONY: test-cluster
+test-cluster: tools ## cluster-up, the e2e suite against it, cluster-down (always)
+	@VERSION=$(VERSION) hack/cluster/test.sh
+
 .PHONY: test-e2e
 test-e2e: ## Run the end-to-end tests against the current kubeconfig's cluster (after make kind-up)
 	go test -tags e2e -count=1 -timeout 10m -v ./test/e2e/...
