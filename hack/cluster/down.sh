@@ -16,6 +16,14 @@ if [[ -x "${state}/bin/kubectl" ]] && kubectl get --raw /readyz >/dev/null 2>&1;
     log "pods did not all go within 60s; stopping the node anyway"
 fi
 
+# The network namespaces of the sandboxes that are left, as containerd knows them.
+if [[ -S "${state}/containerd/containerd.sock" ]]; then
+  ctr=(ctr -a "${state}/containerd/containerd.sock" -n k8s.io)
+  for id in $("${ctr[@]}" containers ls -q 2>/dev/null); do
+    "${ctr[@]}" containers info "${id}" 2>/dev/null | grep -o '/var/run/netns/cni-[0-9a-f-]*'
+  done | sort -u >"${state}/sandbox-netns"
+fi
+
 # The processes, the node's before the control plane's.
 if [[ -f "${state}/pids" ]]; then
   tac "${state}/pids" | while read -r pid name; do
@@ -26,26 +34,20 @@ if [[ -f "${state}/pids" ]]; then
 fi
 
 # What the pods left: their processes (in the cluster's cgroup), then the shims.
-for root in /sys/fs/cgroup/*/faultline /sys/fs/cgroup/faultline; do
+for root in /sys/fs/cgroup/*/"${netns}" /sys/fs/cgroup/"${netns}"; do
   [[ -d "${root}" ]] || continue
   find "${root}" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
 done
 pkill -KILL -f -- "-address ${state}/containerd/containerd.sock( |$)" 2>/dev/null
 sleep 0.5
-for root in /sys/fs/cgroup/*/faultline /sys/fs/cgroup/faultline; do
+for root in /sys/fs/cgroup/*/"${netns}" /sys/fs/cgroup/"${netns}"; do
   [[ -d "${root}" ]] && find "${root}" -depth -type d -exec rmdir {} + 2>/dev/null
 done
 
 # Mounts under the state directory, the sandboxes' network namespaces, then ours.
 umount -R "${state}" 2>/dev/null
 while read -r mnt; do umount -l "${mnt}" 2>/dev/null; done < <(awk -v s="${state}" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
-if [[ -f "${state}/netns.before" ]]; then
-  for ns in /run/netns/cni-*; do
-    [[ -e "${ns}" ]] && ! grep -qx "$(basename "${ns}")" "${state}/netns.before" || continue
-    umount "${ns}" 2>/dev/null
-    rm -f "${ns}"
-  done
-fi
+[[ -f "${state}/sandbox-netns" ]] && while read -r ns; do umount "${ns}" 2>/dev/null; rm -f "${ns}"; done <"${state}/sandbox-netns"
 ip netns delete "${netns}" 2>/dev/null
 
 [[ -f "${state}/created" ]] && while read -r dir; do rm -rf "${dir}"; done <"${state}/created"

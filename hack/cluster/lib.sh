@@ -100,9 +100,9 @@ current-context: faultline
 KUBECONFIG
 }
 
-# render FILE prints FILE with @state@, @node_ip@, @node_name@, @bridge@, @pod_cidr@ and
-# @service_cidr@ replaced.
+# render FILE prints FILE with @state@, @node_ip@, @node_name@, @bridge@, @netns@, @pod_cidr@
+# and @service_cidr@ replaced.
 render() {
   sed -e "s|@state@|${state}|g" -e "s|@node_ip@|${node_ip}|g" -e "s|@node_name@|${node_name}|g" \
-    -e "s|@bridge@|${bridge}|g" -e "s|@pod_cidr@|${pod_cidr}|g" -e "s|@service_cidr@|${service_cidr}|g" "$1"
+    -e "s|@bridge@|${bridge}|g" -e "s|@netns@|${netns}|g" -e "s|@pod_cidr@|${pod_cidr}|g" -e "s|@service_cidr@|${service_cidr}|g" "$1"
 }

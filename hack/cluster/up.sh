@@ -34,7 +34,6 @@ mount --bind "${state}" "${state}"
 mount --make-rshared "${state}"
 : >"${state}/pids"
 ln -sfn "${bin}" "${state}/bin"
-ls /run/netns 2>/dev/null >"${state}/netns.before" || true
 mkdir -p "${state}"/{pki,etcd,logs,containerd,kubelet,cni/net.d,cni/ipam,manifests,proc}
 
 # --- network namespace: a bridge for the pods, loopback, forwarding on the bridge only.
@@ -109,13 +108,14 @@ wait_for containerd 30 test -S "${state}/containerd/containerd.sock"
 printf '1\n' >"${state}/proc/overcommit_memory"
 printf '10\n' >"${state}/proc/panic"
 printf '1\n' >"${state}/proc/panic_on_oops"
-# Pods go under the cgroup "faultline" (kubelet.yaml cgroupRoot), which down.sh removes.
+# Pods go under the cgroup named like the network namespace (kubelet.yaml cgroupRoot),
+# which down.sh removes.
 for ctl in /sys/fs/cgroup /sys/fs/cgroup/*/; do
   [[ -f "${ctl}/cgroup.procs" ]] || continue
-  mkdir -p "${ctl%/}/faultline"
+  mkdir -p "${ctl%/}/${netns}"
   if [[ -f "${ctl}/cpuset.cpus" && ! -f "${ctl}/cgroup.controllers" ]]; then
-    cat "${ctl}/cpuset.cpus" >"${ctl%/}/faultline/cpuset.cpus"
-    cat "${ctl}/cpuset.mems" >"${ctl%/}/faultline/cpuset.mems"
+    cat "${ctl}/cpuset.cpus" >"${ctl%/}/${netns}/cpuset.cpus"
+    cat "${ctl}/cpuset.mems" >"${ctl%/}/${netns}/cpuset.mems"
   fi
 done
 for dir in /var/lib/kubelet /var/log/containers; do
