@@ -47,6 +47,16 @@ require_tools() {
 in_netns() { nsenter --net="/run/netns/${netns}" -- "$@"; }
 kubectl() { in_netns "${state}/bin/kubectl" "$@"; }
 
+# cluster_alive succeeds when a process recorded in the state directory still runs.
+cluster_alive() {
+  local pid name
+  [[ -f "${state}/pids" ]] || return 1
+  while read -r pid name; do
+    [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null && return 0
+  done <"${state}/pids"
+  return 1
+}
+
 # start NAME COMMAND... runs COMMAND in the namespace in the background, logging to
 # logs/NAME.log, and records its PID.
 start() {

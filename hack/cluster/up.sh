@@ -23,7 +23,16 @@ source hack/cluster/lib.sh
 
 start_time=${SECONDS}
 require_tools
-[[ ! -e "${state}/pids" ]] || die "a cluster seems to run already (${state}/pids); make cluster-down first"
+# A state directory whose processes are all gone (a run cut off before its teardown, or a
+# machine restarted) is torn down first; one with a live process belongs to a cluster
+# that still runs.
+if [[ -e "${state}/pids" || -e "/run/netns/${netns}" ]]; then
+  if cluster_alive; then
+    die "a cluster runs already (${state}/pids); make cluster-down first"
+  fi
+  log "removing what a cluster that no longer runs left in ${state}"
+  hack/cluster/down.sh
+fi
 
 bin="$(hack/cluster/assets.sh)"
 log "binaries in ${bin}"
@@ -80,6 +89,7 @@ start kube-apiserver "${bin}/kube-apiserver" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   --profiling=false
 wait_for "the API server" 60 kubectl get --raw /readyz
+kubectl apply -f hack/cluster/coredns-rbac.yaml >/dev/null
 start kube-controller-manager "${bin}/kube-controller-manager" \
   --kubeconfig "${state}/controller-manager.kubeconfig" \
   --authentication-kubeconfig "${state}/controller-manager.kubeconfig" \

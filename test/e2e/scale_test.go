@@ -1,0 +1,108 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/faultline-dev/faultline/internal/testbin"
+)
+
+// Budgets from the moment the cluster is asked to the moment the aggregator shows it.
+const (
+	scaleUpBudget   = 10 * time.Second // new pods of a scaled workload connected
+	podDeleteBudget = 2 * time.Second  // a deleted pod's agent no longer listed
+)
+
+// TestScaleUpAndDeletePod: scaling a demo workload up adds the new pods' agents within
+// ten seconds; deleting a pod drops its agent within two seconds, and the pod the
+// Deployment makes in its place connects.
+func TestScaleUpAndDeletePod(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	deployment := c.release + "-demo-inventory"
+	selector := c.selector("demo") + ",faultline.dev/demo-role=inventory"
+	before := names(c.readyPods(t, selector, c.timeout))
+	c.connectedAgents(t, c.timeout, before)
+
+	scale, err := c.cs.AppsV1().Deployments(c.namespace).GetScale(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := scale.Spec.Replicas
+	t.Cleanup(func() {
+		s, err := c.cs.AppsV1().Deployments(c.namespace).GetScale(ctx, deployment, metav1.GetOptions{})
+		if err == nil {
+			s.Spec.Replicas = replicas
+			_, err = c.cs.AppsV1().Deployments(c.namespace).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Errorf("scale %s back to %d: %v", deployment, replicas, err)
+		}
+	})
+	scale.Spec.Replicas = replicas + 2
+	start := time.Now()
+	if _, err := c.cs.AppsV1().Deployments(c.namespace).UpdateScale(ctx, deployment, scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Eventually(t, scaleUpBudget, func() error {
+		agents, err := c.agents()
+		if err != nil {
+			return err
+		}
+		pods, err := c.cs.CoreV1().Pods(c.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return err
+		}
+		connected := 0
+		for _, p := range pods.Items {
+			if agents[p.Name].State == "connected" {
+				connected++
+			}
+		}
+		if connected != int(replicas)+2 {
+			return fmt.Errorf("%s scaled to %d: %d of %d pods with a connected agent", deployment, replicas+2, connected, len(pods.Items))
+		}
+		return nil
+	})
+	t.Logf("scaled %s from %d to %d: every new agent connected %v later", deployment, replicas, replicas+2, time.Since(start).Round(time.Millisecond))
+
+	// Delete one of the pods: its agent goes at once, its replacement connects.
+	victim := before[0]
+	start = time.Now()
+	if err := c.cs.CoreV1().Pods(c.namespace).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Eventually(t, podDeleteBudget, func() error {
+		agents, err := c.agents()
+		if err != nil {
+			return err
+		}
+		if a, ok := agents[victim]; ok {
+			return fmt.Errorf("deleted pod %s still listed as %s", victim, describe(a))
+		}
+		return nil
+	})
+	t.Logf("deleted pod %s: its agent left the list %v later", victim, time.Since(start).Round(time.Millisecond))
+	var replacement []string
+	testbin.Eventually(t, c.timeout, func() error {
+		pods := c.readyPods(t, selector, c.timeout)
+		replacement = replacement[:0]
+		for _, p := range pods {
+			if p.Name != victim && !slices.Contains(before, p.Name) {
+				replacement = append(replacement, p.Name)
+			}
+		}
+		if len(pods) != int(replicas)+2 || slices.Contains(names(pods), victim) {
+			return fmt.Errorf("%d pods Ready (%v), want %d without %s", len(pods), names(pods), replicas+2, victim)
+		}
+		return nil
+	})
+	c.connectedAgents(t, c.timeout, replacement)
+}
