@@ -203,7 +203,7 @@ func TestSidecarFootprint(t *testing.T) {
 	type proc struct {
 		role, pod, container string
 		pid                  int
-		cpu0           float64
+		cpu0                 float64
 	}
 	var procs []*proc
 	for _, role := range demoServices {
