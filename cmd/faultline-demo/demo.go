@@ -66,6 +66,11 @@ func newDemo(cfg Config, log hclog.Logger, reporter *client.Reporter) *demo {
 		cfg: cfg, log: log, reporter: reporter,
 		http: &http.Client{Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+			// A service in another pod is reached through its Kubernetes Service, whose
+			// proxy balances connections, not requests: kept-alive connections would pin
+			// every caller to one pod of the callee. A connection per call spreads the
+			// calls over the callee's pods, as a mesh's per-request balancing would.
+			DisableKeepAlives: len(cfg.PeerURLs) > 0,
 		}},
 		served:   cfg.services(),
 		deps:     map[string]*dependency{},

@@ -16,7 +16,7 @@ fi
 FAULTLINE_CLUSTER_DIR="$(mktemp -d /tmp/faultline-test-cluster.XXXXXX)"
 FAULTLINE_CLUSTER_NETNS="faultline-test-$$"
 export FAULTLINE_CLUSTER_DIR FAULTLINE_CLUSTER_NETNS
-trap 'hack/cluster/down.sh' EXIT
+trap "${PWD}/hack/cluster/down.sh" EXIT
 
 # The suite is built before it enters the namespace, which has no route to the module proxy.
 suite="${FAULTLINE_CLUSTER_DIR}/e2e.test"
@@ -25,7 +25,10 @@ hack/cluster/up.sh
 
 e2e_start=${SECONDS}
 export FAULTLINE_E2E_CONTAINERD="${FAULTLINE_CLUSTER_DIR}/containerd/containerd.sock"
-cd test/e2e
-../../hack/cluster/exec.sh "${suite}" -test.v -test.count=1 -test.timeout 30m -test.skip '^TestUninstall$' ${E2E_ARGS:-}
-FAULTLINE_E2E_UNINSTALL=1 ../../hack/cluster/exec.sh "${suite}" -test.v -test.count=1 -test.timeout 10m -test.run '^TestUninstall$'
+# As go test runs it: in the package's directory.
+(
+  cd test/e2e
+  ../../hack/cluster/exec.sh "${suite}" -test.v -test.count=1 -test.timeout 30m -test.skip '^TestUninstall$' ${E2E_ARGS:-}
+  FAULTLINE_E2E_UNINSTALL=1 ../../hack/cluster/exec.sh "${suite}" -test.v -test.count=1 -test.timeout 10m -test.run '^TestUninstall$'
+)
 log "e2e suite took $((SECONDS - e2e_start))s"

@@ -77,10 +77,19 @@ func checkNativeSidecar(t *testing.T, p corev1.Pod) {
 }
 
 // agentSnapshot reads an agent's own snapshot through the API server's pod proxy.
-func (c *cluster) agentSnapshot(pod string) (wire.Snapshot, error) {
+func (c *cluster) agentSnapshot(t *testing.T, pod string) (wire.Snapshot, error) {
 	var snap wire.Snapshot
-	u := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/http:%s:faultline/proxy/v1/snapshot",
-		strings.TrimSuffix(c.cfg.Host, "/"), c.namespace, pod)
+	port := 0
+	for _, ct := range c.pod(t, pod).Spec.InitContainers {
+		for _, p := range ct.Ports {
+			if p.Name == "faultline" {
+				port = int(p.ContainerPort)
+			}
+		}
+	}
+	// The pod proxy takes the port by number.
+	u := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/http:%s:%d/proxy/v1/snapshot",
+		strings.TrimSuffix(c.cfg.Host, "/"), c.namespace, pod, port)
 	client, err := c.proxyClient()
 	if err != nil {
 		return snap, err
@@ -109,7 +118,7 @@ func TestPodModeSampling(t *testing.T) {
 		var snap wire.Snapshot
 		testbin.Eventually(t, 30*time.Second, func() error {
 			var err error
-			if snap, err = c.agentSnapshot(p.Name); err != nil {
+			if snap, err = c.agentSnapshot(t, p.Name); err != nil {
 				return err
 			}
 			if snap.Sample == nil || snap.Sample.CPU == nil || snap.Sample.Memory == nil || snap.Sample.Process == nil {

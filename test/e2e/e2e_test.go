@@ -75,6 +75,8 @@ func connect(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatalf("no usable kubeconfig (run make kind-up or make cluster-up first): %v", err)
 	}
+	// The suite asks many questions at once (access reviews, lists while it waits).
+	cfg.QPS, cfg.Burst = 100, 200
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
