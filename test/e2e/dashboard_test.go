@@ -15,7 +15,7 @@ import (
 // TestDashboardInChromium: the dashboard, opened in Chromium through a port-forward to
 // the aggregator (as a user opens it), goes live, lists every demo agent as connected,
 // shows a tile for each breaker of the demo's workloads, and turns the checkout's
-// payments tile open when the payments service goes down.
+// payments tile open, and the health score down, when the payments service goes down.
 // FAULTLINE_E2E_SCREENSHOT=<file.png> saves what it shows at the end.
 func TestDashboardInChromium(t *testing.T) {
 	c := connect(t)
@@ -45,6 +45,8 @@ func TestDashboardInChromium(t *testing.T) {
 	if text := browser.Eval[string](b, pay+`.innerText`); !strings.Contains(strings.ToLower(text), "open") {
 		t.Errorf("the open payments tile reads %q: no word says it is open", text)
 	}
+	// The health score and its counts follow with the next metrics event.
+	b.WaitFor(5*time.Second, `Number(document.querySelector('.score-value').textContent) < 100`, `document.querySelector('#health').innerText`)
 	if out := os.Getenv("FAULTLINE_E2E_SCREENSHOT"); out != "" {
 		if err := os.WriteFile(out, b.Screenshot(), 0o644); err != nil {
 			t.Fatal(err)
