@@ -14,6 +14,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -52,7 +53,7 @@ var _ admission.Handler = (*Handler)(nil)
 
 // Webhook wraps h for an HTTP server.
 func (h *Handler) Webhook() *admission.Webhook {
-	h.decoder = admission.NewDecoder(nil)
+	h.decoder = admission.NewDecoder(scheme.Scheme)
 	return &admission.Webhook{Handler: h}
 }
 

@@ -60,9 +60,22 @@ type User struct {
 	Kubeconfig string // path of a kubeconfig file for this user
 }
 
+// Options change what StartWith runs.
+type Options struct {
+	// CRDs are files or directories of CustomResourceDefinitions, installed (and
+	// established) before StartWith returns, e.g. charts/faultline/crds.
+	CRDs []string
+}
+
 // Start runs an API server and etcd for the test, and stops them when the test ends.
 // Each Env is separate: tests that share one should use their own namespaces.
 func Start(t testing.TB) *Env {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Env {
 	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" || !isFile(filepath.Join(assets, "kube-apiserver")) || !isFile(filepath.Join(assets, "etcd")) {
@@ -87,6 +100,7 @@ func Start(t testing.TB) *Env {
 		ControlPlane:             envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certs}},
 		ControlPlaneStartTimeout: time.Minute, // 2 shared cores: the first start is slow
 		ControlPlaneStopTimeout:  time.Minute,
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: opts.CRDs, ErrorIfPathMissing: true},
 	}
 	// Stop in about 2 s rather than waiting up to a minute for open watches to end; the
 	// API server answers 429 with Retry-After meanwhile, as it does in production with

@@ -44,6 +44,7 @@ type AgentProfileSpec struct {
 	// SampleInterval is the time between samples, from 100ms to 60s.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('60s')",message="sampleInterval must be between 100ms and 60s"
 	SampleInterval *metav1.Duration `json:"sampleInterval,omitempty"`
@@ -110,6 +111,7 @@ type PrometheusSource struct {
 	// Interval between scrapes, from 100ms to 5m; default: every sample.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('5m')",message="interval must be between 100ms and 5m"
 	Interval *metav1.Duration `json:"interval,omitempty"`
