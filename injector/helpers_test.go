@@ -88,6 +88,86 @@ func renderChart(t testing.TB, args ...string) chart {
 	return c
 }
 
+// refusals records the requests the API server refuses (403) to a client, as
+// "verb resource" (e.g. "watch agentprofiles", "update agentprofiles/status").
+type refusals struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// wrap returns a copy of cfg whose requests are recorded in r when refused.
+func (r *refusals) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(req)
+			if err == nil && resp.StatusCode == http.StatusForbidden {
+				r.mu.Lock()
+				if r.seen == nil {
+					r.seen = map[string]bool{}
+				}
+				r.seen[requestVerb(req)] = true
+				r.mu.Unlock()
+			}
+			return resp, err
+		})
+	})
+	return cfg
+}
+
+func (r *refusals) has(verbResource string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[verbResource]
+}
+
+func (r *refusals) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.seen))
+	for k := range r.seen {
+		out = append(out, k)
+	}
+	return out
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// requestVerb is the RBAC verb and resource of an API request, from its method and path
+// (/api/v1/[namespaces/<ns>/]<resource>[/<name>[/<subresource>]], or /apis/<group>/...).
+func requestVerb(r *http.Request) string {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) > 0 && parts[0] == "apis" {
+		parts = parts[3:]
+	} else if len(parts) > 1 {
+		parts = parts[2:]
+	}
+	if len(parts) > 2 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	resource, named := "", len(parts) > 1
+	if len(parts) > 0 {
+		resource = parts[0]
+	}
+	if len(parts) > 2 {
+		resource += "/" + parts[2]
+	}
+	verb := map[string]string{http.MethodPost: "create", http.MethodPut: "update", http.MethodPatch: "patch", http.MethodDelete: "delete"}[r.Method]
+	if r.Method == http.MethodGet {
+		switch w := r.URL.Query().Get("watch"); {
+		case w == "true" || w == "1":
+			verb = "watch"
+		case named:
+			verb = "get"
+		default:
+			verb = "list"
+		}
+	}
+	return verb + " " + resource
+}
+
 // running is an injector started by startInjector.
 type running struct {
 	probes string // base URL of /healthz, /readyz, /metrics
@@ -134,15 +214,31 @@ func startInjector(t testing.TB, c chart, cfg *rest.Config, args ...string) *run
 	return r
 }
 
+// exited fails the test if the injector has stopped.
+func (r *running) exited(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-r.err:
+		t.Fatalf("injector exited: %v", err)
+	default:
+	}
+}
+
+// ready reports whether the injector's /readyz says so now.
+func (r *running) ready() bool {
+	resp, err := http.Get(r.probes + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 // waitReady waits for the injector's /readyz.
 func (r *running) waitReady(t testing.TB) {
 	t.Helper()
 	testbin.Eventually(t, 60*time.Second, func() error {
-		select {
-		case err := <-r.err:
-			t.Fatalf("injector exited: %v\n%s", err, r.logs.String())
-		default:
-		}
+		r.exited(t)
 		resp, err := http.Get(r.probes + "/readyz")
 		if err != nil {
 			return err

@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -103,6 +104,10 @@ func Run(ctx context.Context, cfg config.Injector, opts Options) error {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}: {Transform: status.Strip},
 		}},
+		// controller-runtime refuses a second controller of the same name in one process
+		// (their metrics would mix); a process runs one injector, except in tests.
+		Controller:              crconfig.Controller{SkipNameValidation: ptrTo(true)},
+		GracefulShutdownTimeout: ptrTo(shutdownTimeout),
 	})
 	if err != nil {
 		return fmt.Errorf("controller manager: %w", err)
@@ -124,6 +129,7 @@ func Run(ctx context.Context, cfg config.Injector, opts Options) error {
 			IsReady:        certsReady,
 			Webhooks:       []rotator.WebhookInfo{{Name: cfg.WebhookConfiguration, Type: rotator.Mutating}},
 			FieldOwner:     "faultline-injector",
+			ControllerName: rotatorName(),
 			// Every replica serves, so every replica keeps the certificate current.
 			RequireLeaderElection: false,
 			EnableReadinessCheck:  true,
@@ -236,6 +242,19 @@ func ready(ctx context.Context, mgr manager.Manager, certs <-chan struct{}, serv
 
 func ptrTo[T any](v T) *T { return &v }
 
+// runs counts the Runs of this process.
+var runs atomic.Int64
+
+// rotatorName names the certificate rotator's controller. controller-runtime refuses two
+// controllers of one name in a process, and the rotator's cannot be told to skip that
+// check, so a process that runs the injector again (tests do) names each one apart.
+func rotatorName() string {
+	if n := runs.Add(1); n > 1 {
+		return fmt.Sprintf("cert-rotator-%d", n)
+	}
+	return "cert-rotator"
+}
+
 // metrics are the injector's own: admissions by webhook and outcome, and how long each
 // took. controller-runtime's (workqueue, client) are on the same registry.
 type metrics struct {
@@ -255,14 +274,20 @@ func newMetrics() *metrics {
 			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2},
 		}, []string{"webhook"}),
 	}
-	for _, c := range []prometheus.Collector{m.outcomes, m.duration} {
-		if err := crmetrics.Registry.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) { // a second Run in one process (tests)
-				continue
-			}
+	// A second Run in one process (tests) counts on the collectors of the first.
+	if err := crmetrics.Registry.Register(m.outcomes); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
 			panic(err)
 		}
+		m.outcomes = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	if err := crmetrics.Registry.Register(m.duration); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+		m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
 	}
 	return m
 }

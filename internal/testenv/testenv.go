@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -190,3 +191,19 @@ func mustName(parts ...string) string {
 	}
 	return n
 }
+
+// WithoutWatchList turns client-go's streaming lists off in this process for the test,
+// so informers list and then watch as they do against API servers without WatchList:
+// where a test shows that a client needs the list verb.
+func WithoutWatchList(t testing.TB) {
+	old := clientfeatures.FeatureGates()
+	clientfeatures.ReplaceFeatureGates(gatesWithout{old, clientfeatures.WatchListClient})
+	t.Cleanup(func() { clientfeatures.ReplaceFeatureGates(old) })
+}
+
+type gatesWithout struct {
+	clientfeatures.Gates
+	off clientfeatures.Feature
+}
+
+func (g gatesWithout) Enabled(f clientfeatures.Feature) bool { return f != g.off && g.Gates.Enabled(f) }
