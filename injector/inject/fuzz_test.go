@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
 )
 
 // FuzzAnnotations admits a pod carrying one faultline.dev annotation with any value (the
@@ -51,11 +53,11 @@ func FuzzAnnotations(f *testing.F) {
 	})
 }
 
-// FuzzThresholds: ParseThresholds never panics, and what it accepts is written back by
-// FormatThresholds into text it reads as the same thresholds, each a percentage.
+// FuzzThresholds: ParseAlertThresholds never panics, and what it accepts is written back
+// by FormatAlertThresholds into text it reads as the same thresholds, each a percentage.
 func FuzzThresholds(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
-		th, err := ParseThresholds(text)
+		th, err := v1alpha1.ParseAlertThresholds(text)
 		if err != nil {
 			return
 		}
@@ -64,7 +66,7 @@ func FuzzThresholds(f *testing.F) {
 				t.Errorf("%q: rule %s threshold %v is not a percentage", text, rule, v)
 			}
 		}
-		again, err := ParseThresholds(FormatThresholds(th))
+		again, err := v1alpha1.ParseAlertThresholds(v1alpha1.FormatAlertThresholds(th))
 		if err != nil || !cmp.Equal(th, again) {
 			t.Errorf("%q: round trip gave %v, %v; want %v", text, again, err, th)
 		}

@@ -147,7 +147,7 @@ func (t *Template) Inject(pod *corev1.Pod, mode Mode, profiles []v1alpha1.AgentP
 		out.Annotations[v1alpha1.AnnotationProfile] = r.Profile
 	}
 	if len(s.alerts) > 0 {
-		out.Annotations[v1alpha1.AnnotationAlertThresholds] = FormatThresholds(s.alerts)
+		out.Annotations[v1alpha1.AnnotationAlertThresholds] = v1alpha1.FormatAlertThresholds(s.alerts)
 	}
 	out.Spec.ShareProcessNamespace = ptr.To(true)
 	out.Spec.InitContainers = append([]corev1.Container{*sidecar}, out.Spec.InitContainers...)

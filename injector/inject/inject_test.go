@@ -419,17 +419,17 @@ func TestCheckProfile(t *testing.T) {
 
 func TestThresholdsRoundTrip(t *testing.T) {
 	in := map[string]float64{"cpu-high": 80, "error-rate-high": 0.5, "memory-high": 100}
-	text := FormatThresholds(in)
+	text := v1alpha1.FormatAlertThresholds(in)
 	if text != "cpu-high=80,error-rate-high=0.5,memory-high=100" {
-		t.Errorf("FormatThresholds = %q", text)
+		t.Errorf("FormatAlertThresholds = %q", text)
 	}
-	out, err := ParseThresholds(text)
+	out, err := v1alpha1.ParseAlertThresholds(text)
 	if err != nil || !cmp.Equal(in, out) {
-		t.Errorf("ParseThresholds(%q) = %v, %v; want %v", text, out, err, in)
+		t.Errorf("ParseAlertThresholds(%q) = %v, %v; want %v", text, out, err, in)
 	}
 	for _, bad := range []string{"cpu-high=80,cpu-high=90", "CPU=5", "x=-1", "x=NaN", "=5"} {
-		if _, err := ParseThresholds(bad); err == nil {
-			t.Errorf("ParseThresholds(%q) accepted", bad)
+		if _, err := v1alpha1.ParseAlertThresholds(bad); err == nil {
+			t.Errorf("ParseAlertThresholds(%q) accepted", bad)
 		}
 	}
 }

@@ -77,9 +77,6 @@ var known = func() map[string]bool {
 	return m
 }()
 
-// noThreshold are the alert rules that have no threshold to set.
-var noThreshold = []string{"breaker-open", "agent-unavailable", "agent-missing"}
-
 // fromAnnotations applies the pod's annotations. It returns one problem per annotation
 // that cannot be applied, naming it and its value, and a warning per faultline.dev
 // annotation it does not know.
@@ -122,7 +119,7 @@ func (s *settings) fromAnnotations(ann map[string]string) (problems, warnings []
 		}
 	}
 	if v, ok := ann[v1alpha1.AnnotationAlertThresholds]; ok {
-		t, err := ParseThresholds(v)
+		t, err := v1alpha1.ParseAlertThresholds(v)
 		if err != nil {
 			bad(v1alpha1.AnnotationAlertThresholds, err)
 		} else {
@@ -147,47 +144,6 @@ func parseQuantity(v string) (resource.Quantity, error) {
 		return q, fmt.Errorf("must be more than zero")
 	}
 	return q, nil
-}
-
-// ParseThresholds reads alert thresholds written as "cpu-high=80,error-rate-high=2.5":
-// rule names with a percentage each. The aggregator reads the pod annotation with it.
-func ParseThresholds(v string) (map[string]float64, error) {
-	out := map[string]float64{}
-	for item := range strings.SplitSeq(v, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		name, num, ok := strings.Cut(item, "=")
-		name, num = strings.TrimSpace(name), strings.TrimSpace(num)
-		if !ok {
-			return nil, fmt.Errorf("%q is not rule=percent", item)
-		}
-		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
-			return nil, fmt.Errorf("%q is not an alert rule name", name)
-		}
-		if slices.Contains(noThreshold, name) {
-			return nil, fmt.Errorf("rule %s has no threshold", name)
-		}
-		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("rule %s appears twice", name)
-		}
-		f, err := strconv.ParseFloat(num, 64)
-		if err != nil || !(f >= 0 && f <= 100) {
-			return nil, fmt.Errorf("%s=%s: the threshold is a percentage, 0 to 100", name, num)
-		}
-		out[name] = f
-	}
-	return out, nil
-}
-
-// FormatThresholds writes thresholds the way ParseThresholds reads them, sorted by name.
-func FormatThresholds(t map[string]float64) string {
-	parts := make([]string, 0, len(t))
-	for _, k := range slices.Sorted(maps.Keys(t)) {
-		parts = append(parts, k+"="+strconv.FormatFloat(t[k], 'f', -1, 64))
-	}
-	return strings.Join(parts, ",")
 }
 
 // fromProfile applies an AgentProfile. Its fields were checked by the API server (the

@@ -1,5 +1,15 @@
 package v1alpha1
 
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
 // Labels and annotations of the injection, on namespaces and pods. Users set the inputs
 // on a namespace or a pod template; the injector writes the outputs on the pods it admits
 // and the aggregator reads them (docs/kubernetes.md lists them all).
@@ -47,3 +57,49 @@ const (
 	// among the pods missing an agent, with this reason.
 	AnnotationInjectError = "faultline.dev/inject-error"
 )
+
+// NoThreshold are the alert rules that have no threshold to set.
+var NoThreshold = []string{"breaker-open", "agent-unavailable", "agent-missing"}
+
+// ParseAlertThresholds reads the AnnotationAlertThresholds form, "cpu-high=80,error-rate-high=2.5":
+// alert rule names with a percentage each. The injector checks the annotation with it
+// and the aggregator reads it.
+func ParseAlertThresholds(v string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, num, ok := strings.Cut(item, "=")
+		name, num = strings.TrimSpace(name), strings.TrimSpace(num)
+		if !ok {
+			return nil, fmt.Errorf("%q is not rule=percent", item)
+		}
+		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			return nil, fmt.Errorf("%q is not an alert rule name", name)
+		}
+		if slices.Contains(NoThreshold, name) {
+			return nil, fmt.Errorf("rule %s has no threshold", name)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("rule %s appears twice", name)
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || !(f >= 0 && f <= 100) {
+			return nil, fmt.Errorf("%s=%s: the threshold is a percentage, 0 to 100", name, num)
+		}
+		out[name] = f
+	}
+	return out, nil
+}
+
+// FormatAlertThresholds writes thresholds the way ParseAlertThresholds reads them,
+// sorted by name.
+func FormatAlertThresholds(t map[string]float64) string {
+	parts := make([]string, 0, len(t))
+	for _, k := range slices.Sorted(maps.Keys(t)) {
+		parts = append(parts, k+"="+strconv.FormatFloat(t[k], 'f', -1, 64))
+	}
+	return strings.Join(parts, ",")
+}
