@@ -572,13 +572,13 @@ func TestDemoServices(t *testing.T) {
 
 func TestRBACObjects(t *testing.T) {
 	t.Parallel()
-	// The injector's, in every kubernetes-mode release: its ClusterRole, and the
-	// certificate rotation's ClusterRole and Role.
-	injector := []string{
-		"ClusterRole//faultline-faultline-injector", "ClusterRoleBinding//faultline-faultline-injector",
+	// The injector's certificate rotation: a ClusterRole for its webhook configuration
+	// and a Role for its Secret.
+	certs := []string{
 		"ClusterRole//faultline-faultline-injector-certs", "ClusterRoleBinding//faultline-faultline-injector-certs",
 		"Role/faultline/faultline-injector-certs", "RoleBinding/faultline/faultline-injector-certs",
 	}
+	injector := append([]string{"ClusterRole//faultline-faultline-injector", "ClusterRoleBinding//faultline-faultline-injector"}, certs...)
 	tests := []struct {
 		name string
 		args []string
@@ -592,7 +592,9 @@ func TestRBACObjects(t *testing.T) {
 			"Role/shop/faultline-discovery", "RoleBinding/shop/faultline-discovery",
 			"Role/payments/faultline-discovery", "RoleBinding/payments/faultline-discovery",
 			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
-		}, injector...)},
+			"Role/shop/faultline-injector", "RoleBinding/shop/faultline-injector",
+			"Role/payments/faultline-injector", "RoleBinding/payments/faultline-injector",
+		}, certs...)},
 		{"cert-manager: no certificate rotation rights", []string{"--set", "injector.certManager.enabled=true"}, []string{
 			"ClusterRole//faultline-faultline-discovery", "ClusterRoleBinding//faultline-faultline-discovery",
 			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",

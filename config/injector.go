@@ -26,6 +26,9 @@ type Injector struct {
 	Namespace string
 	// ExcludeNamespaces are never injected, whatever their labels say.
 	ExcludeNamespaces List
+	// Namespaces limits the injector to these namespaces (the pods and AgentProfiles it
+	// reads, and so the rights it needs); empty: all.
+	Namespaces List
 	// SidecarTemplate is the file the chart renders the agent sidecar into.
 	SidecarTemplate string
 	Kubeconfig      string // out-of-cluster kubeconfig; empty: in-cluster or KUBECONFIG
@@ -52,6 +55,7 @@ func (c *Injector) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.WebhookConfiguration, "webhook-configuration", c.WebhookConfiguration, "MutatingWebhookConfiguration to patch the CA into (with cert-secret)")
 	fs.StringVar(&c.ServiceName, "service-name", c.ServiceName, "the webhook's Service, named in the serving certificate (with cert-secret)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the injector's own namespace: holds cert-secret, never injected")
+	fs.Var(&c.Namespaces, "namespaces", "namespaces to inject and read AgentProfiles in, comma-separated (default all)")
 	fs.Var(&c.ExcludeNamespaces, "exclude-namespaces", "namespaces never injected, comma-separated (the injector's own is always excluded)")
 	fs.StringVar(&c.SidecarTemplate, "sidecar-template", c.SidecarTemplate, "file holding the agent sidecar the chart renders")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig for running outside the cluster")
@@ -104,6 +108,9 @@ func (c Injector) Validate() error {
 	}
 	for _, ns := range c.ExcludeNamespaces {
 		add(checkLabel("exclude-namespaces", ns))
+	}
+	for _, ns := range c.Namespaces {
+		add(checkLabel("namespaces", ns))
 	}
 	if c.CertSecret != "" {
 		add(checkName("cert-secret", c.CertSecret))

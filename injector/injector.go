@@ -101,9 +101,12 @@ func Run(ctx context.Context, cfg config.Injector, opts Options) error {
 		// The probe listener below serves /metrics with the health checks.
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Transform: status.Strip},
-		}},
+		Cache: cache.Options{
+			DefaultNamespaces: namespaces(cfg.Namespaces),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Pod{}: {Transform: status.Strip},
+			},
+		},
 		// controller-runtime refuses a second controller of the same name in one process
 		// (their metrics would mix); a process runs one injector, except in tests.
 		Controller:              crconfig.Controller{SkipNameValidation: ptrTo(true)},
@@ -191,7 +194,7 @@ func Run(ctx context.Context, cfg config.Injector, opts Options) error {
 		return err
 	}
 
-	log.Info("faultline-injector starting", "version", version.Version, "listen", cfg.Listen, "probe-listen", cfg.ProbeListen,
+	log.Info("faultline-injector starting", "version", version.Version, "listen", cfg.Listen, "probe-listen", cfg.ProbeListen, "namespaces", cfg.Namespaces,
 		"sidecar", tmpl.Sidecar.Image, "excluded", excluded, "rotating-certificates", cfg.CertSecret != "")
 	return mgr.Start(ctx)
 }
@@ -241,6 +244,18 @@ func ready(ctx context.Context, mgr manager.Manager, certs <-chan struct{}, serv
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// namespaces is the cache's scope: the namespaces given, or nil for all of them.
+func namespaces(list []string) map[string]cache.Config {
+	if len(list) == 0 {
+		return nil
+	}
+	out := map[string]cache.Config{}
+	for _, ns := range list {
+		out[ns] = cache.Config{}
+	}
+	return out
+}
 
 // runs counts the Runs of this process.
 var runs atomic.Int64
