@@ -149,11 +149,7 @@ func Run(ctx context.Context, cfg config.Injector, opts Options) error {
 	for _, ns := range cfg.ExcludeNamespaces {
 		excluded[ns] = true
 	}
-	profiles := func(ctx context.Context, ns string) ([]v1alpha1.AgentProfile, error) {
-		var list v1alpha1.AgentProfileList
-		err := mgr.GetCache().List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy)
-		return list.Items, err
-	}
+	profiles := webhook.CachedProfiles(mgr.GetCache())
 	recorder := mgr.GetEventRecorder("faultline-injector")
 	mux := http.NewServeMux()
 	for path, mode := range map[string]inject.Mode{webhook.PathNamespace: inject.NamespaceWide, webhook.PathPod: inject.PodOptIn} {

@@ -20,6 +20,9 @@ func FuzzAnnotations(f *testing.F) {
 		key := "faultline.dev/" + name
 		pod := appPod(annotate(key, value))
 		r := tmpl.Inject(pod, NamespaceWide, nil)
+		if r.Pod != nil {
+			patched(t, pod, r)
+		}
 		switch r.Outcome {
 		case Injected:
 			agentConfig(t, r.Pod)

@@ -144,10 +144,10 @@ func (t *Template) Inject(pod *corev1.Pod, mode Mode, profiles []v1alpha1.AgentP
 	delete(out.Annotations, v1alpha1.AnnotationInjectError)
 	delete(out.Annotations, v1alpha1.AnnotationProfile)
 	if r.Profile != "" {
-		out.Annotations[v1alpha1.AnnotationProfile] = r.Profile
+		setAnnotation(out, v1alpha1.AnnotationProfile, r.Profile)
 	}
 	if len(s.alerts) > 0 {
-		out.Annotations[v1alpha1.AnnotationAlertThresholds] = v1alpha1.FormatAlertThresholds(s.alerts)
+		setAnnotation(out, v1alpha1.AnnotationAlertThresholds, v1alpha1.FormatAlertThresholds(s.alerts))
 	}
 	out.Spec.ShareProcessNamespace = ptr.To(true)
 	out.Spec.InitContainers = append([]corev1.Container{*sidecar}, out.Spec.InitContainers...)
@@ -165,20 +165,25 @@ func (t *Template) Refuse(pod *corev1.Pod, problem string) Result {
 func (t *Template) refuse(pod *corev1.Pod, r Result) Result {
 	out := pod.DeepCopy()
 	t.label(out)
-	out.Annotations[v1alpha1.AnnotationInjectError] = strings.Join(r.Problems, "; ")
+	setAnnotation(out, v1alpha1.AnnotationInjectError, strings.Join(r.Problems, "; "))
 	r.Outcome, r.Pod = Refused, out
 	return r
 }
 
-// label adds the template's labels to pod, and makes sure it has annotations.
+// label adds the template's labels to pod.
 func (t *Template) label(pod *corev1.Pod) {
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
 	maps.Copy(pod.Labels, t.Labels)
+}
+
+// setAnnotation sets one annotation of pod.
+func setAnnotation(pod *corev1.Pod, key, value string) {
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
+	pod.Annotations[key] = value
 }
 
 // asked says whether the pod wants the agent, from its faultline.dev/inject label or

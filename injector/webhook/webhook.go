@@ -5,17 +5,16 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
@@ -32,6 +31,16 @@ const (
 // ProfileLister lists the AgentProfiles of a namespace (from the injector's cache).
 type ProfileLister func(ctx context.Context, namespace string) ([]v1alpha1.AgentProfile, error)
 
+// CachedProfiles lists AgentProfiles from an informer cache, without copying them: the
+// injector only reads them.
+func CachedProfiles(c client.Reader) ProfileLister {
+	return func(ctx context.Context, ns string) ([]v1alpha1.AgentProfile, error) {
+		var list v1alpha1.AgentProfileList
+		err := c.List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy)
+		return list.Items, err
+	}
+}
+
 // Handler admits pods for one webhook.
 type Handler struct {
 	Template *inject.Template
@@ -45,17 +54,12 @@ type Handler struct {
 	Log      hclog.Logger
 	// Outcomes counts the decisions, by outcome (may be nil).
 	Outcomes func(inject.Outcome)
-
-	decoder admission.Decoder
 }
 
 var _ admission.Handler = (*Handler)(nil)
 
 // Webhook wraps h for an HTTP server.
-func (h *Handler) Webhook() *admission.Webhook {
-	h.decoder = admission.NewDecoder(scheme.Scheme)
-	return &admission.Webhook{Handler: h}
-}
+func (h *Handler) Webhook() *admission.Webhook { return &admission.Webhook{Handler: h} }
 
 // warningPrefix starts every warning, so kubectl users see who speaks.
 const warningPrefix = "faultline: "
@@ -68,8 +72,10 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	if h.Excluded[req.Namespace] {
 		return admission.Allowed("namespace " + req.Namespace + " is never injected")
 	}
+	// Decoded as the API machinery decodes (case-sensitive, integers kept), without the
+	// scheme lookup a runtime decoder would add: the request says it is a pod.
 	pod := &corev1.Pod{}
-	if err := h.decoder.Decode(req, pod); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, pod); err != nil {
 		// The API server sent something that is not a pod: admit it untouched.
 		h.Log.Warn("cannot decode the pod of an admission request", "namespace", req.Namespace, "uid", req.UID, "error", err)
 		return admission.Allowed("not a pod faultline can read")
@@ -112,11 +118,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	default:
 		h.Log.Debug("agent injected", "namespace", req.Namespace, "pod", name, "profile", res.Profile)
 	}
-	patched, err := json.Marshal(res.Pod)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, patched).WithWarnings(warnings...)
+	return admission.Patched("", inject.Patch(pod, res)...).WithWarnings(warnings...)
 }
 
 // EventReason is the reason of the Event recorded for a pod that could not be injected.
