@@ -232,6 +232,7 @@ func TestEachRuleIsNeeded(t *testing.T) {
 			kubelet(t, a.cs, dir)
 			var refused refusals
 			inj := startInjector(t, c, refused.wrap(user.Config), rotating(wh.Addr, dir)...)
+			inj.brokenStop = true
 			want := vr.verb + " " + rule.Resources[0]
 			triggered := false
 			testbin.Eventually(t, 45*time.Second, func() error {

@@ -52,13 +52,13 @@ func patched(t testing.TB, pod *corev1.Pod, r Result) *corev1.Pod {
 func TestPatch(t *testing.T) {
 	tmpl := template(t)
 	pods := map[string]*corev1.Pod{
-		"plain": appPod(),
+		"plain":                     appPod(),
 		"no labels, no annotations": appPod(func(p *corev1.Pod) { p.Labels, p.Annotations = nil, nil }),
 		"init containers": appPod(func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m"}, {Name: "warm", Image: "w"}}
 		}),
-		"keys to escape": appPod(label("example.com/team", "a~b"), annotate("example.com/x~y", "1", "faultline.dev/sample-interval", "2s")),
-		"earlier reason and profile": appPod(annotate(v1alpha1.AnnotationInjectError, "old", v1alpha1.AnnotationProfile, "gone")),
+		"keys to escape":              appPod(label("example.com/team", "a~b"), annotate("example.com/x~y", "1", "faultline.dev/sample-interval", "2s")),
+		"earlier reason and profile":  appPod(annotate(v1alpha1.AnnotationInjectError, "old", v1alpha1.AnnotationProfile, "gone")),
 		"shareProcessNamespace false": appPod(func(p *corev1.Pod) { f := false; p.Spec.ShareProcessNamespace = &f }),
 		"refused":                     appPod(annotate("faultline.dev/log-level", "loud", "example.com/a/b", "c")),
 	}
