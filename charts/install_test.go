@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,27 +22,6 @@ import (
 	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/testenv"
 )
-
-// warnings records the warnings the API server sends back (Pod Security "warn" mode
-// reports each profile violation as one).
-type warnings struct {
-	mu   sync.Mutex
-	text []string
-}
-
-func (w *warnings) HandleWarningHeader(code int, agent, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.text = append(w.text, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.text
-	w.text = nil
-	return out
-}
 
 // restrictedNamespace creates a namespace that enforces (and warns about) the restricted
 // Pod Security profile.
@@ -71,7 +49,7 @@ func TestInstall(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()
 
-	rec := &warnings{}
+	rec := &testenv.Warnings{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandler = rec
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -166,7 +144,7 @@ func TestInstall(t *testing.T) {
 			if !ok {
 				t.Fatalf("no pod template %s among %v", name, keys(templates))
 			}
-			rec.take()
+			rec.Take()
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-", Namespace: namespace, Labels: tmpl.Labels, Annotations: tmpl.Annotations},
 				Spec:       tmpl.Spec,
@@ -176,7 +154,7 @@ func TestInstall(t *testing.T) {
 				t.Errorf("pod from %s refused: %v", name, err)
 				continue
 			}
-			if w := rec.take(); len(w) > 0 {
+			if w := rec.Take(); len(w) > 0 {
 				t.Errorf("pod from %s admitted with warnings: %q", name, w)
 			}
 			if strings.HasPrefix(name, fullname+"-demo-") {

@@ -60,6 +60,18 @@ func certEnv(t *testing.T) (*testenv.Env, admin, chart, testenv.Webhook) {
 	a.namespace(t, "shop", enabled)
 	c := renderChart(t)
 	wh := env.InstallWebhooks(t, c.webhooks)
+	clearCABundle(t, a)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Namespace: namespace}, Type: corev1.SecretTypeOpaque}
+	if _, err := a.cs.CoreV1().Secrets(namespace).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return env, a, c, wh
+}
+
+// clearCABundle empties the CA bundle of the chart's webhook configuration, as the chart
+// installs it and as helm upgrade writes it again.
+func clearCABundle(t testing.TB, a admin) {
+	t.Helper()
 	mwc, err := a.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), webhookName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,11 +82,6 @@ func certEnv(t *testing.T) (*testenv.Env, admin, chart, testenv.Webhook) {
 	if _, err := a.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(context.Background(), mwc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Namespace: namespace}, Type: corev1.SecretTypeOpaque}
-	if _, err := a.cs.CoreV1().Secrets(namespace).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return env, a, c, wh
 }
 
 // rotating are the injector's overrides for these tests: the API server reaches it as
@@ -132,16 +139,7 @@ func TestCertificateRotation(t *testing.T) {
 	injects(t)
 
 	t.Run("a CA bundle overwritten is patched back", func(t *testing.T) {
-		mwc, err := a.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), webhookName, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range mwc.Webhooks {
-			mwc.Webhooks[i].ClientConfig.CABundle = nil
-		}
-		if _, err := a.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(context.Background(), mwc, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		clearCABundle(t, a)
 		testbin.Eventually(t, 30*time.Second, caPatched)
 		injects(t)
 	})

@@ -285,36 +285,16 @@ func total(m map[string]float64) (n float64) {
 	return n
 }
 
-// warnings records the warnings the API server sends back.
-type warnings struct {
-	mu   sync.Mutex
-	text []string
-}
-
-func (w *warnings) HandleWarningHeader(code int, agent, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.text = append(w.text, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.text
-	w.text = nil
-	return out
-}
-
 // admin is the administrator's clientsets, recording warnings.
 type admin struct {
 	cs   kubernetes.Interface
 	c    client.Client
-	warn *warnings
+	warn *testenv.Warnings
 }
 
 func newAdmin(t testing.TB, env *testenv.Env) admin {
 	t.Helper()
-	a := admin{warn: &warnings{}}
+	a := admin{warn: &testenv.Warnings{}}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandler = a.warn
 	var err error
@@ -351,12 +331,12 @@ func (a admin) namespace(t testing.TB, name string, labels map[string]string) {
 // warnings the API server returned.
 func (a admin) createPod(t testing.TB, pod *corev1.Pod) (*corev1.Pod, []string) {
 	t.Helper()
-	a.warn.take()
+	a.warn.Take()
 	out, err := a.cs.CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create pod in %s: %v", pod.Namespace, err)
 	}
-	return out, a.warn.take()
+	return out, a.warn.Take()
 }
 
 // appPod is an application pod: one container with limits and a port, as a user would
