@@ -99,10 +99,7 @@ func LoadAgent(args []string, getenv func(string) string) (Agent, error) {
 // AgentUsage prints the agent's flags.
 func AgentUsage(w interface{ Write([]byte) (int, error) }) {
 	cfg := DefaultAgent()
-	fs := flag.NewFlagSet("faultline-agent", flag.ContinueOnError)
-	cfg.bind(fs)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	printDefaults("faultline-agent", cfg.bind, w)
 }
 
 // CheckAgentSetting reports whether the agent accepts value for its setting key (a flag

@@ -147,10 +147,7 @@ func LoadAggregator(args []string, getenv func(string) string) (Aggregator, erro
 // AggregatorUsage prints the aggregator's flags.
 func AggregatorUsage(w interface{ Write([]byte) (int, error) }) {
 	cfg := DefaultAggregator()
-	fs := flag.NewFlagSet("faultline-aggregator", flag.ContinueOnError)
-	cfg.bind(fs)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	printDefaults("faultline-aggregator", cfg.bind, w)
 }
 
 // Validate reports every problem with the settings, each naming its key.

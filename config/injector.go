@@ -76,10 +76,7 @@ func LoadInjector(args []string, getenv func(string) string) (Injector, error) {
 // InjectorUsage prints the injector's flags.
 func InjectorUsage(w interface{ Write([]byte) (int, error) }) {
 	cfg := DefaultInjector()
-	fs := flag.NewFlagSet("faultline-injector", flag.ContinueOnError)
-	cfg.bind(fs)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	printDefaults("faultline-injector", cfg.bind, w)
 }
 
 // Validate reports every problem with the settings, each naming its key.
