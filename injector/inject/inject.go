@@ -124,16 +124,14 @@ func (t *Template) Inject(pod *corev1.Pod, mode Mode, profiles []v1alpha1.AgentP
 		setEnv(sidecar, config.EnvName("listen"), ":"+strconv.Itoa(int(port)))
 	}
 	r.Problems = append(r.Problems, portClashes(pod, port, t.ingest)...)
-	for i := range sidecar.Env {
-		if f := sidecar.Env[i].ValueFrom; f != nil && f.ResourceFieldRef != nil && f.ResourceFieldRef.ContainerName == AppContainer {
-			f.ResourceFieldRef = f.ResourceFieldRef.DeepCopy()
+	for _, e := range sidecar.Env {
+		if f := e.ValueFrom; f != nil && f.ResourceFieldRef != nil && f.ResourceFieldRef.ContainerName == AppContainer {
 			f.ResourceFieldRef.ContainerName = app
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.env)) {
 		setEnv(sidecar, config.EnvName(k), s.env[k])
 	}
-	sidecar.Resources = *sidecar.Resources.DeepCopy()
 	r.Problems = append(r.Problems, s.applyResources(sidecar)...)
 	if len(r.Problems) > 0 {
 		return t.refuse(pod, r)
