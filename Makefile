@@ -77,7 +77,7 @@ $(BIN)/alertmanager:
 	GOBIN=$(BIN) go install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
 
 .PHONY: image
-image: ## Build the agent, aggregator and demo images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)
+image: ## Build the agent, aggregator, demo and injector images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)
 	@VERSION=$(VERSION) IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/image.sh
 
 .PHONY: kind-up
