@@ -5,8 +5,9 @@
 #   docker build --target agent      --build-arg VERSION=v0.1.0 -t ghcr.io/faultline-dev/faultline-agent:v0.1.0 .
 #   docker build --target aggregator --build-arg VERSION=v0.1.0 -t ghcr.io/faultline-dev/faultline-aggregator:v0.1.0 .
 #   docker build --target demo       --build-arg VERSION=v0.1.0 -t ghcr.io/faultline-dev/faultline-demo:v0.1.0 .
+#   docker build --target injector   --build-arg VERSION=v0.1.0 -t ghcr.io/faultline-dev/faultline-injector:v0.1.0 .
 #
-# (`make image` runs all three.) The build stage runs `make build`, the very command the
+# (`make image` runs all four.) The build stage runs `make build`, the very command the
 # project's machines build and test the binaries with, so the images hold what was tested:
 # CGO_ENABLED=0, -trimpath, the version -ldflags and the agent's build tags (no HTTP/2)
 # all come from the Makefile. The final stages are distroless static (no shell, no
@@ -42,6 +43,13 @@ FROM ${BASE_IMAGE} AS demo
 COPY --from=build /out/faultline-demo /faultline-demo
 USER 65532:65532
 ENTRYPOINT ["/faultline-demo"]
+
+FROM ${BASE_IMAGE} AS injector
+COPY --from=build /out/faultline-injector /faultline-injector
+USER 65532:65532
+# 9443: the admission webhook (TLS). 8081: /healthz, /readyz, /metrics.
+EXPOSE 9443 8081
+ENTRYPOINT ["/faultline-injector"]
 
 # Last, so that a plain `docker build .` builds the aggregator.
 FROM ${BASE_IMAGE} AS aggregator

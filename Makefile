@@ -15,6 +15,9 @@ BIN := $(CURDIR)/bin
 HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
 KIND_VERSION := v0.33.0
+CONTROLLER_TOOLS_VERSION := v0.23.0
+# What make generate writes, from the types in injector/api.
+GENERATED = charts/faultline/crds/*.yaml injector/api/*/zz_generated.deepcopy.go
 IMAGE_REPO ?= ghcr.io/faultline-dev
 IMAGE_TAG ?= $(VERSION)
 KIND_CLUSTER ?= faultline
@@ -38,13 +41,20 @@ run: build ## Run faultline on this machine: aggregator, an agent and the demo; 
 test: tools envtest-assets ## Run every test (installs helm, alertmanager and the envtest binaries if missing)
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -timeout 30m ./...
 
+.PHONY: generate
+generate: $(BIN)/controller-gen ## Generate the AgentProfile CRD (charts/faultline/crds) and deep-copy code from injector/api
+	controller-gen object paths=./injector/api/...
+	controller-gen crd paths=./injector/api/... output:crd:artifacts:config=charts/faultline/crds
+
 .PHONY: verify
-verify: ## Check formatting, vet (all build tags) and go.mod tidiness
+verify: $(BIN)/controller-gen ## Check formatting, vet (all build tags), go.mod tidiness and that generated files are current
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./...
 	@cp go.mod /tmp/faultline-go.mod.bak && cp go.sum /tmp/faultline-go.sum.bak
 	@go mod tidy && if ! git diff --quiet -- go.mod go.sum; then git diff -- go.mod go.sum; cp /tmp/faultline-go.mod.bak go.mod; cp /tmp/faultline-go.sum.bak go.sum; echo "go.mod is not tidy: run go mod tidy"; exit 1; fi
+	@before="$$(cat $(GENERATED) | sha256sum)"; $(MAKE) --no-print-directory generate >/dev/null; \
+	  if [ "$$before" != "$$(cat $(GENERATED) | sha256sum)" ]; then git diff -- $(GENERATED); echo "generated files were not current: make generate rewrote them"; exit 1; fi
 
 .PHONY: bench
 bench: ## Run the Go benchmarks
@@ -60,11 +70,14 @@ tools: $(BIN)/helm $(BIN)/alertmanager ## Install the test tools into bin/
 $(BIN)/helm:
 	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
+$(BIN)/controller-gen:
+	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
 $(BIN)/alertmanager:
 	GOBIN=$(BIN) go install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
 
 .PHONY: image
-image: ## Build the agent, aggregator and demo images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)
+image: ## Build the agent, aggregator, demo and injector images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)
 	@VERSION=$(VERSION) IMAGE_REPO=$(IMAGE_REPO) IMAGE_TAG=$(IMAGE_TAG) hack/image.sh
 
 .PHONY: kind-up

@@ -61,7 +61,7 @@ func TestRender(t *testing.T) {
 				meta := o.(metav1.Object)
 				kind := o.GetObjectKind().GroupVersionKind().Kind
 				switch kind {
-				case "ClusterRole", "ClusterRoleBinding":
+				case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
 					if meta.GetNamespace() != "" {
 						t.Errorf("%s %s has a namespace", kind, meta.GetName())
 					}
@@ -572,18 +572,36 @@ func TestDemoServices(t *testing.T) {
 
 func TestRBACObjects(t *testing.T) {
 	t.Parallel()
+	// The injector's certificate rotation: a ClusterRole for its webhook configuration
+	// and a Role for its Secret.
+	certs := []string{
+		"ClusterRole//faultline-faultline-injector-certs", "ClusterRoleBinding//faultline-faultline-injector-certs",
+		"Role/faultline/faultline-injector-certs", "RoleBinding/faultline/faultline-injector-certs",
+	}
+	injector := append([]string{"ClusterRole//faultline-faultline-injector", "ClusterRoleBinding//faultline-faultline-injector"}, certs...)
 	tests := []struct {
 		name string
 		args []string
 		want []string // kind/namespace/name
 	}{
-		{"all namespaces", nil, []string{
+		{"all namespaces", nil, append([]string{
 			"ClusterRole//faultline-faultline-discovery", "ClusterRoleBinding//faultline-faultline-discovery",
 			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
-		}},
-		{"watched namespaces", []string{"--values", filepath.Join(chartDir, "ci", "namespaced-values.yaml")}, []string{
+		}, injector...)},
+		{"watched namespaces", []string{"--values", filepath.Join(chartDir, "ci", "namespaced-values.yaml")}, append([]string{
 			"Role/shop/faultline-discovery", "RoleBinding/shop/faultline-discovery",
 			"Role/payments/faultline-discovery", "RoleBinding/payments/faultline-discovery",
+			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
+			"Role/shop/faultline-injector", "RoleBinding/shop/faultline-injector",
+			"Role/payments/faultline-injector", "RoleBinding/payments/faultline-injector",
+		}, certs...)},
+		{"cert-manager: no certificate rotation rights", []string{"--set", "injector.certManager.enabled=true"}, []string{
+			"ClusterRole//faultline-faultline-discovery", "ClusterRoleBinding//faultline-faultline-discovery",
+			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
+			"ClusterRole//faultline-faultline-injector", "ClusterRoleBinding//faultline-faultline-injector",
+		}},
+		{"injector disabled", []string{"--set", "injector.enabled=false"}, []string{
+			"ClusterRole//faultline-faultline-discovery", "ClusterRoleBinding//faultline-faultline-discovery",
 			"Role/faultline/faultline-leader-election", "RoleBinding/faultline/faultline-leader-election",
 		}},
 		{"static mode needs no API access", []string{"--values", filepath.Join(chartDir, "ci", "static-values.yaml")}, nil},
@@ -607,11 +625,21 @@ func TestRBACObjects(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("RBAC objects (-want +got):\n%s", diff)
 			}
-			for _, rb := range objects[*rbacv1.RoleBinding](m) {
-				wantSubject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: fullname, Namespace: namespace}}
-				if diff := cmp.Diff(wantSubject, rb.Subjects); diff != "" {
-					t.Errorf("RoleBinding %s/%s subjects (-want +got):\n%s", rb.Namespace, rb.Name, diff)
+			// Each component's bindings name its own ServiceAccount only.
+			check := func(kind, ns, name string, subjects []rbacv1.Subject) {
+				sa := fullname
+				if strings.Contains(name, "-injector") {
+					sa = fullname + "-injector"
 				}
+				if diff := cmp.Diff([]rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: namespace}}, subjects); diff != "" {
+					t.Errorf("%s %s/%s subjects (-want +got):\n%s", kind, ns, name, diff)
+				}
+			}
+			for _, rb := range objects[*rbacv1.RoleBinding](m) {
+				check("RoleBinding", rb.Namespace, rb.Name, rb.Subjects)
+			}
+			for _, crb := range objects[*rbacv1.ClusterRoleBinding](m) {
+				check("ClusterRoleBinding", "", crb.Name, crb.Subjects)
 			}
 		})
 	}

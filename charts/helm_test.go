@@ -4,14 +4,11 @@
 package charts
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,46 +30,17 @@ const (
 	fullname  = "faultline"
 )
 
-var (
-	chartDir = filepath.Join(testbin.RepoRoot(), "charts", "faultline")
+var chartDir = filepath.Join(testbin.RepoRoot(), "charts", "faultline")
 
-	helmHomeOnce sync.Once
-	helmHome     string
-)
-
-// helm runs the helm CLI with its caches and config in a temporary directory, so tests
-// never read or write the user's helm setup. It returns stdout, and an error that carries
-// stderr.
+// helm runs the helm CLI with its caches and config apart from the user's (testbin.Helm).
 func helm(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	bin := testbin.Tool(t, "helm", "make tools installs it into bin/")
-	helmHomeOnce.Do(func() {
-		d, err := os.MkdirTemp("", "faultline-helm-")
-		if err != nil {
-			panic(err)
-		}
-		helmHome = d
-	})
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"),
-		"HELM_DATA_HOME="+filepath.Join(helmHome, "data"),
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
+	return testbin.Helm(t, args...)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if helmHome != "" {
-		os.RemoveAll(helmHome)
-	}
+	testbin.RemoveTemp()
 	os.Exit(code)
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,27 +22,6 @@ import (
 	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/testenv"
 )
-
-// warnings records the warnings the API server sends back (Pod Security "warn" mode
-// reports each profile violation as one).
-type warnings struct {
-	mu   sync.Mutex
-	text []string
-}
-
-func (w *warnings) HandleWarningHeader(code int, agent, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.text = append(w.text, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.text
-	w.text = nil
-	return out
-}
 
 // restrictedNamespace creates a namespace that enforces (and warns about) the restricted
 // Pod Security profile.
@@ -71,7 +49,7 @@ func TestInstall(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()
 
-	rec := &warnings{}
+	rec := &testenv.Warnings{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandler = rec
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -130,9 +108,10 @@ func TestInstall(t *testing.T) {
 			}
 			kinds[gvk.Kind]++
 		}
-		// The aggregator's Deployment and Service, and one of each per demo service.
-		want := map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1 + len(demoRoles), "Deployment": 1 + len(demoRoles),
-			"ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1}
+		// The aggregator's and the injector's objects, and a Deployment and a Service per
+		// demo service.
+		want := map[string]int{"ServiceAccount": 2, "ConfigMap": 2, "Secret": 1, "Service": 2 + len(demoRoles), "Deployment": 2 + len(demoRoles),
+			"ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 2, "RoleBinding": 2, "MutatingWebhookConfiguration": 1}
 		if diff := cmp.Diff(want, kinds); diff != "" {
 			t.Errorf("installed kinds (-want +got):\n%s", diff)
 		}
@@ -156,7 +135,7 @@ func TestInstall(t *testing.T) {
 		for name, tmpl := range podTemplates(parseManifest(t, hooks)) {
 			templates[name] = tmpl
 		}
-		want := []string{fullname, fullname + "-test"}
+		want := []string{fullname, fullname + "-test", fullname + "-injector"}
 		for _, role := range demoRoles {
 			want = append(want, demoName(role))
 		}
@@ -165,7 +144,7 @@ func TestInstall(t *testing.T) {
 			if !ok {
 				t.Fatalf("no pod template %s among %v", name, keys(templates))
 			}
-			rec.take()
+			rec.Take()
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-", Namespace: namespace, Labels: tmpl.Labels, Annotations: tmpl.Annotations},
 				Spec:       tmpl.Spec,
@@ -175,7 +154,7 @@ func TestInstall(t *testing.T) {
 				t.Errorf("pod from %s refused: %v", name, err)
 				continue
 			}
-			if w := rec.take(); len(w) > 0 {
+			if w := rec.Take(); len(w) > 0 {
 				t.Errorf("pod from %s admitted with warnings: %q", name, w)
 			}
 			if strings.HasPrefix(name, fullname+"-demo-") {
@@ -214,6 +193,64 @@ func TestInstall(t *testing.T) {
 		}, namespace, false)
 	})
 
+	t.Run("the AgentProfile CRD is installed", func(t *testing.T) {
+		crd := &unstructured.Unstructured{}
+		crd.SetAPIVersion("apiextensions.k8s.io/v1")
+		crd.SetKind("CustomResourceDefinition")
+		if err := cl.Get(ctx, client.ObjectKey{Name: "agentprofiles.faultline.dev"}, crd); err != nil {
+			t.Fatal(err)
+		}
+		conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+		established := false
+		for _, c := range conds {
+			c := c.(map[string]any)
+			established = established || c["type"] == "Established" && c["status"] == "True"
+		}
+		if !established {
+			t.Errorf("CRD agentprofiles.faultline.dev is not established: %v", conds)
+		}
+	})
+
+	t.Run("the injector's RBAC is injector-rbac-rules.yaml, bound to its ServiceAccount", func(t *testing.T) {
+		name := fullname + "-injector"
+		irules, err := testenv.LoadInjectorRules(namespace+"-"+name, name+"-tls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for role, want := range map[string][]rbacv1.PolicyRule{namespace + "-" + name: irules.Cluster, namespace + "-" + name + "-certs": irules.CertRotationCluster} {
+			cr, err := cs.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, cr.Rules); diff != "" {
+				t.Errorf("ClusterRole %s differs from injector-rbac-rules.yaml (-file +installed):\n%s", role, diff)
+			}
+		}
+		role, err := cs.RbacV1().Roles(namespace).Get(ctx, name+"-certs", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(irules.CertRotationNamespace, role.Rules); diff != "" {
+			t.Errorf("Role %s differs from injector-rbac-rules.yaml (-file +installed):\n%s", role.Name, diff)
+		}
+		sa := serviceAccountUser(namespace, name)
+		checkAccess(t, cs, sa, irules.Cluster, "any-namespace", true)
+		checkAccess(t, cs, sa, irules.CertRotationCluster, "", true)
+		checkAccess(t, cs, sa, irules.CertRotationNamespace, namespace, true)
+		checkAccess(t, cs, sa, []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "update"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "delete", "patch", "update"}},
+			{APIGroups: []string{"faultline.dev"}, Resources: []string{"agentprofiles"}, Verbs: []string{"create", "update", "delete"}},
+		}, "any-namespace", false)
+		checkAccess(t, cs, sa, []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"faultline-token"}, Verbs: []string{"get", "update"}},
+		}, namespace, false)
+		checkAccess(t, cs, sa, []rbacv1.PolicyRule{
+			{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, ResourceNames: []string{"someone-elses"}, Verbs: []string{"update", "delete"}},
+			{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingwebhookconfigurations"}, Verbs: []string{"list", "update"}},
+		}, "", false)
+	})
+
 	t.Run("namespaced release gets Roles only where it watches", func(t *testing.T) {
 		const scoped = "scoped"
 		restrictedNamespace(t, cs, scoped)
@@ -233,13 +270,22 @@ func TestInstall(t *testing.T) {
 				t.Errorf("Role %s/%s rules differ from rbac-rules.yaml discovery (-file +installed):\n%s", ns, role.Name, diff)
 			}
 		}
+		// The one ClusterRole: the injector's, for its own (cluster-scoped) webhook
+		// configuration.
 		crs, err := cs.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + scoped})
-		if err != nil || len(crs.Items) != 0 {
-			t.Errorf("namespaced release created %d ClusterRoles (%v)", len(crs.Items), err)
+		if err != nil || len(crs.Items) != 1 || crs.Items[0].Name != scoped+"-"+name+"-injector-certs" {
+			t.Errorf("namespaced release created ClusterRoles %v (%v), want only the injector's certificate rotation", crs.Items, err)
 		}
 		sa := serviceAccountUser(scoped, name)
 		checkAccess(t, cs, sa, rules.Discovery, "shop", true)
 		checkAccess(t, cs, sa, rules.Discovery, "any-namespace", false)
+		irules, err := testenv.LoadInjectorRules(scoped+"-"+name+"-injector", name+"-injector-tls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		injector := serviceAccountUser(scoped, name+"-injector")
+		checkAccess(t, cs, injector, irules.Cluster, "shop", true)
+		checkAccess(t, cs, injector, irules.Cluster, "any-namespace", false)
 	})
 
 	t.Run("uninstall removes cluster-wide objects", func(t *testing.T) {
@@ -271,28 +317,35 @@ func serviceAccountUser(ns, name string) subject {
 func checkAccess(t *testing.T, cs kubernetes.Interface, who subject, rules []rbacv1.PolicyRule, ns string, want bool) {
 	t.Helper()
 	for _, r := range rules {
+		names := r.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
+		}
 		for _, group := range r.APIGroups {
 			for _, res := range r.Resources {
 				for _, verb := range r.Verbs {
-					sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-						User: who.user, Groups: who.groups,
-						ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: group, Resource: res},
-					}}
-					var allowed bool
-					deadline := time.Now().Add(5 * time.Second)
-					for {
-						got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
-						if err != nil {
-							t.Fatalf("SubjectAccessReview: %v", err)
+					for _, name := range names {
+						resource, sub, _ := strings.Cut(res, "/")
+						sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+							User: who.user, Groups: who.groups,
+							ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: group, Resource: resource, Subresource: sub, Name: name},
+						}}
+						var allowed bool
+						deadline := time.Now().Add(5 * time.Second)
+						for {
+							got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
+							if err != nil {
+								t.Fatalf("SubjectAccessReview: %v", err)
+							}
+							allowed = got.Status.Allowed
+							if allowed == want || !want || time.Now().After(deadline) {
+								break
+							}
+							time.Sleep(50 * time.Millisecond)
 						}
-						allowed = got.Status.Allowed
-						if allowed == want || !want || time.Now().After(deadline) {
-							break
+						if allowed != want {
+							t.Errorf("%s may %s %s.%s %q in %q: %v, want %v", who.user, verb, res, group, name, ns, allowed, want)
 						}
-						time.Sleep(50 * time.Millisecond)
-					}
-					if allowed != want {
-						t.Errorf("%s may %s %s.%s in %q: %v, want %v", who.user, verb, res, group, ns, allowed, want)
 					}
 				}
 			}

@@ -99,10 +99,34 @@ func LoadAgent(args []string, getenv func(string) string) (Agent, error) {
 // AgentUsage prints the agent's flags.
 func AgentUsage(w interface{ Write([]byte) (int, error) }) {
 	cfg := DefaultAgent()
+	printDefaults("faultline-agent", cfg.bind, w)
+}
+
+// CheckAgentSetting reports whether the agent accepts value for its setting key (a flag
+// name such as sample-interval), judged by the agent's own flag parsing and Validate, so
+// that what the injector writes into a sidecar's environment is what the agent takes.
+// The message does not repeat the key.
+func CheckAgentSetting(key, value string) error {
+	cfg := DefaultAgent()
+	cfg.Mode = ModePod
 	fs := flag.NewFlagSet("faultline-agent", flag.ContinueOnError)
 	cfg.bind(fs)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	if key == "config" || fs.Lookup(key) == nil {
+		return fmt.Errorf("%q is not a setting of the agent", key)
+	}
+	if err := fs.Set(key, value); err != nil {
+		switch fs.Lookup(key).Value.(flag.Getter).Get().(type) {
+		case time.Duration:
+			return fmt.Errorf("%q is not a duration such as 500ms or 2s", value)
+		case int, int64:
+			return fmt.Errorf("%q is not a whole number", value)
+		}
+		return fmt.Errorf("%q: %w", value, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), key+": "))
+	}
+	return nil
 }
 
 // Validate reports every problem with the settings, each naming its key.

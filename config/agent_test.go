@@ -36,3 +36,33 @@ func TestAgentDownwardAPILimits(t *testing.T) {
 		t.Errorf("a fractional value is accepted or not named: %v", err)
 	}
 }
+
+func TestCheckAgentSetting(t *testing.T) {
+	tests := []struct {
+		key, value, want string // want: "" for accepted, else a part of the message
+	}{
+		{"sample-interval", "500ms", ""},
+		{"sample-interval", "5ms", "outside the allowed range 100ms to 1m0s"},
+		{"sample-interval", "fast", `"fast" is not a duration such as 500ms or 2s`},
+		{"max-breakers-per-source", "many", `"many" is not a whole number`},
+		{"prometheus-url", "http://127.0.0.1:8080/metrics", ""},
+		{"prometheus-url", "127.0.0.1:8080/metrics", "is not an http or https URL"},
+		{"hystrix-url", "ftp://x/y", "is not an http or https URL"},
+		{"log-level", "debug", ""},
+		{"log-level", "loud", `"loud" is not one of trace, debug, info, warn, error`},
+		{"prometheus-interval", "10m", "outside the allowed range"},
+		{"config", "/etc/x", "is not a setting of the agent"},
+		{"no-such-key", "1", "is not a setting of the agent"},
+	}
+	for _, tt := range tests {
+		err := CheckAgentSetting(tt.key, tt.value)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s=%q: %v, want accepted", tt.key, tt.value, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s=%q: %v, want an error containing %q", tt.key, tt.value, err, tt.want)
+		case err != nil && strings.HasPrefix(err.Error(), tt.key+":"):
+			t.Errorf("%s=%q: message %q repeats the key", tt.key, tt.value, err)
+		}
+	}
+}

@@ -147,10 +147,7 @@ func LoadAggregator(args []string, getenv func(string) string) (Aggregator, erro
 // AggregatorUsage prints the aggregator's flags.
 func AggregatorUsage(w interface{ Write([]byte) (int, error) }) {
 	cfg := DefaultAggregator()
-	fs := flag.NewFlagSet("faultline-aggregator", flag.ContinueOnError)
-	cfg.bind(fs)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	printDefaults("faultline-aggregator", cfg.bind, w)
 }
 
 // Validate reports every problem with the settings, each naming its key.
@@ -207,14 +204,15 @@ func (c Aggregator) Validate() error {
 	if c.AgentSelector == "" {
 		add(errors.New("agent-selector: must not be empty (it would select every pod)"))
 	}
-	if len(c.LeaseName) > 253 || !objectName.MatchString(c.LeaseName) {
-		add(fmt.Errorf("lease-name: %q is not a Kubernetes object name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)", c.LeaseName))
-	}
+	add(checkName("lease-name", c.LeaseName))
 	return errors.Join(errs...)
 }
 
 // objectName is a DNS-1123 subdomain, the form of most Kubernetes object names.
 var objectName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// dnsLabel is a DNS-1123 label, the form of namespace and Service names.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // flagGiven reports whether args set the named flag.
 func flagGiven(args []string, name string) bool {

@@ -91,6 +91,14 @@ func load(fs *flag.FlagSet, args []string, getenv func(string) string, sections 
 	return errors.Join(errs...)
 }
 
+// printDefaults prints the flags bind defines, with their defaults: a binary's usage.
+func printDefaults(name string, bind func(*flag.FlagSet), w interface{ Write([]byte) (int, error) }) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	bind(fs)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }

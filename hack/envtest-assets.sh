@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Builds the binaries controller-runtime's envtest needs (kube-apiserver and
-# etcd) from the Go module proxy into a per-user cache outside the repository,
+# etcd), and kube-controller-manager for the tests that need Deployments to make
+# pods, from the Go module proxy into a per-user cache outside the repository,
 # and prints that directory on stdout, e.g.
 #
 #   KUBEBUILDER_ASSETS="$(hack/envtest-assets.sh)" go test ./...
 #
 # Sources are pinned by the tools modules under hack/envtest/:
-#   hack/envtest/apiserver  k8s.io/kubernetes (cmd/kube-apiserver)
+#   hack/envtest/apiserver  k8s.io/kubernetes (cmd/kube-apiserver,
+#                           cmd/kube-controller-manager)
 #   hack/envtest/etcd       go.etcd.io/etcd/server/v3 (etcdmain wrapper)
 #
-# The first build takes several minutes (about 6 on 2 cores); later runs are
-# a no-op as long as the stamp matches a hash of the tools modules' go.mod,
-# go.sum and sources, so editing any of them triggers a rebuild.
+# The first build takes several minutes (about 6 on 2 cores, and a few more for
+# kube-controller-manager); later runs are a no-op as long as the stamps match a
+# hash of the tools modules' go.mod, go.sum and sources, so editing any of them
+# triggers a rebuild. kube-controller-manager has a stamp of its own, so adding
+# it did not invalidate the kube-apiserver and etcd already built.
 #
 # Only the cache directory goes to stdout; all progress goes to stderr.
 #
@@ -119,6 +123,50 @@ else
   printf '%s\n' "${stamp}" >"${tmp_dir}/stamp"
   mv -f "${tmp_dir}/stamp" "${stamp_file}"
   log "installed kube-apiserver and etcd into ${cache_dir}"
+fi
+
+# kube-controller-manager: its own stamp and lock (see above).
+kcm_stamp_file="${cache_dir}/.stamp-kube-controller-manager"
+kcm_stamp="$(
+  {
+    printf 'recipe 1\nldflags %s\n' "${apiserver_ldflags}"
+    cd "${tools_dir}"
+    sha256sum apiserver/go.mod apiserver/go.sum
+  } | sha256sum | cut -d' ' -f1
+)"
+kcm_up_to_date() {
+  [[ "${ENVTEST_ASSETS_FORCE:-0}" != 1 ]] && [[ -x "${cache_dir}/kube-controller-manager" && -f "${kcm_stamp_file}" ]] &&
+    [[ "$(cat "${kcm_stamp_file}")" == "${kcm_stamp}" ]]
+}
+if ! kcm_up_to_date && command -v flock >/dev/null 2>&1; then
+  exec 8>"${cache_dir}/.lock-kube-controller-manager"
+  if ! flock -n 8; then
+    log "waiting for another build holding ${cache_dir}/.lock-kube-controller-manager"
+    flock 8
+  fi
+fi
+if kcm_up_to_date; then
+  log "kube-controller-manager is up to date in ${cache_dir}"
+else
+  kcm_tmp="$(mktemp -d "${cache_dir}/.build-kcm.XXXXXX")"
+  trap 'rm -rf "${kcm_tmp}" "${tmp_dir:-}"' EXIT
+  start=${SECONDS}
+  log "building kube-controller-manager ${k8s_version}"
+  (
+    cd "${apiserver_mod}"
+    CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
+      GOOS="$(go env GOHOSTOS)" GOARCH="$(go env GOHOSTARCH)" \
+      go build -trimpath -ldflags "${apiserver_ldflags}" \
+      -o "${kcm_tmp}/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
+  ) >&2
+  log "built kube-controller-manager in $((SECONDS - start))s"
+  kcm_out="$("${kcm_tmp}/kube-controller-manager" --version 2>&1)" || die "kube-controller-manager --version failed: ${kcm_out}"
+  [[ "${kcm_out}" == *"${k8s_version}"* ]] || die "kube-controller-manager --version printed '${kcm_out}', want ${k8s_version}"
+  rm -f "${kcm_stamp_file}"
+  mv -f "${kcm_tmp}/kube-controller-manager" "${cache_dir}/kube-controller-manager"
+  printf '%s\n' "${kcm_stamp}" >"${kcm_tmp}/stamp"
+  mv -f "${kcm_tmp}/stamp" "${kcm_stamp_file}"
+  log "installed kube-controller-manager into ${cache_dir}"
 fi
 
 printf '%s\n' "${cache_dir}"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds faultline's three images (targets agent, aggregator and demo of the Dockerfile)
+# Builds faultline's four images (targets agent, aggregator, demo and injector of the
+# Dockerfile)
 # with a Docker engine. Called by `make image`, which sets:
 #   VERSION     version stamped into the binaries (git describe)
 #   IMAGE_REPO  image name prefix, e.g. ghcr.io/faultline-dev
-#   IMAGE_TAG   tag of the three images
+#   IMAGE_TAG   tag of the images
 #   DOCKER      docker CLI (default docker; podman works too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ if ! "${docker}" info >/dev/null 2>&1; then
   exit 1
 fi
 
-for target in agent aggregator demo; do
+for target in agent aggregator demo injector; do
   image="${IMAGE_REPO}/faultline-${target}:${IMAGE_TAG}"
   echo "building ${image}" >&2
   "${docker}" build --target "${target}" --build-arg VERSION="${VERSION}" -t "${image}" .

@@ -21,7 +21,7 @@ else
 fi
 context="kind-${KIND_CLUSTER}"
 
-for target in agent aggregator demo; do
+for target in agent aggregator demo injector; do
   kind load docker-image --name "${KIND_CLUSTER}" "${IMAGE_REPO}/faultline-${target}:${IMAGE_TAG}"
 done
 
@@ -41,6 +41,8 @@ helm upgrade --install "${release}" charts/faultline \
   --set agent.image.tag="${IMAGE_TAG}" \
   --set demo.image.repository="${IMAGE_REPO}/faultline-demo" \
   --set demo.image.tag="${IMAGE_TAG}" \
+  --set injector.image.repository="${IMAGE_REPO}/faultline-injector" \
+  --set injector.image.tag="${IMAGE_TAG}" \
   --wait=watcher --timeout 5m
 
 service="$(kubectl --context "${context}" --namespace "${namespace}" get services \

@@ -58,8 +58,9 @@ type condition struct {
 // once: an alert that keeps firing is not repeated.
 func (e *Engine) Evaluate(in Input) []wire.Alert {
 	conds := map[string]condition{}
+	own := ownThresholds(in.Agents)
 	for _, r := range e.rules {
-		for _, c := range r.check(in) {
+		for _, c := range r.check(in, own) {
 			conds[alertID(r.Name, c.target)] = c
 		}
 	}
@@ -157,8 +158,43 @@ func labels(c condition) map[string]string {
 	return l
 }
 
+// thresholds are the pods' own alert thresholds (from their AgentProfile or annotation),
+// by namespace/pod and by namespace/workload, then by rule name. A workload's is the
+// lowest any of its pods sets.
+type thresholds struct{ pod, workload map[string]map[string]float64 }
+
+func ownThresholds(agents []view.AgentStatus) thresholds {
+	th := thresholds{pod: map[string]map[string]float64{}, workload: map[string]map[string]float64{}}
+	for _, a := range agents {
+		if len(a.AlertThresholds) == 0 {
+			continue
+		}
+		th.pod[a.Namespace+"/"+a.Pod] = a.AlertThresholds
+		w := th.workload[a.Namespace+"/"+a.Workload]
+		if w == nil {
+			w = map[string]float64{}
+			th.workload[a.Namespace+"/"+a.Workload] = w
+		}
+		for rule, v := range a.AlertThresholds {
+			if old, ok := w[rule]; !ok || v < old {
+				w[rule] = v
+			}
+		}
+	}
+	return th
+}
+
+// threshold is the rule's threshold for the target key in m (a pod's or a workload's own
+// if set, else the rule's).
+func (r Rule) threshold(m map[string]map[string]float64, key string) float64 {
+	if v, ok := m[key][r.Name]; ok {
+		return v
+	}
+	return r.Threshold
+}
+
 // check returns the targets the rule holds for now.
-func (r Rule) check(in Input) []condition {
+func (r Rule) check(in Input, own thresholds) []condition {
 	var out []condition
 	switch r.Kind {
 	case KindBreakerOpen:
@@ -207,7 +243,8 @@ func (r Rule) check(in Input) []condition {
 			default:
 				v, what = p.ThrottledPct, "CPU throttled"
 			}
-			if v == nil || *v < r.Threshold || p.State != view.AgentConnected {
+			threshold := r.threshold(own.pod, p.Namespace+"/"+p.Pod)
+			if v == nil || *v < threshold || p.State != view.AgentConnected {
 				continue
 			}
 			unit := "of its limit"
@@ -216,7 +253,7 @@ func (r Rule) check(in Input) []condition {
 			}
 			out = append(out, condition{rule: r, severity: r.Severity,
 				target:  wire.Target{Namespace: p.Namespace, Workload: p.Workload, Pod: p.Pod, Agent: p.Agent},
-				summary: fmt.Sprintf("pod %s %s at %.0f%% %s (threshold %.0f%%)", scope(p.Namespace, p.Pod), what, *v, unit, r.Threshold),
+				summary: fmt.Sprintf("pod %s %s at %.0f%% %s (threshold %.0f%%)", scope(p.Namespace, p.Pod), what, *v, unit, threshold),
 				value:   wire.Ptr(*v)})
 		}
 	case KindErrorRate:
@@ -225,12 +262,13 @@ func (r Rule) check(in Input) []condition {
 				continue
 			}
 			rate := w.ErrorsPerSec / w.RequestsPerSec * 100
-			if rate < r.Threshold {
+			threshold := r.threshold(own.workload, w.Namespace+"/"+w.Name)
+			if rate < threshold {
 				continue
 			}
 			out = append(out, condition{rule: r, severity: r.Severity,
 				target:  wire.Target{Namespace: w.Namespace, Workload: w.Name},
-				summary: fmt.Sprintf("%s: %.1f%% of %.1f requests/s failing (threshold %.0f%%)", scope(w.Namespace, w.Name), rate, w.RequestsPerSec, r.Threshold),
+				summary: fmt.Sprintf("%s: %.1f%% of %.1f requests/s failing (threshold %.0f%%)", scope(w.Namespace, w.Name), rate, w.RequestsPerSec, threshold),
 				value:   wire.Ptr(rate)})
 		}
 	}

@@ -97,6 +97,38 @@ func TestAgentAndErrorRateRules(t *testing.T) {
 	}
 }
 
+// TestPodThresholds: a pod's own thresholds (from its AgentProfile or annotation) replace
+// the rule's for that pod, and for its workload's error rate the lowest of its pods'.
+func TestPodThresholds(t *testing.T) {
+	e := NewEngine(DefaultRules()) // cpu-high 90% for 2m, error-rate-high 5% for 1m
+	agents := []view.AgentStatus{
+		{Key: "u1", Pod: "strict-1", Namespace: "shop", Workload: "strict", State: view.AgentConnected, AlertThresholds: map[string]float64{"cpu-high": 60, "error-rate-high": 1}},
+		{Key: "u2", Pod: "strict-2", Namespace: "shop", Workload: "strict", State: view.AgentConnected, AlertThresholds: map[string]float64{"error-rate-high": 3}},
+		{Key: "u3", Pod: "plain-1", Namespace: "shop", Workload: "plain", State: view.AgentConnected},
+	}
+	pod := func(name, workload string, cpu float64) view.Pod {
+		return view.Pod{Pod: name, Namespace: "shop", Workload: workload, Agent: name, State: view.AgentConnected, CPUPercent: f(cpu)}
+	}
+	in := Input{
+		Agents: agents,
+		Pods:   []view.Pod{pod("strict-1", "strict", 70), pod("strict-2", "strict", 70), pod("plain-1", "plain", 70)},
+		View: view.Cluster{Workloads: []view.Workload{
+			{Namespace: "shop", Name: "strict", RequestsPerSec: 100, ErrorsPerSec: 2},
+			{Namespace: "shop", Name: "plain", RequestsPerSec: 100, ErrorsPerSec: 2},
+		}},
+	}
+	run(t, e, []step{
+		{0, in, nil},
+		{time.Minute, in, []string{"error-rate-high/shop/strict firing warning"}},
+		{2 * time.Minute, in, []string{"cpu-high/shop/strict/strict-1/strict-1 firing warning"}},
+	})
+	for _, a := range e.Firing() {
+		if a.Rule == "cpu-high" && a.Summary != "pod shop/strict-1 CPU at 70% of its limit (threshold 60%)" {
+			t.Errorf("summary %q does not give the pod's own threshold", a.Summary)
+		}
+	}
+}
+
 func TestRulesConfig(t *testing.T) {
 	off := true
 	rules, err := Rules([]config.AlertRule{

@@ -32,6 +32,11 @@ type Target struct {
 	Node      string
 	Workload  string
 	UID       string
+	// Profile is the AgentProfile the injector applied to the pod, if any.
+	Profile string
+	// AlertThresholds are the pod's own alert thresholds by rule name, in the form of the
+	// faultline.dev/alert-thresholds annotation ("cpu-high=80,error-rate-high=2").
+	AlertThresholds string
 }
 
 // Discoverer finds targets.

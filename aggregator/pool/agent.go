@@ -14,6 +14,7 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -79,7 +80,11 @@ func (a *agent) setTarget(t discovery.Target) {
 // applyTarget copies the target's identity into the status; called with a.mu held or
 // before the agent is shared.
 func (a *agent) applyTarget(t discovery.Target) {
-	a.st.Pod, a.st.Namespace, a.st.Workload, a.st.Node = t.Pod, t.Namespace, t.Workload, t.Node
+	a.st.Pod, a.st.Namespace, a.st.Workload, a.st.Node, a.st.Profile = t.Pod, t.Namespace, t.Workload, t.Node, t.Profile
+	a.st.AlertThresholds = nil
+	if t.AlertThresholds != "" {
+		a.st.AlertThresholds, _ = v1alpha1.ParseAlertThresholds(t.AlertThresholds) // discovery checked it
+	}
 	if a.st.Agent != nil {
 		fillIdentity(&a.st, a.st.Agent)
 	}

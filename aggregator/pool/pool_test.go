@@ -480,3 +480,15 @@ func TestMissingIfSilent(t *testing.T) {
 	a.srv.Close()
 	waitState(t, r2, view.AgentUnavailable, "")
 }
+
+// TestProfileAndThresholds: the AgentProfile and alert thresholds discovery read from a
+// pod reach the agent's status, for the agents table and the alert rules.
+func TestProfileAndThresholds(t *testing.T) {
+	r := &recorder{}
+	startPool(t, r, Options{}, discovery.Target{Key: "uid-1", Missing: "agent not injected: bad annotation", Pod: "web-1", Namespace: "shop",
+		Profile: "web", AlertThresholds: "cpu-high=80,error-rate-high=2.5"})
+	st := waitState(t, r, view.AgentMissing, "agent not injected: bad annotation")
+	if diff := cmp.Diff(map[string]float64{"cpu-high": 80, "error-rate-high": 2.5}, st.AlertThresholds); st.Profile != "web" || diff != "" {
+		t.Errorf("profile %q, thresholds (-want +got):\n%s", st.Profile, diff)
+	}
+}

@@ -184,6 +184,11 @@ type AgentStatus struct {
 	Workload  string      `json:"workload,omitempty"`
 	Node      string      `json:"node,omitempty"`
 	Agent     *wire.Agent `json:"agent,omitempty"` // identity the agent reported, once connected
+	// Profile is the AgentProfile the injector applied to the pod.
+	Profile string `json:"profile,omitempty"`
+	// AlertThresholds are the pod's own alert thresholds (percent) by rule name, from its
+	// profile or annotation; they replace the rules' for this pod.
+	AlertThresholds map[string]float64 `json:"alert_thresholds,omitempty"`
 }
 
 // BreakerEvent is the payload of the aggregator's circuit-breaker event: an agent's

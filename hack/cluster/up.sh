@@ -168,8 +168,11 @@ in_netns helm upgrade --install "${release}" charts/faultline \
   --set aggregator.image.repository="${image_repo}/faultline-aggregator" \
   --set agent.image.repository="${image_repo}/faultline-agent" \
   --set demo.image.repository="${image_repo}/faultline-demo" \
+  --set injector.image.repository="${image_repo}/faultline-injector" \
   --set aggregator.image.tag="${image_tag}" --set agent.image.tag="${image_tag}" --set demo.image.tag="${image_tag}" \
+  --set injector.image.tag="${image_tag}" \
   --set aggregator.image.pullPolicy=Never --set agent.image.pullPolicy=Never --set demo.image.pullPolicy=Never \
+  --set injector.image.pullPolicy=Never \
   --wait=watcher --timeout 5m
 log "helm install --wait took $((SECONDS - install_start))s; cluster up in $((SECONDS - start_time))s"
 

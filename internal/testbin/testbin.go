@@ -57,6 +57,16 @@ func Build(t testing.TB, name string) string {
 	if p, ok := built[name]; ok {
 		return p
 	}
+	out := filepath.Join(tempDir(t), name)
+	goBuild(t, name, out)
+	built[name] = out
+	return out
+}
+
+// tempDir is the test process's directory for built binaries and helm's files; call
+// with buildMu held.
+func tempDir(t testing.TB) string {
+	t.Helper()
 	if tmpDir == "" {
 		d, err := os.MkdirTemp("", "faultline-testbin-")
 		if err != nil {
@@ -64,10 +74,43 @@ func Build(t testing.TB, name string) string {
 		}
 		tmpDir = d
 	}
-	out := filepath.Join(tmpDir, name)
-	goBuild(t, name, out)
-	built[name] = out
-	return out
+	return tmpDir
+}
+
+// RemoveTemp removes what Build and Helm left in the test process's temporary
+// directory; for a TestMain, after the tests ran.
+func RemoveTemp() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if tmpDir != "" {
+		os.RemoveAll(tmpDir)
+		tmpDir = ""
+		built = map[string]string{}
+	}
+}
+
+// Helm runs the helm CLI (see Tool) with its cache, config and data in the test
+// process's temporary directory, so tests never read or write the user's helm setup.
+// It returns stdout, and an error that carries stderr.
+func Helm(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	bin := Tool(t, "helm", "make tools installs it into bin/")
+	buildMu.Lock()
+	home := filepath.Join(tempDir(t), "helm")
+	buildMu.Unlock()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
 }
 
 // BuildStripped compiles ./cmd/<name> into out exactly as the images ship it: Build's

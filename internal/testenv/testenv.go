@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -60,9 +61,22 @@ type User struct {
 	Kubeconfig string // path of a kubeconfig file for this user
 }
 
+// Options change what StartWith runs.
+type Options struct {
+	// CRDs are files or directories of CustomResourceDefinitions, installed (and
+	// established) before StartWith returns, e.g. charts/faultline/crds.
+	CRDs []string
+}
+
 // Start runs an API server and etcd for the test, and stops them when the test ends.
 // Each Env is separate: tests that share one should use their own namespaces.
 func Start(t testing.TB) *Env {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Env {
 	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" || !isFile(filepath.Join(assets, "kube-apiserver")) || !isFile(filepath.Join(assets, "etcd")) {
@@ -87,6 +101,7 @@ func Start(t testing.TB) *Env {
 		ControlPlane:             envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certs}},
 		ControlPlaneStartTimeout: time.Minute, // 2 shared cores: the first start is slow
 		ControlPlaneStopTimeout:  time.Minute,
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: opts.CRDs, ErrorIfPathMissing: true},
 	}
 	// Stop in about 2 s rather than waiting up to a minute for open watches to end; the
 	// API server answers 429 with Retry-After meanwhile, as it does in production with
@@ -175,4 +190,43 @@ func mustName(parts ...string) string {
 		panic(fmt.Sprintf("object name too long: %s", n))
 	}
 	return n
+}
+
+// WithoutWatchList turns client-go's streaming lists off in this process for the test,
+// so informers list and then watch as they do against API servers without WatchList:
+// where a test shows that a client needs the list verb.
+func WithoutWatchList(t testing.TB) {
+	old := clientfeatures.FeatureGates()
+	clientfeatures.ReplaceFeatureGates(gatesWithout{old, clientfeatures.WatchListClient})
+	t.Cleanup(func() { clientfeatures.ReplaceFeatureGates(old) })
+}
+
+type gatesWithout struct {
+	clientfeatures.Gates
+	off clientfeatures.Feature
+}
+
+func (g gatesWithout) Enabled(f clientfeatures.Feature) bool { return f != g.off && g.Gates.Enabled(f) }
+
+// Warnings records the warnings the API server sends back (admission webhooks' and Pod
+// Security's): set it as a rest.Config's WarningHandler.
+type Warnings struct {
+	mu   sync.Mutex
+	text []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *Warnings) HandleWarningHeader(code int, agent, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.text = append(w.text, text)
+}
+
+// Take returns the warnings recorded since the last Take.
+func (w *Warnings) Take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.text
+	w.text = nil
+	return out
 }

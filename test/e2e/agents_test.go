@@ -134,16 +134,16 @@ func TestPodModeSampling(t *testing.T) {
 			t.Errorf("agent of %s counts %d processes, want 1 (the demo alone; collectors: %+v)", p.Name, s.Process.Processes, s.Collectors)
 		}
 		if s.CPU.LimitCores == nil || math.Abs(*s.CPU.LimitCores-wantCPU) > 1e-9 {
-			t.Errorf("agent of %s: CPU limit %v cores, want %v (the demo container's, from the Downward API)", p.Name, ptr(s.CPU.LimitCores), wantCPU)
+			t.Errorf("agent of %s: CPU limit %v cores, want %v (the demo container's, from the Downward API)", p.Name, orNone(s.CPU.LimitCores), wantCPU)
 		}
 		if s.Memory.LimitBytes == nil || *s.Memory.LimitBytes != wantMem {
-			t.Errorf("agent of %s: memory limit %v bytes, want %d", p.Name, ptr(s.Memory.LimitBytes), wantMem)
+			t.Errorf("agent of %s: memory limit %v bytes, want %d", p.Name, orNone(s.Memory.LimitBytes), wantMem)
 		}
 		if s.CPU.Cores < 0 || s.CPU.Cores > wantCPU*1.2 {
 			t.Errorf("agent of %s: %.3f cores used, beyond the container's limit of %v", p.Name, s.CPU.Cores, wantCPU)
 		}
 		if s.Memory.RSSBytes == nil || *s.Memory.RSSBytes == 0 || *s.Memory.RSSBytes > wantMem {
-			t.Errorf("agent of %s: RSS %v bytes, want above 0 and within the limit %d", p.Name, ptr(s.Memory.RSSBytes), wantMem)
+			t.Errorf("agent of %s: RSS %v bytes, want above 0 and within the limit %d", p.Name, orNone(s.Memory.RSSBytes), wantMem)
 		}
 		if s.Memory.TotalBytes != nil || s.Load != nil {
 			t.Errorf("agent of %s reports the host's memory or load in pod mode", p.Name)
@@ -169,7 +169,7 @@ func container(p corev1.Pod, name string) corev1.Container {
 		corev1.ResourceCPU: resource.MustParse("0"), corev1.ResourceMemory: resource.MustParse("0")}}}
 }
 
-func ptr[T any](p *T) any {
+func orNone[T any](p *T) any {
 	if p == nil {
 		return "none"
 	}

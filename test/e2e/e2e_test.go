@@ -190,10 +190,10 @@ func (c *cluster) getJSON(path string, v any) error {
 	return nil
 }
 
-// agents is /api/v1/agents of the release's namespace, by pod.
-func (c *cluster) agents() (map[string]view.AgentStatus, error) {
+// agents is /api/v1/agents of namespace ns, by pod.
+func (c *cluster) agents(ns string) (map[string]view.AgentStatus, error) {
 	var resp api.AgentsResponse
-	if err := c.getJSON("/api/v1/agents?namespace="+url.QueryEscape(c.namespace), &resp); err != nil {
+	if err := c.getJSON("/api/v1/agents?namespace="+url.QueryEscape(ns), &resp); err != nil {
 		return nil, err
 	}
 	out := map[string]view.AgentStatus{}
@@ -217,7 +217,7 @@ func (c *cluster) connectedAgents(t *testing.T, timeout time.Duration, pods []st
 	var agents map[string]view.AgentStatus
 	testbin.Eventually(t, timeout, func() error {
 		var err error
-		if agents, err = c.agents(); err != nil {
+		if agents, err = c.agents(c.namespace); err != nil {
 			return err
 		}
 		for _, p := range pods {

@@ -32,7 +32,7 @@ func TestAgentContainerKilled(t *testing.T) {
 	pods := c.readyPods(t, c.selector("demo")+",faultline.dev/demo-role=checkout", c.timeout)
 	c.connectedAgents(t, c.timeout, names(pods))
 	p := pods[0]
-	agents, err := c.agents()
+	agents, err := c.agents(c.namespace)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestScaleUpAndDeletePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	testbin.Eventually(t, scaleUpBudget, func() error {
-		agents, err := c.agents()
+		agents, err := c.agents(c.namespace)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func TestScaleUpAndDeletePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	testbin.Eventually(t, podDeleteBudget, func() error {
-		agents, err := c.agents()
+		agents, err := c.agents(c.namespace)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,7 @@ import (
 )
 
 // targets are the images `make image` builds: target name = binary suffix.
-var targets = []string{"agent", "aggregator", "demo"}
+var targets = []string{"agent", "aggregator", "demo", "injector"}
 
 // parseDockerfile parses the repository's Dockerfile.
 func parseDockerfile(t *testing.T) (args map[string]string, stages map[string]*dockerfile.Stage) {

@@ -56,7 +56,7 @@ func BenchmarkInformer(b *testing.B) {
 		})
 	})
 	b.Run("discovery-no-watchlist", func(b *testing.B) {
-		withoutWatchList(b)
+		testenv.WithoutWatchList(b)
 		benchInformer(b, env, benchSelected, func(ctx context.Context, cfg *rest.Config) func() {
 			return runDiscovery(b, ctx, cfg)
 		})

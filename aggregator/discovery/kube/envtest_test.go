@@ -12,7 +12,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -350,7 +349,7 @@ func TestEachRuleIsNeeded(t *testing.T) {
 				// client-go reads a watched set with one streaming watch where the API
 				// server offers it (WatchList), and lists only where it does not: show
 				// that case by turning streaming lists off.
-				withoutWatchList(t)
+				testenv.WithoutWatchList(t)
 			}
 			r := testenv.Rules{Discovery: rules.Discovery, LeaderElection: rules.LeaderElection}
 			if vr.section == "discovery" {
@@ -447,18 +446,3 @@ func hasURL(key, url string) func(map[string]discovery.Target) error {
 		return nil
 	}
 }
-
-// withoutWatchList turns client-go's streaming lists off for the test, so informers list
-// and then watch as they do against API servers without WatchList.
-func withoutWatchList(t testing.TB) {
-	old := clientfeatures.FeatureGates()
-	clientfeatures.ReplaceFeatureGates(gatesWithout{old, clientfeatures.WatchListClient})
-	t.Cleanup(func() { clientfeatures.ReplaceFeatureGates(old) })
-}
-
-type gatesWithout struct {
-	clientfeatures.Gates
-	off clientfeatures.Feature
-}
-
-func (g gatesWithout) Enabled(f clientfeatures.Feature) bool { return f != g.off && g.Gates.Enabled(f) }

@@ -110,7 +110,7 @@ func New(opts Options) (*Discoverer, error) {
 	}
 
 	// controller-runtime and client-go (through klog) log through the process logger.
-	installLogger(opts.Logger)
+	hclogr.Install(opts.Logger)
 
 	d := &Discoverer{
 		opts:    opts,

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
 )
 
 // How a pod says where its agent listens.
@@ -106,6 +107,18 @@ func target(pod *corev1.Pod) (t discovery.Target, ok bool) {
 		Node:      intern(pod.Spec.NodeName),
 		Workload:  intern(workload(pod)),
 		UID:       string(pod.UID),
+		Profile:   intern(pod.Annotations[v1alpha1.AnnotationProfile]),
+	}
+	if v := pod.Annotations[v1alpha1.AnnotationAlertThresholds]; v != "" {
+		// The injector checked it; one written by hand that does not parse is ignored.
+		if th, err := v1alpha1.ParseAlertThresholds(v); err == nil {
+			t.AlertThresholds = intern(v1alpha1.FormatAlertThresholds(th))
+		}
+	}
+	if reason := pod.Annotations[v1alpha1.AnnotationInjectError]; reason != "" {
+		// The injector was asked for the agent and could not add it.
+		t.Missing = "agent not injected: " + reason
+		return t, true
 	}
 	port, declared, missing := agentPort(pod)
 	ip := net.ParseIP(pod.Status.PodIP)

@@ -102,6 +102,25 @@ func TestTarget(t *testing.T) {
 			t.URL = "http://[fd00::7]:9800"
 			t.MissingIfSilent = "nothing answering at the agent port declared by container faultline-agent port faultline (9800)"
 		}))},
+		{"not injected: the injector's reason", fullPod(noAgentContainer, func(p *corev1.Pod) {
+			p.Annotations["faultline.dev/inject-error"] = `annotation faultline.dev/sample-interval="fast": "fast" is not a duration such as 500ms or 2s`
+		}), ptr.To(with(func(t *discovery.Target) {
+			t.Missing = `agent not injected: annotation faultline.dev/sample-interval="fast": "fast" is not a duration such as 500ms or 2s`
+		}))},
+		{"injected with a profile and thresholds", fullPod(func(p *corev1.Pod) {
+			p.Annotations["faultline.dev/profile"] = "web"
+			p.Annotations["faultline.dev/alert-thresholds"] = "memory-high=85, cpu-high=80"
+		}), ptr.To(with(func(t *discovery.Target) {
+			t.URL = "http://10.1.2.3:9800"
+			t.MissingIfSilent = "nothing answering at the agent port declared by container faultline-agent port faultline (9800)"
+			t.Profile, t.AlertThresholds = "web", "cpu-high=80,memory-high=85"
+		}))},
+		{"thresholds written by hand that do not parse are ignored", fullPod(func(p *corev1.Pod) {
+			p.Annotations["faultline.dev/alert-thresholds"] = "cpu-high=lots"
+		}), ptr.To(with(func(t *discovery.Target) {
+			t.URL = "http://10.1.2.3:9800"
+			t.MissingIfSilent = "nothing answering at the agent port declared by container faultline-agent port faultline (9800)"
+		}))},
 		{"not ready", fullPod(func(p *corev1.Pod) { p.Status.Conditions[1].Status = corev1.ConditionFalse }), nil},
 		{"no ready condition yet", fullPod(func(p *corev1.Pod) { p.Status.Conditions = p.Status.Conditions[:1] }), nil},
 		{"no IP yet", fullPod(func(p *corev1.Pod) { p.Status.PodIP = "" }), nil},

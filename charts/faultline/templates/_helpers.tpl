@@ -238,9 +238,12 @@ pod must also carry faultline.agentLabels.
     {{- with .env }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  # The application starts once the agent has its first sample (native sidecars start
+  # in order, each after its startupProbe succeeds), so it sees the application's
+  # first breaker transitions.
   startupProbe:
     httpGet:
-      path: /healthz
+      path: /readyz
       port: faultline
     periodSeconds: 1
     failureThreshold: 30
@@ -267,4 +270,50 @@ pod must also carry faultline.agentLabels.
       drop: [ALL]
     seccompProfile:
       type: RuntimeDefault
+{{- end -}}
+
+{{/*
+faultline.injectorName is the name of the injector's objects: <fullname>-injector.
+*/}}
+{{- define "faultline.injectorName" -}}
+{{- printf "%s-injector" (include "faultline.fullname" . | trunc 54 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/*
+faultline.injectorWebhookName is the injector's MutatingWebhookConfiguration, cluster-scoped
+and so named with the release namespace (two releases may share a name).
+*/}}
+{{- define "faultline.injectorWebhookName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "faultline.injectorName" .) | trunc 253 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+faultline.injectorExcluded are the namespaces never injected: kube-system, kube-public,
+the release's own and injector.excludeNamespaces.
+*/}}
+{{- define "faultline.injectorExcluded" -}}
+{{- toYaml (concat (list "kube-system" "kube-public" .Release.Namespace) .Values.injector.excludeNamespaces | uniq) -}}
+{{- end -}}
+
+{{/*
+faultline.injectionTemplate is what the injector adds to a pod, as a pod template: the
+labels the aggregator selects agents by, the shared process namespace, and the agent as
+a native sidecar rendered by faultline.agentSidecar from the agent.* values, exactly as a
+user's chart would include it, with "<app-container>" for the application container
+the injector picks per pod. The injector reads it from its ConfigMap at start.
+*/}}
+{{- define "faultline.injectionTemplate" -}}
+metadata:
+  labels:
+    {{- include "faultline.agentLabels" . | nindent 4 }}
+spec:
+  shareProcessNamespace: true
+  initContainers:
+    {{- include "faultline.agentSidecar" (dict
+          "container" "<app-container>"
+          "image" (include "faultline.image" (dict "image" .Values.agent.image "root" .))
+          "imagePullPolicy" .Values.agent.image.pullPolicy
+          "sampleInterval" .Values.agent.sampleInterval
+          "logLevel" .Values.agent.logLevel
+          "resources" .Values.agent.resources) | nindent 4 }}
 {{- end -}}

@@ -34,6 +34,22 @@ values involved and what to change.
 {{- if and $agg.service.nodePort (eq $agg.service.type "ClusterIP") -}}
 {{- fail "faultline: aggregator.service.nodePort is set but aggregator.service.type is ClusterIP: set the type to NodePort or LoadBalancer, or set nodePort to 0" -}}
 {{- end -}}
+{{- $inj := .Values.injector -}}
+{{- if and $inj.enabled $agg.enabled (eq $agg.mode "static") -}}
+{{- fail "faultline: injector.enabled adds agents that only aggregator.mode \"kubernetes\" finds: set injector.enabled=false with mode \"static\"" -}}
+{{- end -}}
+{{- if and $inj.enabled $inj.podDisruptionBudget.enabled (lt (int $inj.replicas) 2) -}}
+{{- fail "faultline: injector.podDisruptionBudget.enabled needs injector.replicas of 2 or more: with one replica the budget blocks every node drain" -}}
+{{- end -}}
+{{- if and $inj.enabled $inj.podDisruptionBudget.enabled (ge (int $inj.podDisruptionBudget.minAvailable) (int $inj.replicas)) -}}
+{{- fail (printf "faultline: injector.podDisruptionBudget.minAvailable (%d) must be below injector.replicas (%d), or no injector pod may ever be evicted" (int $inj.podDisruptionBudget.minAvailable) (int $inj.replicas)) -}}
+{{- end -}}
+{{- if and $inj.enabled $inj.certManager.issuerRef (not $inj.certManager.enabled) -}}
+{{- fail "faultline: injector.certManager.issuerRef is only used with injector.certManager.enabled: set it to true, or remove the issuerRef" -}}
+{{- end -}}
+{{- if and $inj.certManager.issuerRef (not $inj.certManager.issuerRef.name) -}}
+{{- fail "faultline: injector.certManager.issuerRef needs a name (and kind Issuer or ClusterIssuer)" -}}
+{{- end -}}
 {{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
 {{- fail "faultline: serviceAccount.create is false, so serviceAccount.name must name an existing ServiceAccount for the aggregator" -}}
 {{- end -}}

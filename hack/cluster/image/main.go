@@ -3,7 +3,7 @@
 //
 // The Dockerfile stays the one description of the images: the build stage's `make build`
 // command is run here as docker would run it, and each final stage (agent, aggregator,
-// demo) becomes an image holding the files it COPYs from the build stage, with its USER,
+// demo, injector) becomes an image holding the files it COPYs from the build stage, with its USER,
 // ENTRYPOINT and EXPOSE. In place of the distroless base the images get what the
 // binaries use of it: /etc/passwd and /etc/group with the nonroot user, the CA bundle
 // and /tmp. The sandbox ("pause") image is built from hack/cluster/pause.
@@ -69,7 +69,7 @@ func run(out, repo, tag, version string) error {
 	if err := buildStage(f, bin, version); err != nil {
 		return err
 	}
-	for _, target := range []string{"agent", "aggregator", "demo"} {
+	for _, target := range []string{"agent", "aggregator", "demo", "injector"} {
 		s := f.Stages[target]
 		if s == nil {
 			return fmt.Errorf("Dockerfile has no stage %q", target)

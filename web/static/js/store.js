@@ -489,6 +489,7 @@ export class Store {
       namespace: str(a.namespace) || str(id.namespace),
       workload: str(a.workload) || str(id.workload),
       node: str(a.node) || str(id.node),
+      profile: str(a.profile),
       version: str(id.version),
     };
   }
@@ -793,7 +794,7 @@ export class Store {
       const list = [];
       for (const a of this.agents.values()) {
         counts[a.state in counts ? a.state : 'unknown']++;
-        if (text && !(a.pod + ' ' + a.namespace + ' ' + a.workload + ' ' + a.node + ' ' + a.url).toLowerCase().includes(text)) continue;
+        if (text && !(a.pod + ' ' + a.namespace + ' ' + a.workload + ' ' + a.node + ' ' + a.profile + ' ' + a.url).toLowerCase().includes(text)) continue;
         list.push(a);
       }
       const byName = (a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.key < b.key ? -1 : 1);

@@ -195,6 +195,15 @@ check('store: sort and filter the grid', () => {
   eq(names({ offset: 2, limit: 1 }), ['db'], 'window');
 });
 
+check('store: agents carry their AgentProfile, and the search finds it', () => {
+  const s = new Store();
+  s.apply('agent', { v: 1, key: 'uid-1', state: 'connected', since: '2026-01-01T00:00:00.000Z', last_seen: '2026-01-01T00:00:00.000Z', pod: 'web-1', namespace: 'shop', workload: 'web', profile: 'web-defaults' });
+  s.apply('agent', { v: 1, key: 'uid-2', state: 'missing', reason: 'agent not injected: bad annotation', since: '2026-01-01T00:00:00.000Z', last_seen: '2026-01-01T00:00:00.000Z', pod: 'cart-1', namespace: 'shop', workload: 'cart' });
+  const view = (text) => s.agentsView({ sort: 'pod', text, offset: 0, limit: 10 }).rows.map((a) => [a.pod, a.profile]);
+  eq(view(''), [['cart-1', ''], ['web-1', 'web-defaults']], 'rows');
+  eq(view('defaults'), [['web-1', 'web-defaults']], 'search by profile');
+});
+
 check('store: alerts that stopped firing while away are marked, not invented', () => {
   const s = new Store();
   const a = { v: 1, id: 'r1', rule: 'breaker-open', state: 'firing', severity: 'critical', summary: 'x', target: {}, started: '2026-01-01T00:00:00.000Z' };

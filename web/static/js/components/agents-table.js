@@ -1,5 +1,6 @@
 // AgentsTable lists every agent (and every pod missing one) with its state and reason,
-// pod, workload, node and when it was last heard from. Rows are virtualised like the
+// pod, workload, node, the AgentProfile the injector applied and when it was last heard
+// from. Rows are virtualised like the
 // breaker grid, so a thousand agents scroll smoothly.
 
 import { h, setText, setData, show } from '../component.js';
@@ -21,16 +22,16 @@ export class AgentsTable {
     this.view = { sort: 'state', text: '', offset: 0, limit: 0 };
     const sort = h('select', { id: 'agents-sort', class: 'input' },
       h('option', { value: 'state', text: 'Problems first' }), h('option', { value: 'pod', text: 'Pod' }), h('option', { value: 'seen', text: 'Last seen (oldest first)' }));
-    const text = h('input', { id: 'agents-text', class: 'input', type: 'search', placeholder: 'pod, workload, node\u2026', autocomplete: 'off' });
+    const text = h('input', { id: 'agents-text', class: 'input', type: 'search', placeholder: 'pod, workload, node, profile\u2026', autocomplete: 'off' });
     this.summary = h('p', { class: 'grid-summary' });
-    this.top = h('tr', { class: 'spacer', 'aria-hidden': 'true' }, h('td', { colspan: '6' }));
-    this.bottom = h('tr', { class: 'spacer', 'aria-hidden': 'true' }, h('td', { colspan: '6' }));
+    this.top = h('tr', { class: 'spacer', 'aria-hidden': 'true' }, h('td', { colspan: '7' }));
+    this.bottom = h('tr', { class: 'spacer', 'aria-hidden': 'true' }, h('td', { colspan: '7' }));
     this.tbody = h('tbody', {}, this.top, this.bottom);
     this.rows = [];
     this.empty = h('p', { class: 'muted', hidden: true });
     this.viewport = h('div', { class: 'table-viewport', tabindex: '0', role: 'region', 'aria-label': 'Agents table, scrollable' },
       h('table', { class: 'table agents', id: 'agents-table' },
-        h('thead', {}, h('tr', {}, ...['State', 'Pod', 'Workload', 'Node', 'Last seen', 'Address'].map((t) => h('th', { scope: 'col', text: t })))),
+        h('thead', {}, h('tr', {}, ...['State', 'Pod', 'Workload', 'Node', 'Profile', 'Last seen', 'Address'].map((t) => h('th', { scope: 'col', text: t })))),
         this.tbody));
     body.replaceChildren(
       h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Sort and filter agents' },
@@ -96,7 +97,7 @@ export class AgentsTable {
       this.bottom.hidden = bottomH === 0;
     }
     while (this.rows.length < d.rows.length) {
-      const cells = [0, 1, 2, 3, 4, 5].map(() => h('td'));
+      const cells = [0, 1, 2, 3, 4, 5, 6].map(() => h('td'));
       const tr = h('tr', {}, ...cells);
       this.bottom.before(tr);
       this.rows.push({ tr, cells });
@@ -117,7 +118,8 @@ export class AgentsTable {
       setText(r.cells[1], a.pod || '\u2014');
       setText(r.cells[2], (a.namespace ? a.namespace + '/' : '') + (a.workload || '\u2014'));
       setText(r.cells[3], a.node || '\u2014');
-      setText(r.cells[5], a.url || a.key);
+      setText(r.cells[4], a.profile || '\u2014');
+      setText(r.cells[6], a.url || a.key);
     }
     this.tick();
   }
@@ -128,7 +130,7 @@ export class AgentsTable {
     for (const r of this.rows) {
       if (r.tr.hidden || !r.agent) continue;
       const a = r.agent;
-      setText(r.cells[4], Number.isFinite(a.lastSeen) ? fmtSeen(now - a.lastSeen) : 'never');
+      setText(r.cells[5], Number.isFinite(a.lastSeen) ? fmtSeen(now - a.lastSeen) : 'never');
     }
   }
 }

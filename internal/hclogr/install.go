@@ -1,4 +1,4 @@
-package kube
+package hclogr
 
 import (
 	"flag"
@@ -9,22 +9,20 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
-	"github.com/faultline-dev/faultline/internal/hclogr"
 )
 
 var (
 	// k8sLog is where controller-runtime and klog (client-go's informers, leader
-	// election and event recording) write: the logger of the last Discoverer built, the
-	// only one in the aggregator.
+	// election and event recording) write: the logger last installed (one per process in
+	// the binaries; tests install theirs in turn).
 	k8sLog      atomic.Pointer[hclog.Logger]
 	installOnce sync.Once
 )
 
-// installLogger points the Kubernetes libraries' process-wide loggers at l. klog's logger
-// may only be set before it is used, so it is set once, to a sink that looks up k8sLog
-// at every call.
-func installLogger(l hclog.Logger) {
+// Install points the Kubernetes libraries' process-wide loggers (controller-runtime's and
+// klog's) at l, under the name "k8s". klog's logger may only be set before it is used,
+// so it is set once, to a sink that looks up the logger installed last at every call.
+func Install(l hclog.Logger) {
 	l = l.Named("k8s")
 	k8sLog.Store(&l)
 	installOnce.Do(func() {
@@ -53,7 +51,7 @@ type switchSink struct {
 }
 
 func (s *switchSink) current() logr.LogSink {
-	sink := hclogr.New(*k8sLog.Load()).GetSink()
+	sink := New(*k8sLog.Load()).GetSink()
 	for _, n := range s.names {
 		sink = sink.WithName(n)
 	}
