@@ -2,8 +2,9 @@
 # Builds the binaries of the test cluster (hack/cluster/up.sh) from the Go module proxy
 # into a per-user cache outside the repository, and prints that directory on stdout:
 #
-#   kube-apiserver, etcd      from hack/envtest-assets.sh (the same build envtest uses)
-#   kubelet, kube-controller-manager, kube-scheduler, kube-proxy, kubectl
+#   kube-apiserver, etcd, kube-controller-manager
+#                             from hack/envtest-assets.sh (the same builds envtest uses)
+#   kubelet, kube-scheduler, kube-proxy, kubectl
 #                             from hack/envtest/apiserver (k8s.io/kubernetes, tool lines)
 #   coredns                   from hack/cluster/coredns
 #
@@ -30,7 +31,7 @@ ldflags="-X k8s.io/component-base/version.gitVersion=${k8s_version}"
 ldflags+=" -X k8s.io/component-base/version.gitMajor=$(cut -d. -f1 <<<"${k8s_version#v}")"
 ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"${k8s_version#v}")"
 
-k8s_cmds=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)
+k8s_cmds=(kubelet kube-scheduler kube-proxy kubectl)
 stamp_file="${cache_dir}/.stamp"
 stamp="$(
   {
@@ -65,6 +66,7 @@ else
   printf '%s\n' "${stamp}" >"${stamp_file}"
   log "installed ${k8s_cmds[*]} coredns into ${cache_dir}"
 fi
-ln -sf "${envtest_dir}/kube-apiserver" "${cache_dir}/kube-apiserver"
-ln -sf "${envtest_dir}/etcd" "${cache_dir}/etcd"
+for cmd in kube-apiserver etcd kube-controller-manager; do
+  ln -sf "${envtest_dir}/${cmd}" "${cache_dir}/${cmd}"
+done
 printf '%s\n' "${cache_dir}"

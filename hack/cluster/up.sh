@@ -52,6 +52,9 @@ ip -n "${netns}" link add "${bridge}" type bridge
 ip -n "${netns}" addr add "${node_ip}/16" dev "${bridge}"
 ip -n "${netns}" link set "${bridge}" up
 in_netns sysctl -q -w "net.ipv4.conf.${bridge}.forwarding=1"
+# Service addresses are translated by kube-proxy's rules after the route is chosen, so the
+# node itself (the API server calling a webhook, the e2e client) needs a route to them.
+ip -n "${netns}" route add "${service_cidr}" dev "${bridge}"
 
 # --- certificates
 pki="${state}/pki"

@@ -60,6 +60,26 @@ func (c *cluster) testNamespace(t *testing.T, name string, extra map[string]stri
 	})
 }
 
+// waitInjecting waits until the API server's calls to the injector work for namespace ns:
+// a pod of the demo's payments service without any faultline YAML, created there with a
+// server-side dry run, comes back with the agent. (The webhook fails open, so until the
+// injector serves with its certificate in place, pods are created without the agent.)
+func (c *cluster) waitInjecting(t *testing.T, ns string) {
+	t.Helper()
+	tmpl := plain(c.demoTemplate(t), "probe")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: ns, Labels: tmpl.Labels}, Spec: tmpl.Spec}
+	testbin.Eventually(t, c.timeout, func() error {
+		got, err := c.cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return fmt.Errorf("dry-run create in %s: %w", ns, err)
+		}
+		if !slices.ContainsFunc(got.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == agentContainer }) {
+			return fmt.Errorf("a pod created in %s does not get the agent: is the injector serving?", ns)
+		}
+		return nil
+	})
+}
+
 // demoTemplate is the pod template of the installed demo's payments service, a real
 // application with the agent written by hand (faultline.agentSidecar).
 func (c *cluster) demoTemplate(t *testing.T) corev1.PodTemplateSpec {
@@ -180,6 +200,7 @@ func TestInjectedDeploymentConnected(t *testing.T) {
 	c := connect(t)
 	ns := "faultline-e2e-inject"
 	c.testNamespace(t, ns, map[string]string{v1alpha1.LabelInject: v1alpha1.NamespaceEnabled})
+	c.waitInjecting(t, ns)
 	pods, took := c.deploy(t, ns, "shop", 2, plain(c.demoTemplate(t), "shop"))
 	t.Logf("2 injected pods Ready %v after the Deployment was created", took.Round(time.Millisecond))
 	for _, p := range pods {
@@ -243,11 +264,17 @@ func TestInjectedReadyTime(t *testing.T) {
 	}
 	ns := "faultline-e2e-ready"
 	c.testNamespace(t, ns, map[string]string{v1alpha1.LabelInject: v1alpha1.NamespaceEnabled})
+	c.waitInjecting(t, ns)
 	demo := c.demoTemplate(t)
 	var injected, byHand []time.Duration
 	for i := range rounds {
 		name := fmt.Sprintf("injected-%d", i)
-		_, d := c.deploy(t, ns, name, 2, plain(demo, name))
+		pods, d := c.deploy(t, ns, name, 2, plain(demo, name))
+		for _, p := range pods {
+			if len(p.Spec.InitContainers) == 0 || p.Spec.InitContainers[0].Name != agentContainer {
+				t.Fatalf("pod %s of %s was not injected: the comparison would measure nothing", p.Name, name)
+			}
+		}
 		injected = append(injected, d)
 		c.undeploy(t, ns, name)
 		name = fmt.Sprintf("by-hand-%d", i)
@@ -467,15 +494,17 @@ func TestInjectorRulesEachNeeded(t *testing.T) {
 					}
 					in.restart(t)
 					want := fmt.Sprintf("cannot %s resource %q", verb, resource)
-					triggered := false
+					var triggered time.Time
 					testbin.Eventually(t, c.timeout, func() error {
 						// Every pod of the injector has the reduced rules (RBAC applies at
 						// once), so a refusal in any of their logs shows the right is used.
 						if strings.Contains(in.logs(in.currentPods(t)), want) {
 							return nil
 						}
-						if !triggered && slices.ContainsFunc(in.currentPods(t), ready) {
-							triggered = true
+						// Refused pods make the injector record Events; again every 15 s,
+						// in case the first ones came before it served.
+						if time.Since(triggered) > 15*time.Second && slices.ContainsFunc(in.currentPods(t), ready) {
+							triggered = time.Now()
 							in.refuseTwice(t, ns, fmt.Sprintf("rbac-%s-%s", strings.ReplaceAll(resource, "/", "-"), verb))
 						}
 						return fmt.Errorf("the injector's log does not say %q", want)
