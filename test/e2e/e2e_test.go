@@ -364,18 +364,32 @@ func (c *cluster) openStream(t *testing.T, q url.Values, lastID string) *stream 
 // within timeout or the stream ends.
 func (s *stream) next(t *testing.T, timeout time.Duration, names ...string) wire.Event {
 	t.Helper()
-	deadline := time.After(timeout)
+	ev, ok := s.nextBefore(time.Now().Add(timeout), names...)
+	if !ok {
+		if s.err != nil {
+			t.Fatalf("stream ended waiting for %v: %v", names, s.err)
+		}
+		t.Fatalf("no %v event within %v", names, timeout)
+	}
+	return ev
+}
+
+// nextBefore returns the next event named one of names, or false when the deadline
+// passes or the stream ends (s.err then says why).
+func (s *stream) nextBefore(deadline time.Time, names ...string) (wire.Event, bool) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	for {
 		select {
 		case ev, ok := <-s.events:
 			if !ok {
-				t.Fatalf("stream ended waiting for %v: %v", names, s.err)
+				return wire.Event{}, false
 			}
 			if slices.Contains(names, ev.Name) {
-				return ev
+				return ev, true
 			}
-		case <-deadline:
-			t.Fatalf("no %v event within %v", names, timeout)
+		case <-timer.C:
+			return wire.Event{}, false
 		}
 	}
 }

@@ -4,10 +4,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
 	"testing"
@@ -93,42 +91,27 @@ func TestAgentContainerKilled(t *testing.T) {
 	// Every breaker of the pod as the application has it.
 	app := c.forward(t, p.Name, 9810)
 	testbin.Eventually(t, 20*time.Second, func() error {
-		var own []struct {
-			Name  string `json:"name"`
-			State string `json:"state"`
-		}
-		r, err := fetch(http.DefaultClient, app+"/control/breakers")
+		own, err := c.appBreakers(app)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(r.Body, &own); err != nil {
-			return fmt.Errorf("the demo's breakers: %w", err)
-		}
-		for _, b := range own {
-			tile, err := c.tile(p.Labels["app.kubernetes.io/instance"]+"-demo-checkout", b.Name)
+		for name, state := range own {
+			tile, err := c.tile(p.Labels["app.kubernetes.io/instance"]+"-demo-checkout", name)
 			if err != nil {
 				return err
 			}
-			held := "not held"
+			held := wire.BreakerState("not held")
 			for _, pb := range tile.PerPod {
 				if pb.Pod == p.Name {
-					held = string(pb.Breaker.State)
+					held = pb.Breaker.State
 				}
 			}
-			if held != gobreakerState(b.State) {
-				return fmt.Errorf("breaker %s of %s: the application has %s, the aggregator %s", b.Name, p.Name, b.State, held)
+			if held != state {
+				return fmt.Errorf("breaker %s of %s: the application has %s, the aggregator %s", name, p.Name, state, held)
 			}
 		}
 		return nil
 	})
-}
-
-// gobreakerState is the wire state of a gobreaker state's name.
-func gobreakerState(s string) string {
-	if s == "half-open" {
-		return string(wire.StateHalfOpen)
-	}
-	return s
 }
 
 func restartCount(p corev1.Pod, name string) int32 {

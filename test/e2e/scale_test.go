@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
@@ -36,19 +37,18 @@ func TestScaleUpAndDeletePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	replicas := scale.Spec.Replicas
+	setReplicas := func(n int32) error {
+		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, n)
+		_, err := c.cs.AppsV1().Deployments(c.namespace).Patch(ctx, deployment, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "scale")
+		return err
+	}
 	t.Cleanup(func() {
-		s, err := c.cs.AppsV1().Deployments(c.namespace).GetScale(ctx, deployment, metav1.GetOptions{})
-		if err == nil {
-			s.Spec.Replicas = replicas
-			_, err = c.cs.AppsV1().Deployments(c.namespace).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{})
-		}
-		if err != nil {
+		if err := setReplicas(replicas); err != nil {
 			t.Errorf("scale %s back to %d: %v", deployment, replicas, err)
 		}
 	})
-	scale.Spec.Replicas = replicas + 2
 	start := time.Now()
-	if _, err := c.cs.AppsV1().Deployments(c.namespace).UpdateScale(ctx, deployment, scale, metav1.UpdateOptions{}); err != nil {
+	if err := setReplicas(replicas + 2); err != nil {
 		t.Fatal(err)
 	}
 	testbin.Eventually(t, scaleUpBudget, func() error {
