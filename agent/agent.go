@@ -23,6 +23,7 @@ import (
 	"github.com/faultline-dev/faultline/agent/sample"
 	"github.com/faultline-dev/faultline/agent/source"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/names"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -61,6 +62,7 @@ type agent struct {
 	latest  *wire.Sample
 	derived breakerThroughput // used by the sampling loop only
 	encoded bytes.Buffer      // used by the sampling loop only
+	refused uint64            // breakers refused as of the last sample; sampling loop only
 }
 
 // newAgent builds an agent without starting anything.
@@ -69,6 +71,7 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 	a.id = identify(cfg, getenv, hostname, a.now())
 	a.hub = stream.New(stream.Options{RingEvents: ringEvents, RingBytes: ringBytes})
 	a.reg = breaker.New(a.id.ID, a.onTransition)
+	a.reg.SetMax(cfg.MaxBreakers)
 	a.sampler = sample.New(sample.Options{
 		Mode:               cfg.Mode,
 		CPULimitMillicores: cfg.CPULimitMillicores,
@@ -169,6 +172,10 @@ func (a *agent) tick(ctx context.Context) {
 	for _, s := range a.sources {
 		smp.Collectors = append(smp.Collectors, s.Status())
 	}
+	smp.Collectors = append(smp.Collectors, a.breakerStatus(len(breakers)))
+	for i := range smp.Collectors { // statuses quote what applications send: keep them in bounds
+		smp.Collectors[i].Status = names.Clean(smp.Collectors[i].Status, names.MaxText)
+	}
 	a.mu.Lock()
 	a.latest = &smp
 	a.mu.Unlock()
@@ -204,6 +211,25 @@ func (a *agent) throughput(now time.Time, breakers []wire.Breaker, cols []wire.C
 	}
 	col.DurationMs = wire.Ms(time.Since(start))
 	return tp, append(cols, col)
+}
+
+// breakerStatus reports the breakers held against max-breakers, and the new ones refused
+// for a cap: not ok while breakers are being refused.
+func (a *agent) breakerStatus(held int) wire.Collector {
+	var refused uint64
+	for _, n := range a.reg.Refused() {
+		refused += n
+	}
+	col := wire.Collector{Name: "breakers", OK: refused == a.refused,
+		Status: fmt.Sprintf("%d breakers held (max-breakers %d)", held, a.cfg.MaxBreakers)}
+	if refused > 0 {
+		col.Status += fmt.Sprintf("; %d new breakers refused for max-breakers or max-breakers-per-source", refused)
+		if !col.OK {
+			col.Status += fmt.Sprintf(", %d since the last sample", refused-a.refused)
+		}
+	}
+	a.refused = refused
+	return col
 }
 
 // onTransition publishes a transition the moment the registry records it.

@@ -59,8 +59,12 @@ func TestSnapshotAndProbes(t *testing.T) {
 	for _, c := range snap.Sample.Collectors {
 		names = append(names, c.Name)
 	}
-	if diff := cmp.Diff([]string{"cpu", "memory", "load", "processes", "network", "self", "throughput"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"cpu", "memory", "load", "processes", "network", "self", "throughput", "breakers"}, names); diff != "" {
 		t.Errorf("collectors in the sample (-want +got):\n%s", diff)
+	}
+	// What the agent sends passes the checks the aggregator applies to it.
+	if err := wire.CheckSnapshot(&snap); err != nil {
+		t.Errorf("the agent's own snapshot fails the wire's checks: %v", err)
 	}
 }
 

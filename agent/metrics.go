@@ -183,6 +183,11 @@ func (a *agent) gather() exposition {
 			e.add(descCollectorDur, col.DurationMs/1000, col.Name)
 		}
 	}
+	e.add(descBreakers, float64(a.reg.Len()))
+	e.add(descMaxBreakers, float64(a.cfg.MaxBreakers))
+	for src, n := range a.reg.Refused() {
+		e.add(descRefused, float64(n), src)
+	}
 	for _, b := range a.reg.List() {
 		for _, st := range breakerStates {
 			e.add(descState, oneIf(b.State == st), b.Name, b.Source, string(st))
@@ -253,6 +258,9 @@ var (
 	descCalls        = counter("breaker_calls_total", "Calls through each breaker as its source counts them, by outcome.", "breaker", "outcome")
 	descFailureRate  = gauge("breaker_failure_ratio", "Failure rate each breaker reports (0-1).", "breaker")
 	descStale        = gauge("breaker_stale", "1 when the breaker's source has stopped reporting it.", "breaker")
+	descBreakers     = gauge("breakers", "Breakers held, over every source.")
+	descMaxBreakers  = gauge("max_breakers", "The max-breakers setting: most breakers held over every source.")
+	descRefused      = counter("breakers_refused_total", "New breakers refused for max-breakers or max-breakers-per-source, by source.", "source")
 	descSubscribers  = gauge("stream_subscribers", "Clients reading /v1/stream.")
 	descDropped      = counter("stream_subscribers_dropped_total", "Stream clients cut off for falling behind.")
 )

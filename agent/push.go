@@ -102,20 +102,32 @@ func (a *agent) postEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // store records validated reports and returns how many transitions they caused. It
-// refuses the whole batch when it would take a source over max-breakers-per-source.
+// refuses the whole batch when it would take a source over max-breakers-per-source or
+// the agent over max-breakers; refused breakers are counted.
 func (a *agent) store(bs []wire.Breaker) (int, error) {
 	a.pushMu.Lock()
 	defer a.pushMu.Unlock()
 	added := map[string]int{}
+	total := 0
 	for _, b := range bs {
 		if _, known := a.reg.Get(b.Name); !known {
 			added[b.Source]++
+			total++
 		}
+	}
+	refuse := func(err error) (int, error) {
+		for src, n := range added {
+			a.reg.CountRefused(src, n)
+		}
+		return 0, err
 	}
 	for src, n := range added {
 		if have := a.reg.Count(src); have+n > a.cfg.MaxBreakersPerSource {
-			return 0, fmt.Errorf("name: %d new breakers from source %q would exceed max-breakers-per-source (%d; %d held)", n, src, a.cfg.MaxBreakersPerSource, have)
+			return refuse(fmt.Errorf("name: %d new breakers from source %q would exceed max-breakers-per-source (%d; %d held)", n, src, a.cfg.MaxBreakersPerSource, have))
 		}
+	}
+	if free := a.reg.Free(); free >= 0 && total > free {
+		return refuse(fmt.Errorf("name: %d new breakers would exceed max-breakers (%d; %d held)", total, a.cfg.MaxBreakers, a.cfg.MaxBreakers-free))
 	}
 	transitions := 0
 	for _, b := range bs {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/faultline-dev/faultline/agent/breaker"
+	"github.com/faultline-dev/faultline/internal/wire"
 )
 
 // The fuzz targets check that decoding never panics and that whatever it accepts is
@@ -19,7 +19,7 @@ func FuzzDecodeBreaker(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := breaker.Check(b); err != nil || b.Name != name || b.Source == "" {
+		if err := wire.CheckBreaker(&b); err != nil || b.Name != name || b.Source == "" {
 			t.Fatalf("accepted an invalid breaker %+v: %v", b, err)
 		}
 		again, err := json.Marshal(b)
@@ -44,7 +44,7 @@ func FuzzDecodeBreakers(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, b := range bs {
-			if err := breaker.Check(b); err != nil || seen[b.Name] {
+			if err := wire.CheckBreaker(&b); err != nil || seen[b.Name] {
 				t.Fatalf("accepted an invalid or repeated breaker %+v: %v", b, err)
 			}
 			seen[b.Name] = true
@@ -77,7 +77,7 @@ func FuzzDecodeEvents(f *testing.F) {
 			t.Fatal("accepted an empty request")
 		}
 		for _, b := range ev.Breakers {
-			if err := breaker.Check(b); err != nil {
+			if err := wire.CheckBreaker(&b); err != nil {
 				t.Fatalf("accepted an invalid breaker %+v: %v", b, err)
 			}
 		}
