@@ -192,7 +192,6 @@ func (l *loop) read(c *conn) (empty bool) {
 	case n == 0:
 		l.drop(c, c.p.eof())
 	default:
-		c.last = time.Now().UnixNano()
 		if err := c.feed(l.buf[:n]); err != nil {
 			l.drop(c, err)
 		}
@@ -200,9 +199,10 @@ func (l *loop) read(c *conn) (empty bool) {
 	return false
 }
 
-// sweep drops streams that stayed silent longer than their agent's stall timeout. A
-// stream whose bytes are waiting, unread because the loop fell behind, is read instead:
-// it is not the agent that stalled.
+// sweep drops streams that showed no progress (no event, no comment) for longer than
+// their agent's stall timeout. A stream whose bytes are waiting, unread because the loop
+// fell behind, is read instead: it is not the agent that stalled, unless those bytes make
+// no event either.
 func (l *loop) sweep(now time.Time) {
 	var late []*conn
 	l.mu.Lock()
@@ -213,7 +213,11 @@ func (l *loop) sweep(now time.Time) {
 	}
 	l.mu.Unlock()
 	for _, c := range late {
-		if l.read(c) {
+		empty := l.read(c)
+		l.mu.Lock()
+		_, open := l.conns[c.id]
+		l.mu.Unlock()
+		if open && (empty || time.Duration(time.Now().UnixNano()-c.last) > c.a.stallTimeout()) {
 			l.drop(c, os.ErrDeadlineExceeded)
 		}
 	}

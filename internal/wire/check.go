@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"
@@ -271,49 +272,65 @@ var ErrDuplicateName = errors.New("named twice in one object")
 // count as the same, as encoding/json matches them to the same field. Syntax errors are
 // left to the decoder to report.
 func CheckNames(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	type level struct {
-		object, wantKey bool
-		seen            map[string]bool
-	}
-	var stack []level
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // io.EOF, or a syntax error the decoder reports
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{':
-				stack = append(stack, level{object: true, wantKey: true})
-			case '[':
-				stack = append(stack, level{})
-			default:
-				stack = stack[:len(stack)-1]
-				if n := len(stack); n > 0 && stack[n-1].object {
-					stack[n-1].wantKey = true
-				}
-			}
-			continue
-		}
-		n := len(stack)
-		if n == 0 || !stack[n-1].object {
-			continue
-		}
-		l := &stack[n-1]
-		if !l.wantKey {
-			l.wantKey = true
-			continue
-		}
-		l.wantKey = false
-		key, _ := tok.(string)
+	seen := map[int]map[string]bool{}
+	for obj, key := range MemberNames(data) {
 		folded := strings.ToLower(key)
-		if l.seen[folded] {
+		if seen[obj][folded] {
 			return fmt.Errorf("%s: %w", strconv.Quote(key), ErrDuplicateName)
 		}
-		if l.seen == nil {
-			l.seen = map[string]bool{}
+		if seen[obj] == nil {
+			seen[obj] = map[string]bool{}
 		}
-		l.seen[folded] = true
+		seen[obj][folded] = true
+	}
+	return nil
+}
+
+// MemberNames yields every member name of the JSON text data with a number telling its
+// object apart from the others, up to the first syntax error.
+func MemberNames(data []byte) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		type level struct {
+			object, wantKey bool
+			id              int
+		}
+		var stack []level
+		objects := 0
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				return // io.EOF, or a syntax error the decoder reports
+			}
+			if d, ok := tok.(json.Delim); ok {
+				switch d {
+				case '{':
+					objects++
+					stack = append(stack, level{object: true, wantKey: true, id: objects})
+				case '[':
+					stack = append(stack, level{})
+				default:
+					stack = stack[:len(stack)-1]
+					if n := len(stack); n > 0 && stack[n-1].object {
+						stack[n-1].wantKey = true
+					}
+				}
+				continue
+			}
+			n := len(stack)
+			if n == 0 || !stack[n-1].object {
+				continue
+			}
+			l := &stack[n-1]
+			if !l.wantKey {
+				l.wantKey = true
+				continue
+			}
+			l.wantKey = false
+			key, _ := tok.(string)
+			if !yield(l.id, key) {
+				return
+			}
+		}
 	}
 }
