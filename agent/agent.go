@@ -23,6 +23,7 @@ import (
 	"github.com/faultline-dev/faultline/agent/sample"
 	"github.com/faultline-dev/faultline/agent/source"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/names"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
@@ -53,6 +54,7 @@ type agent struct {
 	hub     *stream.Hub
 	sources []source.Source
 	metrics *metrics
+	guard   *httpx.Guard
 	app     appThroughput
 	now     func() time.Time
 
@@ -79,6 +81,7 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 	})
 	a.id.Mode = a.sampler.Mode()
 	a.metrics = newMetrics()
+	a.guard = cfg.Guard("faultline-agent", cfg.Token, log.Named("http"))
 	return a
 }
 
@@ -151,15 +154,8 @@ loop:
 }
 
 func (a *agent) server(h http.Handler, name string) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          a.log.Named(name).StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	return a.guard.Server(h, httpx.ServerOptions{ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ErrorLog: a.log.Named(name)})
 }
 
 // tick takes a sample, adds throughput and the breaker sources' health, and publishes

@@ -15,21 +15,25 @@ import (
 
 var testEnv = map[string]string{"POD_NAME": "checkout-7d9fb8c5d4-x2kzq", "POD_NAMESPACE": "shop", "NODE_NAME": "node-1"}
 
-// newTestAgent builds an agent sampling this machine in host mode, without listeners.
+// newTestAgent builds an agent sampling this machine in host mode, without listeners. It
+// answers to the Host of httptest.NewRequest, example.com.
 func newTestAgent(t *testing.T, edit func(*config.Agent)) *agent {
 	t.Helper()
 	cfg := config.DefaultAgent()
 	cfg.Mode = config.ModeHost
+	cfg.AllowedHosts = config.List{"example.com"}
 	if edit != nil {
 		edit(&cfg)
 	}
 	return newAgent(cfg, hclog.NewNullLogger(), func(k string) string { return testEnv[k] })
 }
 
-// do sends one request to h and returns the status and body.
+// do sends one request to h, from loopback as an application in the pod does, and
+// returns the status and body.
 func do(t *testing.T, h http.Handler, method, path, ctype, body string, edit ...func(*http.Request)) (int, string, http.Header) {
 	t.Helper()
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr = "127.0.0.1:41000"
 	if ctype != "" {
 		r.Header.Set("Content-Type", ctype)
 	}

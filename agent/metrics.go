@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -94,7 +95,7 @@ func (a *agent) getMetrics(w http.ResponseWriter, r *http.Request) {
 	case a.metrics.inFlight <- struct{}{}:
 		defer func() { <-a.metrics.inFlight }()
 	default:
-		writeError(w, http.StatusServiceUnavailable, "%d scrapes of /metrics are already being answered; try again later", maxScrapes)
+		httpx.WriteError(w, http.StatusServiceUnavailable, "%d scrapes of /metrics are already being answered; try again later", maxScrapes)
 		return
 	}
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
@@ -201,6 +202,9 @@ func (a *agent) gather() exposition {
 		}
 		e.add(descStale, oneIf(b.Stale), b.Name)
 	}
+	for k, n := range a.guard.Refused() {
+		e.add(descRefusedHTTP, float64(n), k[0], k[1])
+	}
 	e.add(descSubscribers, float64(a.hub.Subscribers()))
 	e.add(descDropped, float64(a.hub.Dropped()))
 	return e
@@ -261,6 +265,7 @@ var (
 	descBreakers     = gauge("breakers", "Breakers held, over every source.")
 	descMaxBreakers  = gauge("max_breakers", "The max-breakers setting: most breakers held over every source.")
 	descRefused      = counter("breakers_refused_total", "New breakers refused for max-breakers or max-breakers-per-source, by source.", "source")
+	descRefusedHTTP  = counter("http_refused_total", "HTTP requests refused by the guard (Host, header size, origin, auth, content type, body size), by listener and reason.", "listener", "reason")
 	descSubscribers  = gauge("stream_subscribers", "Clients reading /v1/stream.")
 	descDropped      = counter("stream_subscribers_dropped_total", "Stream clients cut off for falling behind.")
 )

@@ -105,8 +105,8 @@ func TestIngestRejects(t *testing.T) {
 		{"throughput typo", "POST", "/v1/throughput", jsonType, `{"requests":1,"eror":5}`, 400, "eror: unknown field"},
 		{"events with a bad throughput", "POST", "/v1/events", jsonType, `{"breakers":[{"name":"x","state":"open"}],"throughput":{"requests":-1}}`, 400, "throughput.requests: got number -1"},
 		{"events empty", "POST", "/v1/events", jsonType, `{}`, 400, "body: neither breakers nor throughput"},
-		{"wrong method", "GET", "/v1/breakers/db", "", "", 405, "method GET is not allowed on /v1/breakers/db; use PUT"},
-		{"wrong method on batch", "PUT", "/v1/breakers", jsonType, "[]", 405, "use POST"},
+		{"wrong method", "GET", "/v1/breakers/db", "", "", 405, "method GET is not allowed on /v1/breakers/db; allowed: PUT"},
+		{"wrong method on batch", "PUT", "/v1/breakers", jsonType, "[]", 405, "allowed: POST"},
 		{"unknown route", "POST", "/v1/alerts", jsonType, "{}", 404, "no such endpoint: /v1/alerts"},
 		{"no name", "PUT", "/v1/breakers/", jsonType, `{"state":"open"}`, 404, "no such endpoint"},
 	}

@@ -20,9 +20,6 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// MaxBodyBytes bounds a request body.
-const MaxBodyBytes = 64 << 10
-
 // SourcePush is the source of breakers whose report does not name one.
 const SourcePush = "push"
 

@@ -821,6 +821,10 @@ func (s *Store) Counters() Counters {
 		LastBroadcast: time.Duration(s.lastDur.Load()), Agents: n}
 }
 
+// TransitionsDropped counts transitions dropped because an agent's reports waited
+// unapplied beyond the inbox's bound.
+func (s *Store) TransitionsDropped() uint64 { return s.in.Dropped() }
+
 // AgentCounts counts agents by state.
 func (s *Store) AgentCounts() map[string]int {
 	s.apply()
