@@ -4,9 +4,7 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -63,7 +61,6 @@ type agent struct {
 	mu      sync.Mutex
 	latest  *wire.Sample
 	derived breakerThroughput // used by the sampling loop only
-	encoded bytes.Buffer      // used by the sampling loop only
 	refused uint64            // breakers refused as of the last sample; sampling loop only
 }
 
@@ -177,12 +174,15 @@ func (a *agent) tick(ctx context.Context) {
 	a.mu.Unlock()
 	a.metrics.sampled()
 
-	a.encoded.Reset()
-	if err := json.NewEncoder(&a.encoded).Encode(a.snapshot()); err != nil {
+	data, dropped, err := wire.Marshal(a.snapshot())
+	if err != nil {
 		a.log.Error("encode metrics event", "error", err)
 		return
 	}
-	a.hub.PublishData(wire.EventMetrics, a.id.Namespace, a.id.Workload, bytes.TrimSuffix(a.encoded.Bytes(), []byte{'\n'}))
+	if len(dropped) > 0 {
+		a.log.Error("metrics event: figures that are not numbers left out", "fields", dropped)
+	}
+	a.hub.PublishData(wire.EventMetrics, a.id.Namespace, a.id.Workload, data)
 }
 
 // throughput picks the application's own figures while they are fresh, else the ones

@@ -6,7 +6,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -798,9 +797,12 @@ func (s *Store) snapshotData(namespace, workload string) ([]byte, error) {
 	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	c = merge.Filter(c, namespace, workload)
-	data, err := json.Marshal(c)
+	data, dropped, err := wire.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	if len(dropped) > 0 {
+		s.log.Error("snapshot: figures that are not numbers left out", "fields", dropped)
 	}
 	return data, nil
 }

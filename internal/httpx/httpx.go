@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/faultline-dev/faultline/internal/wire"
 )
 
 // Defaults of the limits.
@@ -351,9 +353,10 @@ func withPort(scheme, hostport string) string {
 	return strings.ToLower(net.JoinHostPort(strings.Trim(hostport, "[]"), port))
 }
 
-// WriteJSON answers with v as JSON.
+// WriteJSON answers with v as JSON; a figure JSON cannot hold is left out rather than
+// failing the answer (wire.Marshal).
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, _, err := wire.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the answer"}`)
 	}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -71,5 +72,36 @@ func TestCheckNames(t *testing.T) {
 		if err := CheckNames([]byte(bad)); !errors.Is(err, ErrDuplicateName) {
 			t.Errorf("CheckNames(%s) = %v, want a duplicate name", bad, err)
 		}
+	}
+}
+
+// One non-finite figure does not fail a whole message: it is left out, null where the
+// field may be null, and named.
+func TestMarshalLeavesOutNonFinite(t *testing.T) {
+	s := exampleSample()
+	s.CPU.Cores = math.NaN()
+	s.CPU.LimitCores = Ptr(math.Inf(1))
+	snap := Snapshot{V: Version, Agent: exampleAgent(), Sample: &s, Breakers: []Breaker{exampleBreaker()}}
+	snap.Breakers[0].RatePerSec = Ptr(math.Inf(-1))
+	data, dropped, err := Marshal(map[string]any{"snap": &snap, "n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct{ Snap Snapshot }
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Snap.Sample.CPU.Cores != 0 || back.Snap.Sample.CPU.LimitCores != nil || back.Snap.Breakers[0].RatePerSec != nil ||
+		back.Snap.Breakers[0].Name != "payments" || back.Snap.Sample.Memory.WorkingSetBytes != 64<<20 {
+		t.Errorf("encoded %s", data)
+	}
+	if len(dropped) != 3 {
+		t.Errorf("dropped = %v, want the three figures named", dropped)
+	}
+	if !math.IsNaN(s.CPU.Cores) {
+		t.Error("Marshal changed the value it was given")
+	}
+	if data, dropped, err := Marshal(exampleAgent()); err != nil || dropped != nil || !strings.Contains(string(data), `"shop"`) {
+		t.Errorf("a finite message: %s %v %v", data, dropped, err)
 	}
 }

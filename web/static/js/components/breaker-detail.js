@@ -6,6 +6,7 @@ import { h, setText, setData } from '../component.js';
 import { fmtClock, fmtDuration, fmtNumber, fmtPercent, fmtRate, parseTime } from '../format.js';
 import { drawSpark, sparkWindow } from '../sparkline.js';
 import { stateLook, podsText, rawState } from './breaker-grid.js';
+import { tileName } from '../store.js';
 
 function badge(state, known = true) {
   const look = stateLook(state, known);
@@ -56,7 +57,7 @@ export class BreakerDetail {
   show(key) {
     this.key = key;
     this.last = null;
-    setText(this.title, key.split('/').slice(2).join('/'));
+    setText(this.title, tileName(key));
     setText(this.sub, 'loading\u2026');
     this.pods.replaceChildren();
     this.transitions.replaceChildren();
