@@ -21,6 +21,7 @@ import (
 	"github.com/faultline-dev/faultline/agent/sample"
 	"github.com/faultline-dev/faultline/agent/source"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/names"
 	"github.com/faultline-dev/faultline/internal/stream"
@@ -53,6 +54,9 @@ type agent struct {
 	sources []source.Source
 	metrics *metrics
 	guard   *httpx.Guard
+	health  *health.Monitor
+	sampled *health.Beat // the sampling loop's
+	stall   func()       // tests stall the sampling loop with it
 	app     appThroughput
 	now     func() time.Time
 
@@ -79,6 +83,8 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 	a.id.Mode = a.sampler.Mode()
 	a.metrics = newMetrics()
 	a.guard = cfg.Guard("faultline-agent", cfg.Token, log.Named("http"))
+	a.health = health.New(nil)
+	a.sampled = a.health.Beat("sampler", "sample", max(3*cfg.SampleInterval, 2*time.Second))
 	return a
 }
 
@@ -86,7 +92,11 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 // cfg.Listen and the ingest API on cfg.IngestListen. It returns an error only when it
 // cannot start or a listener fails.
 func Run(ctx context.Context, cfg config.Agent, log hclog.Logger) error {
-	a := newAgent(cfg, log, os.Getenv)
+	return newAgent(cfg, log, os.Getenv).run(ctx)
+}
+
+func (a *agent) run(ctx context.Context) error {
+	cfg, log := a.cfg, a.log
 	mainLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen (--listen): %w", err)
@@ -136,6 +146,7 @@ loop:
 		}
 	}
 	ticker.Stop()
+	a.sampled.Stop()
 	log.Info("agent stopping")
 	a.hub.Close() // Shutdown waits for handlers; streams end only when told
 	shutdownCtx, done := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -158,6 +169,10 @@ func (a *agent) server(h http.Handler, name string) *http.Server {
 // tick takes a sample, adds throughput and the breaker sources' health, and publishes
 // it as a metrics event.
 func (a *agent) tick(ctx context.Context) {
+	if a.stall != nil {
+		a.stall()
+	}
+	defer a.sampled.Tick()
 	smp := a.sampler.Sample(ctx)
 	now := a.now()
 	breakers := a.reg.List()

@@ -1,16 +1,21 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
 var testEnv = map[string]string{"POD_NAME": "checkout-7d9fb8c5d4-x2kzq", "POD_NAMESPACE": "shop", "NODE_NAME": "node-1"}
@@ -72,3 +77,49 @@ func testConfig() config.Agent {
 }
 
 func nullLogger() hclog.Logger { return hclog.NewNullLogger() }
+
+// /healthz means the agent does its job: while the sampling loop is stalled it answers
+// 503 naming the sampler, and 200 again once the loop goes round.
+func TestHealthFollowsTheSampler(t *testing.T) {
+	a := newTestAgent(t, func(c *config.Agent) {
+		c.SampleInterval, c.Listen, c.IngestListen = 100*time.Millisecond, "127.0.0.1:0", "127.0.0.1:0"
+	})
+	var stalled atomic.Bool
+	release := make(chan struct{})
+	a.stall = func() {
+		if stalled.Load() {
+			<-release
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	health := func() (int, string) {
+		code, body, _ := do(t, a.mainHandler(), "GET", "/healthz", "", "")
+		return code, body
+	}
+	if code, body := health(); code != 200 {
+		t.Fatalf("a sampling agent: %d %s", code, body)
+	}
+	stalled.Store(true)
+	testbin.Eventually(t, 10*time.Second, func() error {
+		if code, body := health(); code != http.StatusServiceUnavailable || !strings.Contains(body, "sampler: no sample for") {
+			return fmt.Errorf("stalled sampler: %d %s", code, body)
+		}
+		return nil
+	})
+	stalled.Store(false)
+	close(release)
+	testbin.Eventually(t, 5*time.Second, func() error {
+		if code, body := health(); code != 200 {
+			return fmt.Errorf("sampling again: %d %s", code, body)
+		}
+		return nil
+	})
+}

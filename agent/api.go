@@ -27,7 +27,7 @@ func (a *agent) mainRoutes() *httpx.Mux {
 	mux.Handle("/v1/snapshot", get(a.getSnapshot))
 	mux.Handle("/v1/stream", get(a.getStream))
 	mux.Handle("/metrics", get(a.getMetrics))
-	mux.Handle("/healthz", get(a.getHealth))
+	mux.Handle("/healthz", get(a.health.Handler(nil)))
 	mux.Handle("/readyz", get(a.getReady))
 	mux.Mutate(a.guard, "/v1/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: a.cleanupMemory})
 	return mux
@@ -41,11 +41,6 @@ func (a *agent) getSnapshot(w http.ResponseWriter, r *http.Request) {
 // then metrics every tick and circuit-breaker events as transitions are recorded.
 func (a *agent) getStream(w http.ResponseWriter, r *http.Request) {
 	a.hub.Serve(w, r, nil, func() ([]byte, error) { return json.Marshal(a.snapshot()) })
-}
-
-// getHealth is healthy while the agent does its job: the sampler ticks.
-func (a *agent) getHealth(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // getReady is ready once the first sample has been taken.

@@ -10,6 +10,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/pool"
 	"github.com/faultline-dev/faultline/aggregator/store"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/httpx/httpxtest"
 	"github.com/faultline-dev/faultline/internal/stream"
@@ -34,7 +35,7 @@ func TestGuardOnEveryRoute(t *testing.T) {
 		p := pool.New(st, pool.Options{Goroutines: true})
 		apiFront := api.Handler(api.Config{State: st, Hub: hub, History: hist, Alerts: engine, Guard: guard, Web: web.Handler(),
 			Cleanup: &api.Cleanup{Agents: func() map[string]string { return nil }}}).(*httpx.Front)
-		probeFront := probeHandler(probeDeps{disc: disc, st: st, hub: hub, hist: hist, pool: p, guard: guard}, true).(*httpx.Front)
+		probeFront := probeHandler(probeDeps{disc: disc, st: st, hub: hub, hist: hist, pool: p, guard: guard, health: health.New(nil)}, true).(*httpx.Front)
 		body, _ := guard.Limits()
 		httpxtest.EveryRoute(t, httpxtest.Listener{Name: "api", Handler: apiFront, Routes: apiFront.Routes(), Host: "localhost:3001", Token: token, MaxBodyBytes: body})
 		httpxtest.EveryRoute(t, httpxtest.Listener{Name: "probe", Handler: probeFront, Routes: probeFront.Routes(), Host: "10.244.0.12:8081", Token: token, MaxBodyBytes: body})

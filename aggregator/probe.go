@@ -13,6 +13,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/pool"
 	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/version"
@@ -20,18 +21,20 @@ import (
 
 // probeDeps are what the probe listener reports on.
 type probeDeps struct {
-	disc  discovery.Discoverer
-	st    *store.Store
-	hub   *stream.Hub
-	hist  *history.Store
-	n     *alert.Notifier
-	pool  *pool.Pool
-	guard *httpx.Guard
+	disc   discovery.Discoverer
+	st     *store.Store
+	hub    *stream.Hub
+	hist   *history.Store
+	n      *alert.Notifier
+	pool   *pool.Pool
+	guard  *httpx.Guard
+	health *health.Monitor
 }
 
-// probeHandler serves /healthz (the process answers), /readyz (discovery has synced:
-// the aggregator knows which agents exist) and /metrics (the aggregator's own metrics),
-// behind the same guard as the API.
+// probeHandler serves /healthz (the aggregator does its job: the broadcast loop and the
+// pool's event loops go round, the agents' reports are applied), /readyz (discovery has
+// synced: the aggregator knows which agents exist) and /metrics (the aggregator's own
+// metrics), behind the same guard as the API.
 func probeHandler(d probeDeps, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -41,9 +44,7 @@ func probeHandler(d probeDeps, profiling bool) http.Handler {
 		return map[string]http.HandlerFunc{http.MethodGet: h.ServeHTTP}
 	}
 	mux.Handle("/metrics", get(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
-	mux.Handle("/healthz", get(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version})
-	})))
+	mux.Handle("/healthz", get(d.health.Handler(map[string]string{"version": version.Version})))
 	mux.Handle("/readyz", get(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := d.disc.Status()
 		if !s.Synced {

@@ -42,8 +42,8 @@ func extremeAgent(t *testing.T, rng *rand.Rand, key, workload string) Agent {
 	s := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: key}, Sample: &wire.Sample{V: 1, IntervalMs: extreme(rng, wire.MaxMs),
 		CPU: &wire.CPU{Cores: extreme(rng, wire.MaxCores), LimitCores: wire.Ptr(extreme(rng, wire.MaxCores)),
 			PercentOfLimit: wire.Ptr(extreme(rng, wire.MaxPercent)), Throttling: &wire.Throttling{Percent: extreme(rng, 100)}},
-		Memory: &wire.Memory{WorkingSetBytes: *bytes(), LimitBytes: bytes(), TotalBytes: bytes()},
-		Network: &wire.Network{RxBytesPerSec: extreme(rng, wire.MaxByteRate), TxBytesPerSec: extreme(rng, wire.MaxByteRate)},
+		Memory:     &wire.Memory{WorkingSetBytes: *bytes(), LimitBytes: bytes(), TotalBytes: bytes()},
+		Network:    &wire.Network{RxBytesPerSec: extreme(rng, wire.MaxByteRate), TxBytesPerSec: extreme(rng, wire.MaxByteRate)},
 		Throughput: &wire.Throughput{RequestsPerSec: extreme(rng, wire.MaxRate), ErrorsPerSec: extreme(rng, wire.MaxRate), Source: "app"}}}
 	if rng.IntN(3) == 0 {
 		s.Sample.Memory.PercentOfLimit = wire.Ptr(extreme(rng, wire.MaxPercent))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -64,6 +65,8 @@ type Options struct {
 	Goroutines bool
 	// TLS is the client configuration for https agents (default: the system's roots).
 	TLS *tls.Config
+	// Health, when set, learns whether each event loop goes round.
+	Health *health.Monitor
 }
 
 func (o Options) withDefaults() Options {

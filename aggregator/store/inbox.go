@@ -58,7 +58,8 @@ type inbox struct {
 	waiting map[string]box
 	order   []string // agents with mail, in the order their first report arrived
 	spare   map[string]box
-	dropped uint64 // transitions dropped for a full mailbox
+	since   time.Time // when the oldest report waiting arrived
+	dropped uint64    // transitions dropped for a full mailbox
 	wake    chan struct{}
 }
 
@@ -71,6 +72,9 @@ func newInbox() *inbox {
 func (in *inbox) put(key string, m mail) {
 	in.mu.Lock()
 	b, ok := in.waiting[key]
+	if len(in.order) == 0 {
+		in.since = m.at
+	}
 	switch {
 	case !ok:
 		in.order = append(in.order, key)
@@ -122,6 +126,16 @@ func (in *inbox) done(order []string, waiting map[string]box) {
 	if in.spare == nil {
 		in.spare = waiting
 	}
+}
+
+// waitingSince is when the oldest report waiting arrived; zero when none waits.
+func (in *inbox) waitingSince() time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.order) == 0 {
+		return time.Time{}
+	}
+	return in.since
 }
 
 // Dropped counts transitions dropped because an agent's mailbox was full.

@@ -24,6 +24,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/pool"
 	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -49,6 +50,12 @@ type Options struct {
 	SnapshotMaxPods int
 	// SuggestEvery is how often suggestions are recomputed (default 10 s).
 	SuggestEvery time.Duration
+	// Health, when set, learns from Run whether the broadcast loop goes round and the
+	// agents' reports are applied.
+	Health *health.Monitor
+	// BeforeBroadcast, when set, is called as each broadcast of Run starts (tests stall
+	// the loop with it).
+	BeforeBroadcast func()
 }
 
 // MaxCoalescing bounds how far the broadcast interval may widen: 8x the base.
@@ -359,9 +366,22 @@ func (s *Store) inputs() []merge.Agent {
 // nor counts in the broadcast time that widens the interval.
 func (s *Store) Run(ctx context.Context) {
 	s.running.Store(true)
+	var beat *health.Beat
+	if h := s.opts.Health; h != nil {
+		beat = h.Beat("broadcast loop", "broadcast", beatWithin(s.currentInterval()))
+		h.Add(func(now time.Time) string {
+			if since := s.in.waitingSince(); !since.IsZero() && now.Sub(since) > maxApplyWait {
+				return fmt.Sprintf("store: agents' reports wait unapplied for %s (expected within %s)", now.Sub(since).Round(time.Millisecond), maxApplyWait)
+			}
+			return ""
+		})
+	}
 	defer func() {
 		s.running.Store(false)
 		s.apply()
+		if beat != nil {
+			beat.Stop()
+		}
 	}()
 	go func() { // applies the pool's reports as they come
 		for {
@@ -396,11 +416,27 @@ func (s *Store) Run(ctx context.Context) {
 		case <-forget.C:
 			s.opts.History.Forget(time.Now())
 		case now := <-t.C:
+			if s.opts.BeforeBroadcast != nil {
+				s.opts.BeforeBroadcast()
+			}
 			s.Broadcast(now)
-			t.Reset(s.currentInterval())
+			iv := s.currentInterval()
+			if beat != nil {
+				beat.Tick()
+				beat.Within(beatWithin(iv))
+			}
+			t.Reset(iv)
 		}
 	}
 }
+
+// beatWithin is how long the broadcast loop may go without a broadcast: three of its
+// intervals, and at least 5 s.
+func beatWithin(interval time.Duration) time.Duration { return max(3*interval, 5*time.Second) }
+
+// maxApplyWait is how long the agents' reports may wait for the store's goroutine
+// before the store counts as stuck.
+const maxApplyWait = 10 * time.Second
 
 func (s *Store) currentInterval() time.Duration {
 	s.optMu.Lock()
