@@ -15,10 +15,19 @@ BIN := $(CURDIR)/bin
 HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
 KIND_VERSION := v0.33.0
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.10.0
+# The Go vulnerability database, as golang.org/x/vulndb publishes it through the module
+# proxy (vuln.go.dev is not reachable from every build machine): govulncheck reads an
+# index built from its OSV files. Bump it to learn of newer vulnerabilities.
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/faultline/vulndb/$(VULNDB_VERSION)
 IMAGE_REPO ?= ghcr.io/faultline-dev
 IMAGE_TAG ?= $(VERSION)
 KIND_CLUSTER ?= faultline
 export PATH := $(BIN):$(PATH)
+# Build, test and check with the toolchain go.mod names (a machine may pin its own).
+export GOTOOLCHAIN ?= auto
 
 .PHONY: help
 help: ## Show this help
@@ -39,12 +48,21 @@ test: tools envtest-assets ## Run every test (installs helm, alertmanager and th
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -timeout 30m ./...
 
 .PHONY: verify
-verify: ## Check formatting, vet (all build tags) and go.mod tidiness
+verify: $(BIN)/staticcheck $(BIN)/govulncheck $(BIN)/helm $(VULNDB)/index/db.json ## Check formatting, vet and staticcheck (all build tags), go.mod tidiness, known vulnerabilities (govulncheck), the chart (helm lint --strict)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./...
 	@cp go.mod /tmp/faultline-go.mod.bak && cp go.sum /tmp/faultline-go.sum.bak
 	@go mod tidy && if ! git diff --quiet -- go.mod go.sum; then git diff -- go.mod go.sum; cp /tmp/faultline-go.mod.bak go.mod; cp /tmp/faultline-go.sum.bak go.sum; echo "go.mod is not tidy: run go mod tidy"; exit 1; fi
+	staticcheck -tags e2e $$(go list -tags e2e ./... | grep -v /hack/cluster/)
+	@# hack/cluster's error strings start with the file name Dockerfile (ST1005).
+	staticcheck -tags e2e -checks inherit,-ST1005 ./hack/cluster/...
+	govulncheck -db file://$(VULNDB) ./...
+	helm lint --strict charts/faultline
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_TIME each (default 10s) and print the executions of each
+	@hack/fuzz.sh
 
 .PHONY: bench
 bench: ## Run the Go benchmarks
@@ -55,13 +73,27 @@ bench-fleet: build ## Fleet benchmark: 10,000 simulated agents and 1,000 SSE cli
 	go run ./hack/fleet -aggregator $(BIN)/faultline-aggregator $(FLEET_ARGS)
 
 .PHONY: tools
-tools: $(BIN)/helm $(BIN)/alertmanager ## Install the test tools into bin/
+tools: $(BIN)/helm $(BIN)/alertmanager $(BIN)/staticcheck $(BIN)/govulncheck $(VULNDB)/index/db.json ## Install the test and check tools into bin/ (and the vulnerability database into the cache)
 
 $(BIN)/helm:
 	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 $(BIN)/alertmanager:
 	GOBIN=$(BIN) go install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/govulncheck:
+	GOBIN=$(BIN) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+$(BIN)/indexdb:
+	GOBIN=$(BIN) go install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+
+$(VULNDB)/index/db.json: $(BIN)/indexdb
+	@rm -rf $(VULNDB).tmp && mkdir -p $(dir $(VULNDB))
+	indexdb -vulns "$$(go mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')/data/osv" -out $(VULNDB).tmp
+	@rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 .PHONY: image
 image: ## Build the agent, aggregator and demo images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)

@@ -260,10 +260,6 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 		}
 		switch string(field) {
 		case "retry":
-		default: // counted once the event is complete, as the rest may be read again
-			if junk += len(line) + 1; p.garbage+junk > p.maxGarbage {
-				return 0, fmt.Errorf("%w: %d bytes that are not Server-Sent Events", errGarbage, p.garbage+junk)
-			}
 		case "data":
 			switch lines {
 			case 0:
@@ -284,6 +280,10 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 					id = p.lastID
 				}
 				hasID = true
+			}
+		default: // counted once the event is complete, as the rest may be read again
+			if junk += len(line) + 1; p.garbage+junk > p.maxGarbage {
+				return 0, fmt.Errorf("%w: %d bytes that are not Server-Sent Events", errGarbage, p.garbage+junk)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,13 +187,19 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input string) {
 		want, wantErr := parseAll(input, bodyUntilEOF, 256, len(input)+1)
 		if inSubset(input) {
+			// Events without data carry nothing for the pool; the reference hands out an
+			// event for an id alone, which the format does not dispatch. Both are left
+			// out of the comparison.
 			var ref []event
 			for ev, err := range wire.ReadEvents(strings.NewReader(input), 1<<20) {
 				if err != nil {
 					t.Fatalf("reference reader: %v", err)
 				}
-				ref = append(ref, event{ID: ev.ID, Name: ev.Name, Data: ev.Data})
+				if len(ev.Data) > 0 {
+					ref = append(ref, event{ID: ev.ID, Name: ev.Name, Data: ev.Data})
+				}
 			}
+			want := slices.DeleteFunc(slices.Clone(want), func(ev event) bool { return len(ev.Data) == 0 })
 			if wantErr == nil || errors.Is(wantErr, io.ErrUnexpectedEOF) {
 				// The parser read the whole stream: the same events.
 				if diff := cmp.Diff(ref, want, cmpopts.EquateEmpty()); diff != "" {
