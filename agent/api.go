@@ -21,14 +21,11 @@ func (a *agent) mainHandler() http.Handler {
 
 func (a *agent) mainRoutes() *httpx.Mux {
 	mux := httpx.NewMux()
-	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
-		return map[string]http.HandlerFunc{http.MethodGet: h}
-	}
-	mux.Handle("/v1/snapshot", get(a.getSnapshot))
-	mux.Handle("/v1/stream", get(a.getStream))
-	mux.Handle("/metrics", get(a.getMetrics))
-	mux.Handle("/healthz", get(a.health.Handler(nil)))
-	mux.Handle("/readyz", get(a.getReady))
+	mux.Get("/v1/snapshot", a.getSnapshot)
+	mux.Get("/v1/stream", a.getStream)
+	mux.Get("/metrics", a.getMetrics)
+	mux.Get("/healthz", a.health.Handler(nil))
+	mux.Get("/readyz", a.getReady)
 	mux.Mutate(a.guard, "/v1/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: a.cleanupMemory})
 	return mux
 }

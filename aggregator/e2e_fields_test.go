@@ -66,7 +66,9 @@ func TestEveryFieldArrives(t *testing.T) {
 	waitConnected(t, agg, 1)
 
 	var agents api.AgentsResponse
-	getJSON(t, "http://"+agg.api+"/api/v1/agents", &agents)
+	if err := testbin.GetJSON("http://"+agg.api+"/api/v1/agents", &agents); err != nil {
+		t.Fatal(err)
+	}
 	if len(agents.Agents) != 1 || agents.Agents[0].Agent == nil {
 		t.Fatalf("agents = %+v", agents.Agents)
 	}
@@ -76,7 +78,9 @@ func TestEveryFieldArrives(t *testing.T) {
 
 	var status view.Cluster
 	testbin.Eventually(t, 10*time.Second, func() error {
-		getJSON(t, "http://"+agg.api+"/api/v1/fault-tolerance/status", &status)
+		if err := testbin.GetJSON("http://"+agg.api+"/api/v1/fault-tolerance/status", &status); err != nil {
+			return err
+		}
 		if len(status.Pods) != 1 || status.Pods[0].Sample == nil || len(status.Breakers) != len(snap.Breakers) {
 			return fmt.Errorf("status has %d pods and %d tiles", len(status.Pods), len(status.Breakers))
 		}
@@ -116,20 +120,5 @@ func TestEveryFieldArrives(t *testing.T) {
 	}
 	if z := wiretest.Zero(be.Transition); len(z) > 0 {
 		t.Errorf("the streamed transition lost %v", z)
-	}
-}
-
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
 	}
 }

@@ -40,12 +40,9 @@ func probeHandler(d probeDeps, profiling bool) http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&selfCollector{d}, d.st.TransitionDelay, d.st.BroadcastTime)
 	mux := httpx.NewMux()
-	get := func(h http.Handler) map[string]http.HandlerFunc {
-		return map[string]http.HandlerFunc{http.MethodGet: h.ServeHTTP}
-	}
-	mux.Handle("/metrics", get(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
-	mux.Handle("/healthz", get(d.health.Handler(map[string]string{"version": version.Version})))
-	mux.Handle("/readyz", get(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Get("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}).ServeHTTP)
+	mux.Get("/healthz", d.health.Handler(map[string]string{"version": version.Version}))
+	mux.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		s := d.disc.Status()
 		if !s.Synced {
 			msg := "discovery has not synced yet"
@@ -56,12 +53,12 @@ func probeHandler(d probeDeps, profiling bool) http.Handler {
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "mode": s.Mode})
-	})))
+	})
 	if profiling {
-		mux.Handle("/debug/pprof/", get(http.HandlerFunc(pprof.Index)))
-		mux.Handle("/debug/pprof/profile", get(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("/debug/pprof/symbol", get(http.HandlerFunc(pprof.Symbol)))
-		mux.Handle("/debug/pprof/trace", get(http.HandlerFunc(pprof.Trace)))
+		mux.Get("/debug/pprof/", pprof.Index)
+		mux.Get("/debug/pprof/profile", pprof.Profile)
+		mux.Get("/debug/pprof/symbol", pprof.Symbol)
+		mux.Get("/debug/pprof/trace", pprof.Trace)
 	}
 	mux.Fallback("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "no such endpoint: %s (this port serves /healthz, /readyz, /metrics)", r.URL.Path)

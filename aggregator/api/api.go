@@ -66,18 +66,15 @@ func Handler(cfg Config) http.Handler {
 	}
 	s := &server{cfg}
 	mux := httpx.NewMux()
-	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
-		return map[string]http.HandlerFunc{http.MethodGet: h}
-	}
-	mux.Handle("/api/v1/performance/stream", get(s.stream))
-	mux.Handle("/api/v1/fault-tolerance/status", get(s.status))
-	mux.Handle("/api/v1/fault-tolerance/circuit-breakers", get(s.breakers))
-	mux.Handle("/api/v1/performance/optimization-status", get(s.optimization))
-	mux.Handle("/api/v1/performance/suggestions", get(s.suggestions))
+	mux.Get("/api/v1/performance/stream", s.stream)
+	mux.Get("/api/v1/fault-tolerance/status", s.status)
+	mux.Get("/api/v1/fault-tolerance/circuit-breakers", s.breakers)
+	mux.Get("/api/v1/performance/optimization-status", s.optimization)
+	mux.Get("/api/v1/performance/suggestions", s.suggestions)
 	mux.Mutate(cfg.Guard, "/api/v1/performance/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: s.cleanup})
-	mux.Handle("/api/v1/agents", get(s.agents))
-	mux.Handle("/api/v1/alerts", get(s.alerts))
-	mux.Handle("/api/v1/history", get(s.history))
+	mux.Get("/api/v1/agents", s.agents)
+	mux.Get("/api/v1/alerts", s.alerts)
+	mux.Get("/api/v1/history", s.history)
 	mux.Fallback("/api/", http.HandlerFunc(httpx.NotFound))
 	if cfg.Web != nil {
 		mux.Fallback("/", cfg.Web)

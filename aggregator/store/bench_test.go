@@ -47,26 +47,31 @@ func fleet(b testing.TB, n int) *Store {
 // benchmark; the budget is 250 ms per broadcast at the default interval of 1 s.
 // Suggestions (every 10 s) are left out: BenchmarkSuggest10k measures them.
 func BenchmarkBroadcast10k(b *testing.B) {
-	st := fleet(b, 10000)
-	st.opts.SuggestEvery = time.Hour
+	st, snaps := broadcasting(b)
 	now := time.Now()
-	st.Broadcast(now)
-	var keys []string
-	snaps := map[string]*wire.Snapshot{}
-	for _, a := range st.inputs() {
-		keys = append(keys, a.Status.Key)
-		snaps[a.Status.Key] = a.Snapshot
-	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		for _, k := range keys {
-			st.Snapshot(k, snaps[k], false)
+		for k, snap := range snaps {
+			st.Snapshot(k, snap, false)
 		}
 		b.StartTimer()
 		now = now.Add(time.Second)
 		st.Broadcast(now)
 	}
+}
+
+// broadcasting is a fleet of 10,000 agents after a first broadcast, with the snapshot
+// each agent sends every second.
+func broadcasting(b *testing.B) (*Store, map[string]*wire.Snapshot) {
+	st := fleet(b, 10000)
+	st.opts.SuggestEvery = time.Hour
+	st.Broadcast(time.Now())
+	snaps := map[string]*wire.Snapshot{}
+	for _, a := range st.inputs() {
+		snaps[a.Status.Key] = a.Snapshot
+	}
+	return st, snaps
 }
 
 // BenchmarkBroadcastUnchanged10k is a broadcast when no agent sent anything since the
@@ -100,20 +105,12 @@ func BenchmarkSuggest10k(b *testing.B) {
 // counted too: what the store does with a second of a 10,000-agent fleet's metrics
 // events (keeping them and merging them into the view) and one broadcast.
 func BenchmarkIngestAndBroadcast10k(b *testing.B) {
-	st := fleet(b, 10000)
-	st.opts.SuggestEvery = time.Hour
+	st, snaps := broadcasting(b)
 	now := time.Now()
-	st.Broadcast(now)
-	var keys []string
-	snaps := map[string]*wire.Snapshot{}
-	for _, a := range st.inputs() {
-		keys = append(keys, a.Status.Key)
-		snaps[a.Status.Key] = a.Snapshot
-	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for _, k := range keys {
-			st.Snapshot(k, snaps[k], false)
+		for k, snap := range snaps {
+			st.Snapshot(k, snap, false)
 		}
 		now = now.Add(time.Second)
 		st.Broadcast(now)

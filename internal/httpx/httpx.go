@@ -419,6 +419,11 @@ func (m *Mux) Handle(pattern string, methods map[string]http.HandlerFunc) {
 	m.add(pattern, methods, false)
 }
 
+// Get serves pattern with h for GET (and HEAD).
+func (m *Mux) Get(pattern string, h http.HandlerFunc) {
+	m.Handle(pattern, map[string]http.HandlerFunc{http.MethodGet: h})
+}
+
 // Mutate serves pattern with mutating handlers, each behind the guard's checks of
 // mutations; a handler finds the body with Body.
 func (m *Mux) Mutate(g *Guard, pattern string, methods map[string]http.HandlerFunc) {

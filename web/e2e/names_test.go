@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +54,7 @@ func TestNamesAsReported(t *testing.T) {
 	watch := watchStream(t, agg.URL())
 	testbin.Eventually(t, 15*time.Second, func() error {
 		var ar api.AgentsResponse
-		if err := getJSON(agg.URL()+"/api/v1/agents?state=connected", &ar); err != nil || len(ar.Agents) != 1 {
+		if err := testbin.GetJSON(agg.URL()+"/api/v1/agents?state=connected", &ar); err != nil || len(ar.Agents) != 1 {
 			return fmt.Errorf("agent not connected yet: %v", err)
 		}
 		return nil
@@ -90,7 +89,7 @@ func TestNamesAsReported(t *testing.T) {
 	})
 	// The API.
 	var br api.BreakersResponse
-	if err := getJSON(agg.URL()+"/api/v1/fault-tolerance/circuit-breakers", &br); err != nil {
+	if err := testbin.GetJSON(agg.URL()+"/api/v1/fault-tolerance/circuit-breakers", &br); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -125,16 +124,4 @@ func TestNamesAsReported(t *testing.T) {
 			t.Errorf("the alerts panel does not name %q", shownName(n))
 		}
 	}
-}
-
-func getJSON(url string, v any) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
