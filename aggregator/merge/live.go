@@ -27,6 +27,8 @@ import (
 type Live struct {
 	workloads map[wkey]*liveWorkload
 	members   map[string]*member
+	// StaleAfter is how old an agent's data may be before Lag marks it (nil: never).
+	StaleAfter func(Agent) time.Duration
 }
 
 // member is one agent as Live last saw it.
@@ -40,6 +42,9 @@ type member struct {
 	over  map[string]*wire.Breaker
 	added []string
 	index map[string]int
+	// staleAt is when the agent's data becomes too old (Unix ns; 0: never), worked out
+	// when it arrives so that Lag only compares.
+	staleAt int64
 }
 
 // each calls f with every breaker of the member as it stands: the snapshot's, with the
@@ -93,6 +98,10 @@ func (l *Live) Set(key string, a Agent) {
 	}
 	m.agent, m.row = a, podRow(a)
 	m.over, m.added, m.index = nil, nil, nil
+	m.staleAt = 0
+	if l.StaleAfter != nil && a.live() {
+		m.staleAt = a.Status.LastSeen.Add(l.StaleAfter(a)).UnixNano()
+	}
 	k := wkey{a.Status.Namespace, WorkloadOf(a.Status)}
 	if m.w == nil || m.w.key != k {
 		if m.w != nil {
@@ -217,16 +226,14 @@ func (l *Live) Agent(key string) (Agent, bool) {
 	return m.current(), true
 }
 
-// Lag marks the agents whose data is older than staleAfter says it may be at now, and
+// Lag marks the agents whose data is older than StaleAfter says it may be at now, and
 // no longer marks those that are fresh again: a lagging agent's breakers count as stale
-// in its tiles until its data is fresh. staleAfter is given each connected agent with a
-// snapshot; Lag costs one call per such agent, and a change of mark as much as a Set.
-func (l *Live) Lag(now time.Time, staleAfter func(Agent) time.Duration) {
+// in its tiles until its data is fresh. It costs a comparison per agent, and a change of
+// mark as much as a Set.
+func (l *Live) Lag(now time.Time) {
+	t := now.UnixNano()
 	for _, m := range l.members {
-		lag := false
-		if m.agent.live() {
-			lag = now.Sub(m.agent.Status.LastSeen.Time) > staleAfter(m.agent)
-		}
+		lag := m.staleAt != 0 && t > m.staleAt
 		if lag != m.agent.Lagging {
 			m.w.sub(m)
 			m.agent.Lagging, m.row.Stale = lag, lag

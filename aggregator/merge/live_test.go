@@ -167,19 +167,19 @@ func TestLiveTransitionTile(t *testing.T) {
 // data is fresh again.
 func TestLiveLag(t *testing.T) {
 	live := NewLive()
+	live.StaleAfter = func(Agent) time.Duration { return 3 * time.Second }
 	a := pod("ns", "wl", "p1", 1, 1, 1, 1, breaker("db", wire.StateClosed, 10, 5))
 	a.Status.LastSeen = wire.NewTime(t0)
 	live.Set("p1", a)
-	every := func(Agent) time.Duration { return 3 * time.Second }
 	stale := func() (bool, bool) {
 		p := Assemble(Input{Detail: true}, live.Parts(nil))
 		return p.Pods[0].Stale, p.Breakers[0].Stale
 	}
-	live.Lag(t0.Add(2*time.Second), every)
+	live.Lag(t0.Add(2 * time.Second))
 	if pod, tile := stale(); pod || tile {
 		t.Errorf("fresh data shows stale: pod %v, tile %v", pod, tile)
 	}
-	live.Lag(t0.Add(4*time.Second), every)
+	live.Lag(t0.Add(4 * time.Second))
 	if pod, tile := stale(); !pod || !tile {
 		t.Errorf("data 4 s old with 3 s allowed: pod stale %v, tile stale %v", pod, tile)
 	}
@@ -189,7 +189,7 @@ func TestLiveLag(t *testing.T) {
 	}
 	a.Status.LastSeen = wire.NewTime(t0.Add(4 * time.Second))
 	live.Set("p1", a)
-	live.Lag(t0.Add(5*time.Second), every)
+	live.Lag(t0.Add(5 * time.Second))
 	if pod, tile := stale(); pod || tile {
 		t.Errorf("fresh again, still stale: pod %v, tile %v", pod, tile)
 	}

@@ -175,6 +175,7 @@ func New(opts Options) *Store {
 			Help:    "Time each broadcast took: merge, alerts, metrics event, history.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 	}
+	s.live.StaleAfter = staleAfter
 	s.opt = wire.Optimization{
 		V: wire.Version, BroadcastIntervalMs: wire.Ms(opts.BroadcastInterval), BaseBroadcastMs: wire.Ms(opts.BroadcastInterval),
 		HistoryRetentionMs: wire.Ms(opts.History.Retention()), SubscriberBuffer: opts.Hub.Options().SubscriberBuffer,
@@ -479,7 +480,7 @@ func (s *Store) Broadcast(now time.Time) {
 	start := time.Now()
 	s.apply()
 	s.mu.Lock()
-	s.live.Lag(start, staleAfter) // against the clock the reports were received by
+	s.live.Lag(start) // against the clock the reports were received by
 	s.mu.Unlock()
 	parts := s.refresh()
 	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing()}, merged(parts))
