@@ -184,6 +184,7 @@ func (a *agent) tick(ctx context.Context) {
 	for i := range smp.Collectors { // statuses quote what applications send: keep them in bounds
 		smp.Collectors[i].Status = names.Clean(smp.Collectors[i].Status, names.MaxText)
 	}
+	dropOutOfBounds(&smp)
 	a.mu.Lock()
 	a.latest = &smp
 	a.mu.Unlock()
@@ -222,6 +223,39 @@ func (a *agent) throughput(now time.Time, breakers []wire.Breaker, cols []wire.C
 	}
 	col.DurationMs = wire.Ms(time.Since(start))
 	return tp, append(cols, col)
+}
+
+// dropOutOfBounds leaves out a section of the sample whose figures are outside the
+// wire's bounds (a counter that went back and wrapped, say), naming it in the collectors:
+// the aggregator refuses a sample out of bounds, and one bad reading must not take the
+// agent off the dashboard.
+func dropOutOfBounds(smp *wire.Sample) {
+	sections := []struct {
+		name string
+		keep func(*wire.Sample)
+		drop func()
+	}{
+		{"cpu", func(t *wire.Sample) { t.CPU = smp.CPU }, func() { smp.CPU = nil }},
+		{"memory", func(t *wire.Sample) { t.Memory = smp.Memory }, func() { smp.Memory = nil }},
+		{"network", func(t *wire.Sample) { t.Network = smp.Network }, func() { smp.Network = nil }},
+		{"processes", func(t *wire.Sample) { t.Process = smp.Process }, func() { smp.Process = nil }},
+		{"load", func(t *wire.Sample) { t.Load = smp.Load }, func() { smp.Load = nil }},
+		{"throughput", func(t *wire.Sample) { t.Throughput = smp.Throughput }, func() { smp.Throughput = nil }},
+		{"self", func(t *wire.Sample) { t.Self = smp.Self }, func() { smp.Self = nil }},
+	}
+	for _, sec := range sections {
+		one := wire.Sample{V: smp.V, IntervalMs: smp.IntervalMs}
+		sec.keep(&one)
+		err := wire.CheckSample(&one)
+		if err == nil {
+			continue
+		}
+		sec.drop()
+		smp.Collectors = append(smp.Collectors, wire.Collector{Name: sec.name, Status: names.Clean("unavailable: reading out of bounds: "+err.Error(), names.MaxText)})
+	}
+	if !(smp.IntervalMs >= 0 && smp.IntervalMs <= wire.MaxMs) {
+		smp.IntervalMs = 0
+	}
 }
 
 // breakerStatus reports the breakers held against max-breakers, and the new ones refused

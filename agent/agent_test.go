@@ -16,6 +16,7 @@ import (
 
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/internal/testbin"
+	"github.com/faultline-dev/faultline/internal/wire"
 )
 
 var testEnv = map[string]string{"POD_NAME": "checkout-7d9fb8c5d4-x2kzq", "POD_NAMESPACE": "shop", "NODE_NAME": "node-1"}
@@ -122,4 +123,19 @@ func TestHealthFollowsTheSampler(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A reading out of the wire's bounds (a counter that went back and wrapped) leaves its
+// section out, named in the collectors, instead of a sample the aggregator would refuse.
+func TestOutOfBoundsReadingLeftOut(t *testing.T) {
+	smp := wire.Sample{V: 1, IntervalMs: 1000, CPU: &wire.CPU{Cores: 1.8e19}, Memory: &wire.Memory{WorkingSetBytes: 1 << 20},
+		Collectors: []wire.Collector{{Name: "cpu", OK: true, Status: "ok"}}}
+	dropOutOfBounds(&smp)
+	if smp.CPU != nil || smp.Memory == nil || wire.CheckSample(&smp) != nil {
+		t.Fatalf("sample after the check: %+v", smp)
+	}
+	last := smp.Collectors[len(smp.Collectors)-1]
+	if last.Name != "cpu" || last.OK || !strings.Contains(last.Status, "cpu.cores: 1.8e+19 is above the limit") {
+		t.Errorf("collector %+v does not say why the CPU is missing", last)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/names"
 )
 
 // Agent modes: what the agent samples.
@@ -137,6 +139,9 @@ func (c Agent) Validate() error {
 	}
 	if c.MaxBreakersPerSource < 1 {
 		add(fmt.Errorf("max-breakers-per-source: %d must be at least 1", c.MaxBreakersPerSource))
+	}
+	if err := names.Identity(c.Workload); err != nil {
+		add(fmt.Errorf("workload: %w", err))
 	}
 	if c.MaxBreakers < 1 || c.MaxBreakers > 100000 {
 		add(fmt.Errorf("max-breakers: %d is outside 1 to 100000", c.MaxBreakers))

@@ -15,9 +15,12 @@ function badge(state, known = true) {
     h('span', { class: 'badge-icon', 'aria-hidden': 'true', text: look.icon }), h('span', { class: 'badge-text', text: look.word + (raw ? ' (' + raw + ')' : '') }));
 }
 
-function calls(c) {
+// calls writes call counters; windowMs, when the source counts a rolling window (Hystrix)
+// rather than every call since start, says which.
+function calls(c, windowMs) {
   if (!c) return '\u2014';
-  return fmtNumber(c.succeeded) + ' ok \u00b7 ' + fmtNumber(c.failed) + ' failed \u00b7 ' + fmtNumber(c.rejected) + ' rejected \u00b7 ' + fmtNumber(c.timed_out) + ' timed out';
+  return fmtNumber(c.succeeded) + ' ok \u00b7 ' + fmtNumber(c.failed) + ' failed \u00b7 ' + fmtNumber(c.rejected) + ' rejected \u00b7 ' + fmtNumber(c.timed_out) + ' timed out'
+    + (Number.isFinite(windowMs) && windowMs > 0 ? ' in the last ' + fmtDuration(windowMs) : '');
 }
 
 export class BreakerDetail {
@@ -111,7 +114,7 @@ export class BreakerDetail {
           h('td', { text: fmtPercent(b.failure_rate) }),
           h('td', { text: fmtPercent(b.slow_call_rate) }),
           h('td', { text: fmtRate(b.rate_per_sec) }),
-          h('td', { text: calls(b.calls) }),
+          h('td', { text: calls(b.calls, b.calls_window_ms) }),
           h('td', { text: Number.isFinite(since) ? fmtDuration(now - since) : '\u2014' }),
           h('td', { text: b.source || '\u2014' }));
       }));
