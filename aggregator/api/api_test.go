@@ -137,6 +137,7 @@ func TestMutatingEndpointGuard(t *testing.T) {
 		{"remote right token", "s3cret", call{remote: "10.1.2.3:5000", headers: with(map[string]string{"Authorization": "Bearer s3cret"})}, 200},
 		{"body not JSON", "", call{headers: json, body: "scope=cluster"}, 400},
 		{"body JSON", "", call{headers: json, body: `{}`}, 200},
+		{"body naming a member twice", "", call{headers: json, body: `{"scope":"a","scope":"b"}`}, 400},
 		{"body too large", "", call{headers: json, body: `{"x":"` + strings.Repeat("a", 70<<10) + `"}`}, 413},
 	}
 	for _, tt := range tests {

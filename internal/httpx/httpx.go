@@ -375,7 +375,8 @@ func WriteError(w http.ResponseWriter, status int, format string, args ...any) {
 	}{fmt.Sprintf(format, args...)})
 }
 
-// ObjectOrEmpty reports what is wrong with a body that must be a JSON object or empty.
+// ObjectOrEmpty reports what is wrong with a body that must be a JSON object or empty;
+// an object naming a member twice is refused, as every decoding of faultline refuses it.
 func ObjectOrEmpty(body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -383,6 +384,9 @@ func ObjectOrEmpty(body []byte) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
 		return errors.New("body: must be a JSON object or empty")
+	}
+	if err := wire.CheckNames(body); err != nil {
+		return fmt.Errorf("body: %w", err)
 	}
 	return nil
 }
