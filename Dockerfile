@@ -15,7 +15,7 @@
 # the root filesystem, so they run unchanged under readOnlyRootFilesystem and the
 # "restricted" Pod Security profile.
 
-ARG GO_VERSION=1.26.8
+ARG GO_VERSION=1.26.10
 ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build

@@ -18,10 +18,19 @@ KIND_VERSION := v0.33.0
 CONTROLLER_TOOLS_VERSION := v0.23.0
 # What make generate writes, from the types in injector/api.
 GENERATED = charts/faultline/crds/*.yaml injector/api/*/zz_generated.deepcopy.go
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.10.0
+# The Go vulnerability database, as golang.org/x/vulndb publishes it through the module
+# proxy (vuln.go.dev is not reachable from every build machine): govulncheck reads an
+# index built from its OSV files. Bump it to learn of newer vulnerabilities.
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/faultline/vulndb/$(VULNDB_VERSION)
 IMAGE_REPO ?= ghcr.io/faultline-dev
 IMAGE_TAG ?= $(VERSION)
 KIND_CLUSTER ?= faultline
 export PATH := $(BIN):$(PATH)
+# Build, test and check with the toolchain go.mod names (a machine may pin its own).
+export GOTOOLCHAIN ?= auto
 
 .PHONY: help
 help: ## Show this help
@@ -47,7 +56,7 @@ generate: $(BIN)/controller-gen ## Generate the AgentProfile CRD (charts/faultli
 	controller-gen crd paths=./injector/api/... output:crd:artifacts:config=charts/faultline/crds
 
 .PHONY: verify
-verify: $(BIN)/controller-gen ## Check formatting, vet (all build tags), go.mod tidiness and that generated files are current
+verify: $(BIN)/controller-gen $(BIN)/staticcheck $(BIN)/govulncheck $(BIN)/helm $(VULNDB)/index/db.json ## Check formatting, vet and staticcheck (all build tags), go.mod tidiness, that generated files are current, known vulnerabilities (govulncheck), the chart (helm lint --strict)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./...
@@ -55,6 +64,13 @@ verify: $(BIN)/controller-gen ## Check formatting, vet (all build tags), go.mod 
 	@go mod tidy && if ! git diff --quiet -- go.mod go.sum; then git diff -- go.mod go.sum; cp /tmp/faultline-go.mod.bak go.mod; cp /tmp/faultline-go.sum.bak go.sum; echo "go.mod is not tidy: run go mod tidy"; exit 1; fi
 	@before="$$(cat $(GENERATED) | sha256sum)"; $(MAKE) --no-print-directory generate >/dev/null; \
 	  if [ "$$before" != "$$(cat $(GENERATED) | sha256sum)" ]; then git diff -- $(GENERATED); echo "generated files were not current: make generate rewrote them"; exit 1; fi
+	staticcheck -tags e2e ./...
+	govulncheck -db file://$(VULNDB) ./...
+	helm lint --strict charts/faultline
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_TIME each (default 10s) and print the executions of each
+	@hack/fuzz.sh
 
 .PHONY: bench
 bench: ## Run the Go benchmarks
@@ -65,7 +81,7 @@ bench-fleet: build ## Fleet benchmark: 10,000 simulated agents and 1,000 SSE cli
 	go run ./hack/fleet -aggregator $(BIN)/faultline-aggregator $(FLEET_ARGS)
 
 .PHONY: tools
-tools: $(BIN)/helm $(BIN)/alertmanager ## Install the test tools into bin/
+tools: $(BIN)/helm $(BIN)/alertmanager $(BIN)/staticcheck $(BIN)/govulncheck $(VULNDB)/index/db.json ## Install the test and check tools into bin/ (and the vulnerability database into the cache)
 
 $(BIN)/helm:
 	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
@@ -75,6 +91,20 @@ $(BIN)/controller-gen:
 
 $(BIN)/alertmanager:
 	GOBIN=$(BIN) go install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/govulncheck:
+	GOBIN=$(BIN) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+$(BIN)/indexdb:
+	GOBIN=$(BIN) go install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+
+$(VULNDB)/index/db.json: $(BIN)/indexdb
+	@rm -rf $(VULNDB).tmp && mkdir -p $(dir $(VULNDB))
+	indexdb -vulns "$$(go mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')/data/osv" -out $(VULNDB).tmp
+	@rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 .PHONY: image
 image: ## Build the agent, aggregator, demo and injector images (needs a Docker engine; IMAGE_REPO, IMAGE_TAG)

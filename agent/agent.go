@@ -4,9 +4,7 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +21,9 @@ import (
 	"github.com/faultline-dev/faultline/agent/sample"
 	"github.com/faultline-dev/faultline/agent/source"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/health"
+	"github.com/faultline-dev/faultline/internal/httpx"
+	"github.com/faultline-dev/faultline/internal/names"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -52,6 +53,10 @@ type agent struct {
 	hub     *stream.Hub
 	sources []source.Source
 	metrics *metrics
+	guard   *httpx.Guard
+	health  *health.Monitor
+	sampled *health.Beat // the sampling loop's
+	stall   func()       // tests stall the sampling loop with it
 	app     appThroughput
 	now     func() time.Time
 
@@ -60,7 +65,7 @@ type agent struct {
 	mu      sync.Mutex
 	latest  *wire.Sample
 	derived breakerThroughput // used by the sampling loop only
-	encoded bytes.Buffer      // used by the sampling loop only
+	refused uint64            // breakers refused as of the last sample; sampling loop only
 }
 
 // newAgent builds an agent without starting anything.
@@ -69,6 +74,7 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 	a.id = identify(cfg, getenv, hostname, a.now())
 	a.hub = stream.New(stream.Options{RingEvents: ringEvents, RingBytes: ringBytes})
 	a.reg = breaker.New(a.id.ID, a.onTransition)
+	a.reg.SetMax(cfg.MaxBreakers)
 	a.sampler = sample.New(sample.Options{
 		Mode:               cfg.Mode,
 		CPULimitMillicores: cfg.CPULimitMillicores,
@@ -76,6 +82,9 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 	})
 	a.id.Mode = a.sampler.Mode()
 	a.metrics = newMetrics()
+	a.guard = cfg.Guard("faultline-agent", cfg.Token, log.Named("http"))
+	a.health = health.New(nil)
+	a.sampled = a.health.Beat("sampler", "sample", max(3*cfg.SampleInterval, 2*time.Second))
 	return a
 }
 
@@ -83,7 +92,11 @@ func newAgent(cfg config.Agent, log hclog.Logger, getenv func(string) string) *a
 // cfg.Listen and the ingest API on cfg.IngestListen. It returns an error only when it
 // cannot start or a listener fails.
 func Run(ctx context.Context, cfg config.Agent, log hclog.Logger) error {
-	a := newAgent(cfg, log, os.Getenv)
+	return newAgent(cfg, log, os.Getenv).run(ctx)
+}
+
+func (a *agent) run(ctx context.Context) error {
+	cfg, log := a.cfg, a.log
 	mainLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen (--listen): %w", err)
@@ -133,6 +146,7 @@ loop:
 		}
 	}
 	ticker.Stop()
+	a.sampled.Stop()
 	log.Info("agent stopping")
 	a.hub.Close() // Shutdown waits for handlers; streams end only when told
 	shutdownCtx, done := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -148,20 +162,17 @@ loop:
 }
 
 func (a *agent) server(h http.Handler, name string) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          a.log.Named(name).StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	return a.guard.Server(h, httpx.ServerOptions{ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ErrorLog: a.log.Named(name)})
 }
 
 // tick takes a sample, adds throughput and the breaker sources' health, and publishes
 // it as a metrics event.
 func (a *agent) tick(ctx context.Context) {
+	if a.stall != nil {
+		a.stall()
+	}
+	defer a.sampled.Tick()
 	smp := a.sampler.Sample(ctx)
 	now := a.now()
 	breakers := a.reg.List()
@@ -169,17 +180,25 @@ func (a *agent) tick(ctx context.Context) {
 	for _, s := range a.sources {
 		smp.Collectors = append(smp.Collectors, s.Status())
 	}
+	smp.Collectors = append(smp.Collectors, a.breakerStatus(len(breakers)))
+	for i := range smp.Collectors { // statuses quote what applications send: keep them in bounds
+		smp.Collectors[i].Status = names.Clean(smp.Collectors[i].Status, names.MaxText)
+	}
+	dropOutOfBounds(&smp)
 	a.mu.Lock()
 	a.latest = &smp
 	a.mu.Unlock()
 	a.metrics.sampled()
 
-	a.encoded.Reset()
-	if err := json.NewEncoder(&a.encoded).Encode(a.snapshot()); err != nil {
+	data, dropped, err := wire.Marshal(a.snapshot())
+	if err != nil {
 		a.log.Error("encode metrics event", "error", err)
 		return
 	}
-	a.hub.PublishData(wire.EventMetrics, a.id.Namespace, a.id.Workload, bytes.TrimSuffix(a.encoded.Bytes(), []byte{'\n'}))
+	if len(dropped) > 0 {
+		a.log.Error("metrics event: figures that are not numbers left out", "fields", dropped)
+	}
+	a.hub.PublishData(wire.EventMetrics, a.id.Namespace, a.id.Workload, data)
 }
 
 // throughput picks the application's own figures while they are fresh, else the ones
@@ -204,6 +223,58 @@ func (a *agent) throughput(now time.Time, breakers []wire.Breaker, cols []wire.C
 	}
 	col.DurationMs = wire.Ms(time.Since(start))
 	return tp, append(cols, col)
+}
+
+// dropOutOfBounds leaves out a section of the sample whose figures are outside the
+// wire's bounds (a counter that went back and wrapped, say), naming it in the collectors:
+// the aggregator refuses a sample out of bounds, and one bad reading must not take the
+// agent off the dashboard.
+func dropOutOfBounds(smp *wire.Sample) {
+	sections := []struct {
+		name string
+		keep func(*wire.Sample)
+		drop func()
+	}{
+		{"cpu", func(t *wire.Sample) { t.CPU = smp.CPU }, func() { smp.CPU = nil }},
+		{"memory", func(t *wire.Sample) { t.Memory = smp.Memory }, func() { smp.Memory = nil }},
+		{"network", func(t *wire.Sample) { t.Network = smp.Network }, func() { smp.Network = nil }},
+		{"processes", func(t *wire.Sample) { t.Process = smp.Process }, func() { smp.Process = nil }},
+		{"load", func(t *wire.Sample) { t.Load = smp.Load }, func() { smp.Load = nil }},
+		{"throughput", func(t *wire.Sample) { t.Throughput = smp.Throughput }, func() { smp.Throughput = nil }},
+		{"self", func(t *wire.Sample) { t.Self = smp.Self }, func() { smp.Self = nil }},
+	}
+	for _, sec := range sections {
+		one := wire.Sample{V: smp.V, IntervalMs: smp.IntervalMs}
+		sec.keep(&one)
+		err := wire.CheckSample(&one)
+		if err == nil {
+			continue
+		}
+		sec.drop()
+		smp.Collectors = append(smp.Collectors, wire.Collector{Name: sec.name, Status: names.Clean("unavailable: reading out of bounds: "+err.Error(), names.MaxText)})
+	}
+	if !(smp.IntervalMs >= 0 && smp.IntervalMs <= wire.MaxMs) {
+		smp.IntervalMs = 0
+	}
+}
+
+// breakerStatus reports the breakers held against max-breakers, and the new ones refused
+// for a cap: not ok while breakers are being refused.
+func (a *agent) breakerStatus(held int) wire.Collector {
+	var refused uint64
+	for _, n := range a.reg.Refused() {
+		refused += n
+	}
+	col := wire.Collector{Name: "breakers", OK: refused == a.refused,
+		Status: fmt.Sprintf("%d breakers held (max-breakers %d)", held, a.cfg.MaxBreakers)}
+	if refused > 0 {
+		col.Status += fmt.Sprintf("; %d new breakers refused for max-breakers or max-breakers-per-source", refused)
+		if !col.OK {
+			col.Status += fmt.Sprintf(", %d since the last sample", refused-a.refused)
+		}
+	}
+	a.refused = refused
+	return col
 }
 
 // onTransition publishes a transition the moment the registry records it.

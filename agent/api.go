@@ -2,38 +2,36 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/faultline-dev/faultline/internal/httpx"
 )
 
 // mainHandler serves the read API, the stream, metrics, probes and memory cleanup.
 func (a *agent) mainHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/v1/snapshot", methods{http.MethodGet: a.getSnapshot})
-	mux.Handle("/v1/stream", methods{http.MethodGet: a.getStream})
-	mux.Handle("/metrics", methods{http.MethodGet: a.getMetrics})
-	mux.Handle("/healthz", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}})
-	mux.Handle("/readyz", methods{http.MethodGet: a.getReady})
-	mux.Handle("/v1/cleanup-memory", methods{http.MethodPost: a.cleanupMemory})
-	mux.HandleFunc("/", notFound)
-	return a.metrics.instrument("main", mux)
+	return a.metrics.instrument("main", a.guard.Handler("main", a.mainRoutes()))
+}
+
+func (a *agent) mainRoutes() *httpx.Mux {
+	mux := httpx.NewMux()
+	mux.Get("/v1/snapshot", a.getSnapshot)
+	mux.Get("/v1/stream", a.getStream)
+	mux.Get("/metrics", a.getMetrics)
+	mux.Get("/healthz", a.health.Handler(nil))
+	mux.Get("/readyz", a.getReady)
+	mux.Mutate(a.guard, "/v1/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: a.cleanupMemory})
+	return mux
 }
 
 func (a *agent) getSnapshot(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.snapshot())
+	httpx.WriteJSON(w, http.StatusOK, a.snapshot())
 }
 
 // getStream is GET /v1/stream: a snapshot (or what was missed since Last-Event-ID),
@@ -45,10 +43,10 @@ func (a *agent) getStream(w http.ResponseWriter, r *http.Request) {
 // getReady is ready once the first sample has been taken.
 func (a *agent) getReady(w http.ResponseWriter, r *http.Request) {
 	if a.latestSample() == nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: no sample taken yet"})
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: no sample taken yet"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // memoryFigures is the agent's memory before or after a cleanup.
@@ -72,10 +70,8 @@ type cleanupResult struct {
 // cleanupMemory is POST /v1/cleanup-memory: a forced garbage collection that returns as
 // much memory as possible to the operating system.
 func (a *agent) cleanupMemory(w http.ResponseWriter, r *http.Request) {
-	if !a.authorize(w, r) {
-		return
-	}
-	if _, ok := readJSONBody(w, r, 4<<10); !ok {
+	if err := httpx.ObjectOrEmpty(httpx.Body(r)); err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	start := time.Now()
@@ -85,7 +81,7 @@ func (a *agent) cleanupMemory(w http.ResponseWriter, r *http.Request) {
 	res := cleanupResult{Before: before, After: after, FreedBytes: int64(before.HeapBytes) - int64(after.HeapBytes),
 		DurationMs: float64(time.Since(start).Microseconds()) / 1000}
 	a.log.Info("memory cleanup", "freed_bytes", res.FreedBytes, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 func (a *agent) memory(ctx context.Context) memoryFigures {
@@ -96,44 +92,4 @@ func (a *agent) memory(ctx context.Context) memoryFigures {
 		f.RSSBytes = &m.RSS
 	}
 	return f
-}
-
-// authorize admits a mutating request from loopback (which includes kubectl
-// port-forward) or with the configured bearer token, and never a cross-origin one from
-// a browser. It answers the client itself when it refuses.
-func (a *agent) authorize(w http.ResponseWriter, r *http.Request) bool {
-	if origin := r.Header.Get("Origin"); origin != "" {
-		if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
-			writeError(w, http.StatusForbidden, "cross-origin request from %q refused", origin)
-			return false
-		}
-	}
-	if auth := r.Header.Get("Authorization"); auth != "" && a.cfg.Token != "" {
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if ok && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.Token)) == 1 {
-			return true
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="faultline-agent"`)
-		writeError(w, http.StatusUnauthorized, "Authorization: the bearer token is not the agent's token")
-		return false
-	}
-	if isLoopback(r.RemoteAddr) {
-		return true
-	}
-	if a.cfg.Token != "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="faultline-agent"`)
-		writeError(w, http.StatusUnauthorized, "Authorization: a bearer token is required from outside the pod")
-		return false
-	}
-	writeError(w, http.StatusForbidden, "allowed only from loopback: no token is configured (--token)")
-	return false
-}
-
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }

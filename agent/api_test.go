@@ -59,8 +59,12 @@ func TestSnapshotAndProbes(t *testing.T) {
 	for _, c := range snap.Sample.Collectors {
 		names = append(names, c.Name)
 	}
-	if diff := cmp.Diff([]string{"cpu", "memory", "load", "processes", "network", "self", "throughput"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"cpu", "memory", "load", "processes", "network", "self", "throughput", "breakers"}, names); diff != "" {
 		t.Errorf("collectors in the sample (-want +got):\n%s", diff)
+	}
+	// What the agent sends passes the checks the aggregator applies to it.
+	if err := wire.CheckSnapshot(&snap); err != nil {
+		t.Errorf("the agent's own snapshot fails the wire's checks: %v", err)
 	}
 }
 
@@ -73,11 +77,11 @@ func TestMainRoutes(t *testing.T) {
 	}{
 		{"GET", "/v1/nothing", 404, "no such endpoint: /v1/nothing", ""},
 		{"GET", "/", 404, "no such endpoint: /", ""},
-		{"POST", "/v1/snapshot", 405, "method POST is not allowed on /v1/snapshot; use GET", "GET"},
-		{"DELETE", "/v1/stream", 405, "use GET", "GET"},
-		{"PUT", "/metrics", 405, "use GET", "GET"},
-		{"POST", "/healthz", 405, "use GET", "GET"},
-		{"GET", "/v1/cleanup-memory", 405, "use POST", "POST"},
+		{"POST", "/v1/snapshot", 405, "method POST is not allowed on /v1/snapshot; allowed: GET, HEAD", "GET, HEAD"},
+		{"DELETE", "/v1/stream", 405, "allowed: GET, HEAD", "GET, HEAD"},
+		{"PUT", "/metrics", 405, "allowed: GET, HEAD", "GET, HEAD"},
+		{"POST", "/healthz", 405, "allowed: GET, HEAD", "GET, HEAD"},
+		{"GET", "/v1/cleanup-memory", 405, "allowed: POST", "POST"},
 		{"PUT", "/v1/breakers/db", 404, "no such endpoint", ""}, // writes go to the ingest listener only
 	}
 	for _, tt := range tests {
@@ -108,10 +112,11 @@ func TestCleanupMemory(t *testing.T) {
 		{"loopback with a token configured", "s3cret", jsonType, nil, 200, ""},
 		{"remote with the token", "s3cret", jsonType, []func(*http.Request){remote, bearer("s3cret")}, 200, ""},
 		{"remote without a token configured", "", jsonType, []func(*http.Request){remote}, 403, "allowed only from loopback: no token is configured"},
-		{"remote with a token but none configured", "", jsonType, []func(*http.Request){remote, bearer("guess")}, 403, "allowed only from loopback"},
+		{"remote with a token but none configured", "", jsonType, []func(*http.Request){remote, bearer("guess")}, 401, "Authorization: no token is configured"},
+		{"loopback with a token but none configured", "", jsonType, []func(*http.Request){bearer("guess")}, 401, "Authorization: no token is configured"},
 		{"remote without the token", "s3cret", jsonType, []func(*http.Request){remote}, 401, "a bearer token is required"},
-		{"remote with a wrong token", "s3cret", jsonType, []func(*http.Request){remote, bearer("s3cre")}, 401, "not the agent's token"},
-		{"loopback with a wrong token", "s3cret", jsonType, []func(*http.Request){bearer("nope")}, 401, "not the agent's token"},
+		{"remote with a wrong token", "s3cret", jsonType, []func(*http.Request){remote, bearer("s3cre")}, 401, "is not faultline-agent's token"},
+		{"loopback with a wrong token", "s3cret", jsonType, []func(*http.Request){bearer("nope")}, 401, "is not faultline-agent's token"},
 		{"cross-origin browser", "", jsonType, []func(*http.Request){origin("http://evil.example")}, 403, `cross-origin request from "http://evil.example" refused`},
 		{"same-origin browser", "", jsonType, []func(*http.Request){origin("http://example.com")}, 200, ""},
 		{"form post", "", "application/x-www-form-urlencoded", nil, 415, "Content-Type: want application/json"},

@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -94,7 +95,7 @@ func (a *agent) getMetrics(w http.ResponseWriter, r *http.Request) {
 	case a.metrics.inFlight <- struct{}{}:
 		defer func() { <-a.metrics.inFlight }()
 	default:
-		writeError(w, http.StatusServiceUnavailable, "%d scrapes of /metrics are already being answered; try again later", maxScrapes)
+		httpx.WriteError(w, http.StatusServiceUnavailable, "%d scrapes of /metrics are already being answered; try again later", maxScrapes)
 		return
 	}
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
@@ -183,6 +184,11 @@ func (a *agent) gather() exposition {
 			e.add(descCollectorDur, col.DurationMs/1000, col.Name)
 		}
 	}
+	e.add(descBreakers, float64(a.reg.Len()))
+	e.add(descMaxBreakers, float64(a.cfg.MaxBreakers))
+	for src, n := range a.reg.Refused() {
+		e.add(descRefused, float64(n), src)
+	}
 	for _, b := range a.reg.List() {
 		for _, st := range breakerStates {
 			e.add(descState, oneIf(b.State == st), b.Name, b.Source, string(st))
@@ -195,6 +201,9 @@ func (a *agent) gather() exposition {
 			e.add(descFailureRate, *b.FailureRate/100, b.Name)
 		}
 		e.add(descStale, oneIf(b.Stale), b.Name)
+	}
+	for k, n := range a.guard.Refused() {
+		e.add(descRefusedHTTP, float64(n), k[0], k[1])
 	}
 	e.add(descSubscribers, float64(a.hub.Subscribers()))
 	e.add(descDropped, float64(a.hub.Dropped()))
@@ -253,6 +262,10 @@ var (
 	descCalls        = counter("breaker_calls_total", "Calls through each breaker as its source counts them, by outcome.", "breaker", "outcome")
 	descFailureRate  = gauge("breaker_failure_ratio", "Failure rate each breaker reports (0-1).", "breaker")
 	descStale        = gauge("breaker_stale", "1 when the breaker's source has stopped reporting it.", "breaker")
+	descBreakers     = gauge("breakers", "Breakers held, over every source.")
+	descMaxBreakers  = gauge("max_breakers", "The max-breakers setting: most breakers held over every source.")
+	descRefused      = counter("breakers_refused_total", "New breakers refused for max-breakers or max-breakers-per-source, by source.", "source")
+	descRefusedHTTP  = counter("http_refused_total", "HTTP requests refused by the guard (Host, header size, origin, auth, content type, body size), by listener and reason.", "listener", "reason")
 	descSubscribers  = gauge("stream_subscribers", "Clients reading /v1/stream.")
 	descDropped      = counter("stream_subscribers_dropped_total", "Stream clients cut off for falling behind.")
 )

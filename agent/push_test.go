@@ -1,15 +1,21 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/names/namestest"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -82,8 +88,10 @@ func TestIngestRejects(t *testing.T) {
 		{"unknown state", "PUT", "/v1/breakers/db", jsonType, `{"state":"sideways"}`, 400, `state: "sideways" is not one of`},
 		{"negative counter", "PUT", "/v1/breakers/db", jsonType, `{"state":"open","calls":{"failed":-1}}`, 400, "calls.failed: got number -1, want a non-negative integer"},
 		{"unknown field", "PUT", "/v1/breakers/db", jsonType, `{"state":"open","colour":"red"}`, 400, "colour: unknown field"},
-		{"bad name", "PUT", "/v1/breakers/a%2Fb", jsonType, `{"state":"open"}`, 400, `name: name "a/b" holds a control character or /`},
-		{"name too long", "PUT", "/v1/breakers/" + strings.Repeat("n", 201), jsonType, `{"state":"open"}`, 400, "name: name must be 1 to 200 characters"},
+		{"bad name", "PUT", "/v1/breakers/a%00b", jsonType, `{"state":"open"}`, 400, `name: "a\x00b" holds the control character U+0000`},
+		{"name too long", "PUT", "/v1/breakers/" + strings.Repeat("n", 201), jsonType, `{"state":"open"}`, 400, "name: must be 1 to 200 bytes"},
+		{"rate that would overflow", "PUT", "/v1/breakers/db", jsonType, `{"state":"open","failure_rate":100,"rate_per_sec":1.7e308}`, 400, "rate_per_sec: 1.7e+308 is above the limit"},
+		{"duplicate key", "PUT", "/v1/breakers/db", jsonType, `{"state":"open","state":"closed"}`, 400, `"state": named twice`},
 		{"name mismatch", "PUT", "/v1/breakers/db", jsonType, `{"name":"cache","state":"open"}`, 400, `name: the body names "cache"`},
 		{"too large", "PUT", "/v1/breakers/db", jsonType, big, 413, "body: larger than 65536 bytes"},
 		{"not JSON", "PUT", "/v1/breakers/db", "text/plain", `{"state":"open"}`, 415, `Content-Type: want application/json, got "text/plain"`},
@@ -97,8 +105,8 @@ func TestIngestRejects(t *testing.T) {
 		{"throughput typo", "POST", "/v1/throughput", jsonType, `{"requests":1,"eror":5}`, 400, "eror: unknown field"},
 		{"events with a bad throughput", "POST", "/v1/events", jsonType, `{"breakers":[{"name":"x","state":"open"}],"throughput":{"requests":-1}}`, 400, "throughput.requests: got number -1"},
 		{"events empty", "POST", "/v1/events", jsonType, `{}`, 400, "body: neither breakers nor throughput"},
-		{"wrong method", "GET", "/v1/breakers/db", "", "", 405, "method GET is not allowed on /v1/breakers/db; use PUT"},
-		{"wrong method on batch", "PUT", "/v1/breakers", jsonType, "[]", 405, "use POST"},
+		{"wrong method", "GET", "/v1/breakers/db", "", "", 405, "method GET is not allowed on /v1/breakers/db; allowed: PUT"},
+		{"wrong method on batch", "PUT", "/v1/breakers", jsonType, "[]", 405, "allowed: POST"},
 		{"unknown route", "POST", "/v1/alerts", jsonType, "{}", 404, "no such endpoint: /v1/alerts"},
 		{"no name", "PUT", "/v1/breakers/", jsonType, `{"state":"open"}`, 404, "no such endpoint"},
 	}
@@ -145,4 +153,115 @@ func TestIngestCapsBreakersPerSource(t *testing.T) {
 	if code, _, _ := do(t, h, "PUT", "/v1/breakers/b0", jsonType, `{"state":"open"}`); code != 200 {
 		t.Errorf("an update of a held breaker was refused: %d", code)
 	}
+}
+
+// The pushing application names the source, so a per-source cap alone is no cap: the
+// agent holds at most max-breakers over every source, counts what it refuses and says
+// so in its sample and its metrics.
+func TestIngestCapsBreakersInAll(t *testing.T) {
+	a := newTestAgent(t, func(c *config.Agent) { c.MaxBreakers, c.MaxBreakersPerSource = 5, 3 })
+	h := a.ingestHandler()
+	refused := 0
+	for i := range 40 {
+		body := fmt.Sprintf(`{"state":"closed","source":"invented-%d"}`, i)
+		code, resp, _ := do(t, h, "PUT", fmt.Sprintf("/v1/breakers/b%d", i), jsonType, body)
+		if code != http.StatusOK {
+			refused++
+			if msg := errorOf(t, resp); !strings.Contains(msg, "would exceed max-breakers (5; 5 held)") {
+				t.Errorf("refusal says %q", msg)
+			}
+		}
+	}
+	if a.reg.Len() != 5 || refused != 35 {
+		t.Errorf("%d breakers held and %d refused, want 5 and 35", a.reg.Len(), refused)
+	}
+	code, _, _ := do(t, h, "POST", "/v1/breakers", jsonType, `[{"name":"b0","state":"open"},{"name":"new","state":"open"}]`)
+	if b, _ := a.reg.Get("b0"); code != http.StatusBadRequest || b.State != wire.StateClosed {
+		t.Errorf("a batch with a new breaker over the cap: %d, b0 %s; want 400 and nothing stored", code, b.State)
+	}
+	if code, _, _ := do(t, h, "PUT", "/v1/breakers/b0", jsonType, `{"state":"open","source":"invented-0"}`); code != http.StatusOK {
+		t.Errorf("an update of a held breaker was refused: %d", code)
+	}
+	a.tick(context.Background())
+	col := a.latestSample().Collectors[len(a.latestSample().Collectors)-1]
+	if col.Name != "breakers" || col.OK || !strings.Contains(col.Status, "5 breakers held (max-breakers 5); 36 new breakers refused") {
+		t.Errorf("breakers collector = %+v", col)
+	}
+	_, metrics, _ := do(t, a.mainHandler(), "GET", "/metrics", "", "")
+	for _, want := range []string{"faultline_agent_breakers 5", "faultline_agent_max_breakers 5", `faultline_agent_breakers_refused_total{source="invented-5"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// Names reach the agent's snapshot, stream and metrics byte for byte from every push
+// endpoint: escaped only in the path of PUT, where the router undoes the escaping.
+func TestIngestNamesAsReported(t *testing.T) {
+	for _, push := range []struct {
+		name string
+		send func(h http.Handler, name string) (int, string)
+	}{
+		{"PUT", func(h http.Handler, name string) (int, string) {
+			code, body, _ := do(t, h, "PUT", "/v1/breakers/"+url.PathEscape(name), jsonType, `{"state":"open"}`)
+			return code, body
+		}},
+		{"POST /v1/breakers", func(h http.Handler, name string) (int, string) {
+			body, _ := json.Marshal([]wire.Breaker{{V: wire.Version, Name: name, State: wire.StateOpen}})
+			code, resp, _ := do(t, h, "POST", "/v1/breakers", jsonType, string(body))
+			return code, resp
+		}},
+		{"POST /v1/events", func(h http.Handler, name string) (int, string) {
+			body, _ := json.Marshal(map[string]any{"breakers": []wire.Breaker{{V: wire.Version, Name: name, State: wire.StateOpen}}})
+			code, resp, _ := do(t, h, "POST", "/v1/events", jsonType, string(body))
+			return code, resp
+		}},
+	} {
+		t.Run(push.name, func(t *testing.T) {
+			a := newTestAgent(t, nil)
+			sub := a.hub.Subscribe("", nil)
+			defer a.hub.Unsubscribe(sub)
+			for _, name := range namestest.Hostile() {
+				if code, body := push.send(a.ingestHandler(), name); code != http.StatusOK {
+					t.Fatalf("push %q: %d %s", name, code, body)
+				}
+				ev := <-sub.C
+				var tr wire.Transition
+				if err := json.Unmarshal(dataOf(ev.Frame), &tr); err != nil || tr.Breaker.Name != name {
+					t.Errorf("transition event for %q names %q (%v)", name, tr.Breaker.Name, err)
+				}
+			}
+			_, body, _ := do(t, a.mainHandler(), "GET", "/v1/snapshot", "", "")
+			var snap wire.Snapshot
+			if err := json.Unmarshal([]byte(body), &snap); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, b := range snap.Breakers {
+				got = append(got, b.Name)
+			}
+			want := slices.Sorted(slices.Values(namestest.Hostile()))
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("names in GET /v1/snapshot (-pushed +got):\n%s", diff)
+			}
+			parser := expfmt.NewTextParser(model.UTF8Validation)
+			fams, err := parser.TextToMetricFamilies(strings.NewReader(metricsText(t, a)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, m := range fams["faultline_agent_breaker_stale"].GetMetric() {
+				got = append(got, m.GetLabel()[0].GetValue())
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("breaker labels in /metrics (-pushed +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func metricsText(t *testing.T, a *agent) string {
+	_, body, _ := do(t, a.mainHandler(), "GET", "/metrics", "", "")
+	return body
 }

@@ -45,8 +45,8 @@ func (t *appThroughput) record(r ingest.Throughput, now time.Time) {
 	case now.Sub(t.base.at) >= minRateWindow:
 		dt := now.Sub(t.base.at).Seconds()
 		t.rates = &wire.Throughput{
-			RequestsPerSec: float64(rep.requests-t.base.requests) / dt,
-			ErrorsPerSec:   float64(rep.errors-t.base.errors) / dt,
+			RequestsPerSec: min(float64(rep.requests-t.base.requests)/dt, wire.MaxRate),
+			ErrorsPerSec:   min(float64(rep.errors-t.base.errors)/dt, wire.MaxRate),
 			Source:         "app",
 		}
 		t.base = rep
@@ -119,6 +119,7 @@ func (d *breakerThroughput) update(bs []wire.Breaker, now time.Time) (*wire.Thro
 		errs += (c.Failed - p.Failed) + (c.TimedOut - p.TimedOut) + (c.Rejected - p.Rejected)
 	}
 	dt := now.Sub(prevAt).Seconds()
-	return &wire.Throughput{RequestsPerSec: float64(requests)/dt + windowed, ErrorsPerSec: float64(errs)/dt + windowedErrs, Source: "breakers"},
+	return &wire.Throughput{RequestsPerSec: min(float64(requests)/dt+windowed, wire.MaxRate),
+			ErrorsPerSec: min(float64(errs)/dt+windowedErrs, wire.MaxRate), Source: "breakers"},
 		fmt.Sprintf("derived from the call counts of %d breakers", counting)
 }

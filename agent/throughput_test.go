@@ -121,3 +121,24 @@ func TestBreakerThroughputRollingWindow(t *testing.T) {
 		t.Fatalf("throughput = %+v, want 8 requests/s and 2 errors/s from the window", got)
 	}
 }
+
+// Rates from counters that jump however far stay within the wire's bounds, so that the
+// aggregator never refuses the agent's sample for them.
+func TestRatesStayInBounds(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+	var a appThroughput
+	a.record(report(0, 0, nil), t0)
+	a.record(report(1<<63, 1<<62, nil), t0.Add(100*time.Millisecond))
+	got, _ := a.current(t0.Add(100*time.Millisecond), time.Minute)
+	s := wire.Sample{V: 1, IntervalMs: 100, Throughput: got}
+	if err := wire.CheckSample(&s); err != nil || got.RequestsPerSec != wire.MaxRate {
+		t.Errorf("app throughput %+v: %v", got, err)
+	}
+	var d breakerThroughput
+	d.update([]wire.Breaker{{Name: "db", Calls: wire.Calls{Succeeded: 1}}}, t0)
+	got, _ = d.update([]wire.Breaker{{Name: "db", Calls: wire.Calls{Succeeded: wire.MaxCount, Failed: wire.MaxCount}}}, t0.Add(time.Millisecond))
+	s.Throughput = got
+	if err := wire.CheckSample(&s); err != nil || got.ErrorsPerSec != wire.MaxRate {
+		t.Errorf("derived throughput %+v: %v", got, err)
+	}
+}

@@ -24,6 +24,8 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/pool"
 	"github.com/faultline-dev/faultline/aggregator/store"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/health"
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/version"
 	"github.com/faultline-dev/faultline/web"
@@ -46,6 +48,8 @@ type Options struct {
 	Listening func(api, probe net.Addr)
 	// Web serves the dashboard; nil: web.Handler().
 	Web http.Handler
+
+	beforeBroadcast func() // tests stall the broadcast loop with it
 }
 
 // Run serves until ctx is done, then shuts down: streams end, connections to agents
@@ -114,10 +118,12 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 		notifier.GeneratorURL = "http://" + advertised(apiLn.Addr()) + "/"
 	}
 
+	monitor := health.New(nil)
 	st := store.New(store.Options{
 		Mode: cfg.Mode, Hub: hub, History: hist, Alerts: engine, Discovery: disc.Status, Logger: log.Named("store"),
 		BroadcastInterval: cfg.BroadcastInterval, BroadcastBudget: cfg.BroadcastBudget,
 		MaxWorkloads: cfg.MetricsMaxWorkloads, MaxTiles: cfg.MetricsMaxTiles,
+		Health: monitor, BeforeBroadcast: opts.beforeBroadcast,
 	})
 	if notifier != nil {
 		st.SetDeliver(notifier.Enqueue)
@@ -129,20 +135,23 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 		}
 		st.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(after), "config file "+cfg.ConfigFile+" changed")
 	}
-	p := pool.New(st, pool.Options{Logger: log.Named("pool")})
+	p := pool.New(st, pool.Options{Logger: log.Named("pool"), MaxEventBytes: cfg.AgentMaxEventBytes, MaxGarbageBytes: max(cfg.AgentMaxGarbage, 1),
+		Health: monitor})
 
 	var delivery func() alert.Delivery
 	if notifier != nil {
 		delivery = notifier.Status
 	}
+	guard := cfg.Guard("faultline-aggregator", cfg.Token, log.Named("http"))
 	handler := api.Handler(api.Config{
-		State: st, Hub: hub, History: hist, Alerts: engine, Delivery: delivery, Token: cfg.Token, Web: opts.Web, Logger: log.Named("api"),
+		State: st, Hub: hub, History: hist, Alerts: engine, Delivery: delivery, Guard: guard, Web: opts.Web, Logger: log.Named("api"),
 		Cleanup: &api.Cleanup{Agents: p.Connected, Token: cfg.AgentToken},
 	})
-	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
-	probeSrv := &http.Server{Handler: probeHandler(disc, st, hub, hist, notifier, cfg.Profiling), ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	apiSrv := guard.Server(handler, httpx.ServerOptions{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: log.Named("api")})
+	probes := probeHandler(probeDeps{disc: disc, st: st, hub: hub, hist: hist, n: notifier, pool: p, guard: guard, health: monitor}, cfg.Profiling)
+	probeSrv := guard.Server(probes, httpx.ServerOptions{ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: log.Named("probe")})
 
 	var wg sync.WaitGroup
 	targets := make(chan []discovery.Target)

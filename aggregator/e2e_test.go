@@ -365,7 +365,7 @@ func TestEndToEndSlowClientIsCutOff(t *testing.T) {
 	// Transitions carry a tile each. The fast client reads every batch before the next
 	// is sent; the slow client reads nothing, so its socket buffers fill, then its
 	// queue, and it is cut off.
-	name := strings.Repeat("x", 200)
+	name := strings.Repeat("x", 185) // with the prefix, the longest name allowed
 	for round := 0; ; round++ {
 		if round%20 == 0 && metric(t, agg, "faultline_aggregator_stream_clients_dropped_total") > 0 {
 			break

@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/pprof"
 
@@ -12,50 +11,59 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/pool"
 	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/internal/health"
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/version"
 )
 
-// probeHandler serves /healthz (the process answers), /readyz (discovery has synced:
-// the aggregator knows which agents exist) and /metrics (the aggregator's own metrics).
-func probeHandler(disc discovery.Discoverer, st *store.Store, hub *stream.Hub, hist *history.Store, n *alert.Notifier, profiling bool) http.Handler {
+// probeDeps are what the probe listener reports on.
+type probeDeps struct {
+	disc   discovery.Discoverer
+	st     *store.Store
+	hub    *stream.Hub
+	hist   *history.Store
+	n      *alert.Notifier
+	pool   *pool.Pool
+	guard  *httpx.Guard
+	health *health.Monitor
+}
+
+// probeHandler serves /healthz (the aggregator does its job: the broadcast loop and the
+// pool's event loops go round, the agents' reports are applied), /readyz (discovery has
+// synced: the aggregator knows which agents exist) and /metrics (the aggregator's own
+// metrics), behind the same guard as the API.
+func probeHandler(d probeDeps, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&selfCollector{disc: disc, st: st, hub: hub, hist: hist, n: n}, st.TransitionDelay, st.BroadcastTime)
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		probeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		s := disc.Status()
+		&selfCollector{d}, d.st.TransitionDelay, d.st.BroadcastTime)
+	mux := httpx.NewMux()
+	mux.Get("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}).ServeHTTP)
+	mux.Get("/healthz", d.health.Handler(map[string]string{"version": version.Version}))
+	mux.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		s := d.disc.Status()
 		if !s.Synced {
 			msg := "discovery has not synced yet"
 			if s.Error != "" {
 				msg += ": " + s.Error
 			}
-			probeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": msg})
+			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": msg})
 			return
 		}
-		probeJSON(w, http.StatusOK, map[string]string{"status": "ready", "mode": s.Mode})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "mode": s.Mode})
 	})
 	if profiling {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Get("/debug/pprof/", pprof.Index)
+		mux.Get("/debug/pprof/profile", pprof.Profile)
+		mux.Get("/debug/pprof/symbol", pprof.Symbol)
+		mux.Get("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		probeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path + " (this port serves /healthz, /readyz, /metrics)"})
-	})
-	return mux
-}
-
-func probeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	mux.Fallback("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "no such endpoint: %s (this port serves /healthz, /readyz, /metrics)", r.URL.Path)
+	}))
+	return d.guard.Handler("probe", mux)
 }
 
 var (
@@ -74,20 +82,18 @@ var (
 	descAMSent       = prometheus.NewDesc("faultline_aggregator_alertmanager_sent_total", "Alerts delivered to Alertmanager.", nil, nil)
 	descAMFail       = prometheus.NewDesc("faultline_aggregator_alertmanager_failures_total", "Failed deliveries to Alertmanager.", nil, nil)
 	descAMPending    = prometheus.NewDesc("faultline_aggregator_alertmanager_pending", "Alerts waiting for delivery.", nil, nil)
+	descRefusedHTTP  = prometheus.NewDesc("faultline_aggregator_http_refused_total", "HTTP requests refused by the guard (Host, header size, origin, auth, content type, body size), by listener and reason.", []string{"listener", "reason"}, nil)
+	descAgentDrops   = prometheus.NewDesc("faultline_aggregator_agent_streams_dropped_total", "Agent streams dropped for misbehaving (an event over agent-max-event-bytes, bytes that are not Server-Sent Events, an invalid event) or stalling, by reason.", []string{"reason"}, nil)
+	descMailDropped  = prometheus.NewDesc("faultline_aggregator_transitions_dropped_total", "Transitions dropped because an agent's reports waited unapplied beyond the inbox's bound (the snapshots after them carry their state).", nil, nil)
 )
 
 // selfCollector reads the aggregator's figures at scrape time.
-type selfCollector struct {
-	disc discovery.Discoverer
-	st   *store.Store
-	hub  *stream.Hub
-	hist *history.Store
-	n    *alert.Notifier
-}
+type selfCollector struct{ probeDeps }
 
 func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descAgents, descClients, descDropped, descEventsIn, descTransitions, descBroadcasts,
-		descBroadcastDur, descInterval, descFiring, descSeries, descHistBytes, descSynced, descAMSent, descAMFail, descAMPending} {
+		descBroadcastDur, descInterval, descFiring, descSeries, descHistBytes, descSynced, descAMSent, descAMFail, descAMPending,
+		descRefusedHTTP, descAgentDrops, descMailDropped} {
 		ch <- d
 	}
 }
@@ -96,9 +102,16 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
+	for k, n := range c.guard.Refused() {
+		counter(descRefusedHTTP, float64(n), k[0], k[1])
+	}
+	for reason, n := range c.pool.Dropped() {
+		counter(descAgentDrops, float64(n), reason)
+	}
+	counter(descMailDropped, float64(c.st.TransitionsDropped()))
 	for state, n := range c.st.AgentCounts() {
 		gauge(descAgents, float64(n), state)
 	}

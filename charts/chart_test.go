@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -149,14 +150,20 @@ func TestAggregatorConfig(t *testing.T) {
 		Broadcast, Retention, Budget                   time.Duration
 		SubscriberBuffer, MaxTiles                     int
 		AlertRules                                     []string
+		AllowedHosts                                   []string
 	}
 	// Each release elects its alert sender with a Lease named after the release's full
 	// name (the release name here, as it holds the chart's).
 	lease := release
 	// What the aggregator defaults to when the chart leaves a key out.
 	def := config.DefaultAggregator()
+	// The aggregator answers to its Service's names as clients in the cluster write them.
+	serviceNames := []string{fullname, fullname + "." + namespace, fullname + "." + namespace + ".svc", fullname + "." + namespace + ".svc.cluster.local"}
 	defaults := func(s summary) summary {
 		s.Retention, s.Budget, s.SubscriberBuffer, s.MaxTiles = def.HistoryRetention, def.BroadcastBudget, def.SubscriberBuffer, def.MetricsMaxTiles
+		if s.AllowedHosts == nil {
+			s.AllowedHosts = serviceNames
+		}
 		return s
 	}
 	tests := []struct {
@@ -172,7 +179,12 @@ func TestAggregatorConfig(t *testing.T) {
 		{"production", []string{"--values", filepath.Join(chartDir, "ci", "production-values.yaml"), "--set", "aggregator.logFormat=text"},
 			summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", Lease: lease, Alertmanager: "http://alertmanager.monitoring.svc:9093", LogFormat: "text",
 				Broadcast: 500 * time.Millisecond, Retention: 6 * time.Hour, Budget: 400 * time.Millisecond, SubscriberBuffer: 1024, MaxTiles: 500,
-				AlertRules: []string{"breaker-open  30s critical", "cpu-high cpu 90 5m0s warning"}}},
+				AlertRules: []string{"breaker-open  30s critical", "cpu-high cpu 90 5m0s warning"}, AllowedHosts: serviceNames}},
+		{"ingress and more hosts", []string{"--set", "aggregator.ingress.enabled=true", "--set", "aggregator.ingress.host=dash.example.com",
+			"--set", "aggregator.allowedHosts={lb.example.com,.corp.example}", "--set", "aggregator.clusterDomain=k8s.internal"},
+			defaults(summary{Mode: "kubernetes", Selector: "faultline.dev/agent=true", Lease: lease, LogFormat: "json", Broadcast: time.Second,
+				AllowedHosts: []string{fullname, fullname + "." + namespace, fullname + "." + namespace + ".svc", fullname + "." + namespace + ".svc.k8s.internal",
+					"dash.example.com", "lb.example.com", ".corp.example"}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,7 +192,8 @@ func TestAggregatorConfig(t *testing.T) {
 			cfg := aggregatorConfig(t, render(t, tt.args...))
 			got := summary{Mode: cfg.Mode, Alertmanager: cfg.AlertmanagerURL, LogFormat: cfg.LogFormat,
 				Namespaces: cfg.Namespaces, Agents: cfg.Agents, Broadcast: cfg.BroadcastInterval,
-				Retention: cfg.HistoryRetention, Budget: cfg.BroadcastBudget, SubscriberBuffer: cfg.SubscriberBuffer, MaxTiles: cfg.MetricsMaxTiles}
+				Retention: cfg.HistoryRetention, Budget: cfg.BroadcastBudget, SubscriberBuffer: cfg.SubscriberBuffer, MaxTiles: cfg.MetricsMaxTiles,
+				AllowedHosts: cfg.AllowedHosts}
 			for _, r := range cfg.AlertRules {
 				s := r.Name + " " + r.Kind
 				if r.Threshold != nil {
@@ -314,6 +327,16 @@ func TestOptionalObjects(t *testing.T) {
 	}
 	if ref := secretEnv(d.Spec.Template.Spec.Containers[0], config.EnvName("agent-token")); ref != "faultline-agent-token/token" {
 		t.Errorf("FAULTLINE_AGENT_TOKEN comes from %q, want Secret faultline-agent-token key token", ref)
+	}
+	if len(objects[*networkingv1.Ingress](m)) != 0 {
+		t.Error("an Ingress is rendered without aggregator.ingress.enabled")
+	}
+	ing := one[*networkingv1.Ingress](t, render(t, "--set", "aggregator.ingress.enabled=true", "--set", "aggregator.ingress.host=dash.example.com",
+		"--set", "aggregator.ingress.tlsSecretName=dash-tls", "--set", "aggregator.ingress.className=nginx"), fullname)
+	if r := ing.Spec.Rules; len(r) != 1 || r[0].Host != "dash.example.com" || r[0].HTTP.Paths[0].Backend.Service.Name != fullname ||
+		r[0].HTTP.Paths[0].Backend.Service.Port.Name != "http" || len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != "dash-tls" ||
+		ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
+		t.Errorf("Ingress = %+v; want dash.example.com to the Service's http port, TLS from dash-tls, class nginx", ing.Spec)
 	}
 	svc := one[*corev1.Service](t, m, fullname)
 	if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort != 30001 {

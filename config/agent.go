@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/names"
 )
 
 // Agent modes: what the agent samples.
@@ -37,6 +39,7 @@ type Agent struct {
 	PrometheusInterval   time.Duration    // time between scrapes; 0 scrapes every sample-interval
 	HystrixURL           string           // the application's hystrix.stream
 	MaxBreakersPerSource int              // cap per source; the rest are counted and reported
+	MaxBreakers          int              // cap over every source; the rest are counted and reported
 	PrometheusMappings   []BreakerMapping // file key prometheus-mappings
 }
 
@@ -56,6 +59,7 @@ func DefaultAgent() Agent {
 		IngestListen:         "127.0.0.1:9801",
 		SampleInterval:       time.Second,
 		MaxBreakersPerSource: 500,
+		MaxBreakers:          1000,
 	}
 }
 
@@ -73,6 +77,7 @@ func (c *Agent) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PrometheusInterval, "prometheus-interval", c.PrometheusInterval, "time between scrapes of prometheus-url (default: sample-interval)")
 	fs.StringVar(&c.HystrixURL, "hystrix-url", c.HystrixURL, "the application's hystrix.stream URL")
 	fs.IntVar(&c.MaxBreakersPerSource, "max-breakers-per-source", c.MaxBreakersPerSource, "most breakers one source may report")
+	fs.IntVar(&c.MaxBreakers, "max-breakers", c.MaxBreakers, "most breakers the agent holds over every source (pushed sources included); new ones beyond are refused and counted")
 }
 
 // LoadAgent reads the agent's settings from args (without the program name), the
@@ -158,6 +163,12 @@ func (c Agent) Validate() error {
 	}
 	if c.MaxBreakersPerSource < 1 {
 		add(fmt.Errorf("max-breakers-per-source: %d must be at least 1", c.MaxBreakersPerSource))
+	}
+	if err := names.Identity(c.Workload); err != nil {
+		add(fmt.Errorf("workload: %w", err))
+	}
+	if c.MaxBreakers < 1 || c.MaxBreakers > 100000 {
+		add(fmt.Errorf("max-breakers: %d is outside 1 to 100000", c.MaxBreakers))
 	}
 	for i, m := range c.PrometheusMappings {
 		add(m.validate(fmt.Sprintf("prometheus-mappings[%d]", i)))

@@ -66,3 +66,19 @@ func TestCheckAgentSetting(t *testing.T) {
 		}
 	}
 }
+
+// The limits and names of the guard and the registry are checked, each naming its key.
+func TestAgentLimitsChecked(t *testing.T) {
+	_, err := LoadAgent([]string{"--max-breakers=0", "--max-body-bytes=10", "--max-header-bytes=1", "--allowed-hosts=http://x,ok.example",
+		"--workload=" + strings.Repeat("w", 300)}, env(nil))
+	for _, want := range []string{"max-breakers: 0 is outside", "max-body-bytes: 10 is outside", "max-header-bytes: 1 is outside",
+		`allowed-hosts: "http://x" is not a host name`, "workload: longer than 253 bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q:\n%v", want, err)
+		}
+	}
+	cfg, err := LoadAgent(nil, env(map[string]string{"FAULTLINE_ALLOWED_HOSTS": "checkout.shop.svc,.corp.example"}))
+	if err != nil || len(cfg.AllowedHosts) != 2 || cfg.MaxBreakers != 1000 || cfg.MaxBodyBytes != 64<<10 || cfg.MaxHeaderBytes != 16<<10 {
+		t.Errorf("defaults and env: %+v %v", cfg, err)
+	}
+}

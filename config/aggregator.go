@@ -40,6 +40,8 @@ type Aggregator struct {
 	MetricsMaxWorkloads int           // workloads in one metrics event, worst first
 	BroadcastBudget     time.Duration // a broadcast slower than this widens the interval
 	SubscriberBuffer    int           // events queued per stream client before it is cut off
+	AgentMaxEventBytes  int           // largest event taken from an agent
+	AgentMaxGarbage     int           // bytes that are not Server-Sent Events an agent's stream may carry
 	Profiling           bool          // serve /debug/pprof/ on the probe listener
 	AlertRules          []AlertRule   // file key alert-rules
 
@@ -96,6 +98,8 @@ func DefaultAggregator() Aggregator {
 		MetricsMaxWorkloads: 25,
 		BroadcastBudget:     250 * time.Millisecond,
 		SubscriberBuffer:    256,
+		AgentMaxEventBytes:  1 << 20,
+		AgentMaxGarbage:     4 << 10,
 	}
 }
 
@@ -120,6 +124,8 @@ func (c *Aggregator) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BroadcastBudget, "broadcast-budget", c.BroadcastBudget, "a broadcast slower than this widens the broadcast interval")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "serve Go profiles at /debug/pprof/ on the probe listener")
 	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "events queued per stream client before it is cut off")
+	fs.IntVar(&c.AgentMaxEventBytes, "agent-max-event-bytes", c.AgentMaxEventBytes, "largest event taken from an agent; a larger one drops the agent's stream as misbehaving")
+	fs.IntVar(&c.AgentMaxGarbage, "agent-max-garbage-bytes", c.AgentMaxGarbage, "bytes of lines that are not Server-Sent Events an agent's stream may carry before it is dropped as misbehaving")
 }
 
 // LoadAggregator reads the aggregator's settings from args (without the program name),
@@ -175,6 +181,12 @@ func (c Aggregator) Validate() error {
 	}
 	if c.MetricsMaxWorkloads < 1 {
 		add(fmt.Errorf("metrics-max-workloads: %d must be at least 1", c.MetricsMaxWorkloads))
+	}
+	if c.AgentMaxEventBytes < 64<<10 || c.AgentMaxEventBytes > 64<<20 {
+		add(fmt.Errorf("agent-max-event-bytes: %d is outside 65536 to 67108864", c.AgentMaxEventBytes))
+	}
+	if c.AgentMaxGarbage < 0 || c.AgentMaxGarbage > 1<<20 {
+		add(fmt.Errorf("agent-max-garbage-bytes: %d is outside 0 to 1048576", c.AgentMaxGarbage))
 	}
 	if c.SubscriberBuffer < 8 || c.SubscriberBuffer > 1<<16 {
 		add(fmt.Errorf("subscriber-buffer: %d is outside 8 to 65536", c.SubscriberBuffer))

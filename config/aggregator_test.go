@@ -106,3 +106,12 @@ func TestAggregatorLeaseName(t *testing.T) {
 		}
 	}
 }
+
+func TestAggregatorLimitsChecked(t *testing.T) {
+	_, err := LoadAggregator([]string{"--agent-max-event-bytes=10", "--agent-max-garbage-bytes=-1", "--allowed-hosts=*,a b"}, env(nil))
+	for _, want := range []string{"agent-max-event-bytes: 10 is outside", "agent-max-garbage-bytes: -1 is outside", `allowed-hosts: "a b" is not a host name`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q:\n%v", want, err)
+		}
+	}
+}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"sigs.k8s.io/yaml"
+
+	"github.com/faultline-dev/faultline/internal/httpx"
 )
 
 // Common are the settings both binaries have.
@@ -23,18 +25,37 @@ type Common struct {
 	ConfigFile string
 	LogLevel   string
 	LogFormat  string
+	// HTTP listeners (internal/httpx).
+	AllowedHosts   List  // names besides loopback and IP addresses a request's Host may be
+	MaxBodyBytes   int64 // largest request body of a mutating endpoint
+	MaxHeaderBytes int   // largest request line and headers
 }
 
 func (c *Common) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file with settings (keys are the flag names)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: trace, debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.Var(&c.AllowedHosts, "allowed-hosts", "host names, besides loopback and IP addresses, that requests may name in their Host header "+
+		"(comma-separated; .example.com for a domain and its subdomains; * for any, which lets a web page read and write through DNS rebinding)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body a mutating endpoint takes")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request line and headers taken")
 }
 
-func defaultCommon() Common { return Common{LogLevel: "info", LogFormat: "text"} }
+func defaultCommon() Common {
+	return Common{LogLevel: "info", LogFormat: "text", MaxBodyBytes: 64 << 10, MaxHeaderBytes: 16 << 10}
+}
 
 func (c Common) validate() []error {
 	var errs []error
+	if err := httpx.CheckHostList(c.AllowedHosts); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBodyBytes < 1<<10 || c.MaxBodyBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("max-body-bytes: %d is outside 1024 to 16777216", c.MaxBodyBytes))
+	}
+	if c.MaxHeaderBytes < 4<<10 || c.MaxHeaderBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("max-header-bytes: %d is outside 4096 to 1048576", c.MaxHeaderBytes))
+	}
 	if hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
 		errs = append(errs, fmt.Errorf("log-level: %q is not one of trace, debug, info, warn, error", c.LogLevel))
 	}
@@ -42,6 +63,12 @@ func (c Common) validate() []error {
 		errs = append(errs, fmt.Errorf("log-format: %q is not one of text, json", c.LogFormat))
 	}
 	return errs
+}
+
+// Guard builds the HTTP guard of the binary's listeners from these settings.
+func (c Common) Guard(server, token string, log hclog.Logger) *httpx.Guard {
+	return httpx.New(httpx.Options{Server: server, AllowedHosts: c.AllowedHosts, Token: token,
+		MaxBodyBytes: c.MaxBodyBytes, MaxHeaderBytes: c.MaxHeaderBytes, Logger: log})
 }
 
 // Logger builds the process logger these settings ask for.

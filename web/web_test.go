@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,32 @@ func TestHandlerHeaders(t *testing.T) {
 		if strings.HasSuffix(p, ".js") && !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
 			t.Errorf("GET %s: Content-Type %q; browsers refuse modules of another type", p, resp.Header.Get("Content-Type"))
 		}
+	}
+}
+
+// Directories are not listed: the dashboard's files are served, not browsed.
+func TestNoDirectoryListings(t *testing.T) {
+	srv := httptest.NewServer(Handler())
+	defer srv.Close()
+	for _, p := range []string{"/js/", "/js", "/css/", "/js/components/", "/css/../js/"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "<a href") {
+			t.Errorf("GET %s: %d %.200s; want 404 without a listing", p, resp.StatusCode, body)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<script") {
+		t.Errorf("GET /: %d, want the dashboard page", resp.StatusCode)
 	}
 }
 

@@ -1,7 +1,6 @@
 package breaker
 
 import (
-	"strings"
 	"sync"
 	"testing"
 
@@ -41,14 +40,5 @@ func TestTransitionsReachTheListenerInOrder(t *testing.T) {
 	}
 	if b, _ := r.Get("db"); len(got) == 0 || got[len(got)-1].To != b.State {
 		t.Fatalf("last transition does not end in the recorded state %s", b.State)
-	}
-}
-
-func TestNameMustBeUTF8(t *testing.T) {
-	if err := CheckName("caf\xe9"); err == nil || !strings.Contains(err.Error(), "UTF-8") {
-		t.Errorf("CheckName(invalid UTF-8) = %v", err)
-	}
-	if err := CheckName("café"); err != nil {
-		t.Errorf("CheckName(café) = %v", err)
 	}
 }

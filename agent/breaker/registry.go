@@ -4,30 +4,37 @@
 package breaker
 
 import (
+	"errors"
 	"fmt"
-	"math"
+	"maps"
 	"sort"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// MaxNameLen bounds breaker names.
-const MaxNameLen = 200
-
-// Registry holds the latest state of every breaker.
+// Registry holds the latest state of every breaker, at most Max of them.
 type Registry struct {
 	// emit serialises Upsert, recording and listener call together, so that the
 	// listener sees the transitions of a breaker in the order they were recorded.
 	emit         sync.Mutex
 	mu           sync.Mutex
 	breakers     map[string]*entry
+	bySource     map[string]int    // breakers last reported by each source
+	refused      map[string]uint64 // new breakers refused over max, by source
+	max          int
 	onTransition func(wire.Transition)
 	agentID      string
 	now          func() time.Time
 }
+
+// maxRefusedSources bounds the sources Refused names; the rest count as "other" (sources
+// are the application's to name).
+const maxRefusedSources = 32
+
+// ErrFull is returned by Upsert for a new breaker when the registry holds its maximum.
+var ErrFull = errors.New("the agent holds max-breakers breakers")
 
 type entry struct {
 	b     wire.Breaker
@@ -39,49 +46,20 @@ type entry struct {
 // every transition, after the registry has recorded it, one at a time and in the order
 // they were recorded; it must not call Upsert.
 func New(agentID string, onTransition func(wire.Transition)) *Registry {
-	return &Registry{breakers: make(map[string]*entry), onTransition: onTransition, agentID: agentID, now: time.Now}
+	return &Registry{breakers: make(map[string]*entry), bySource: map[string]int{}, refused: map[string]uint64{},
+		onTransition: onTransition, agentID: agentID, now: time.Now}
 }
 
-// CheckName reports whether name can name a breaker: 1 to MaxNameLen printable
-// characters of valid UTF-8 without "/" (names appear in URL paths and JSON).
-func CheckName(name string) error {
-	if name == "" || len(name) > MaxNameLen {
-		return fmt.Errorf("name must be 1 to %d characters", MaxNameLen)
-	}
-	if !utf8.ValidString(name) {
-		return fmt.Errorf("name %q is not valid UTF-8", name)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '/' {
-			return fmt.Errorf("name %q holds a control character or /", name)
-		}
-	}
-	return nil
-}
-
-// Check reports what is wrong with a breaker report, naming the field.
-func Check(b wire.Breaker) error {
-	if err := CheckName(b.Name); err != nil {
-		return fmt.Errorf("name: %w", err)
-	}
-	if !b.State.Valid() {
-		return fmt.Errorf("state: %q is not one of closed, open, half_open, disabled, forced_open", b.State)
-	}
-	for field, v := range map[string]*float64{"failure_rate": b.FailureRate, "slow_call_rate": b.SlowCallRate} {
-		if v != nil && (math.IsNaN(*v) || *v < 0 || *v > 100) {
-			return fmt.Errorf("%s: %v is not a percentage", field, *v)
-		}
-	}
-	if b.RatePerSec != nil && (math.IsNaN(*b.RatePerSec) || math.IsInf(*b.RatePerSec, 0) || *b.RatePerSec < 0) {
-		return fmt.Errorf("rate_per_sec: %v is not a non-negative number", *b.RatePerSec)
-	}
-	return nil
-}
+// SetMax bounds the breakers held, whatever their source: a new breaker beyond max is
+// refused and counted (Refused), breakers already held keep being updated. Zero or less
+// means no bound. Call it before the registry is used.
+func (r *Registry) SetMax(max int) { r.max = max }
 
 // Upsert records a report of a breaker and returns the transition it caused, if any. A
-// breaker seen for the first time is a transition from "". The report must pass Check.
+// breaker seen for the first time is a transition from "". The report must pass
+// wire.CheckBreaker; a new breaker beyond the maximum gets ErrFull.
 func (r *Registry) Upsert(b wire.Breaker) (*wire.Transition, error) {
-	if err := Check(b); err != nil {
+	if err := wire.CheckBreaker(&b); err != nil {
 		return nil, err
 	}
 	r.emit.Lock()
@@ -100,13 +78,22 @@ func (r *Registry) Upsert(b wire.Breaker) (*wire.Transition, error) {
 			b.Since = e.b.Since
 		}
 		if b.RatePerSec == nil && now.After(e.at) && b.Calls.Total() >= e.total {
-			rate := float64(b.Calls.Total()-e.total) / now.Sub(e.at).Seconds()
+			rate := min(float64(b.Calls.Total()-e.total)/now.Sub(e.at).Seconds(), wire.MaxRate)
 			b.RatePerSec = &rate
 		}
+		if r.bySource[e.b.Source]--; r.bySource[e.b.Source] == 0 {
+			delete(r.bySource, e.b.Source)
+		}
 	} else {
+		if r.max > 0 && len(r.breakers) >= r.max {
+			r.mu.Unlock()
+			r.CountRefused(b.Source, 1)
+			return nil, fmt.Errorf("%q: %w (%d)", b.Name, ErrFull, r.max)
+		}
 		e = &entry{}
 		r.breakers[b.Name] = e
 	}
+	r.bySource[b.Source]++
 	if b.Since.IsZero() || (seen && from != b.State) {
 		b.Since = wire.NewTime(now)
 	}
@@ -158,13 +145,35 @@ func (r *Registry) MarkStaleExcept(source string, fresh map[string]bool) int {
 func (r *Registry) Count(source string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.breakers {
-		if e.b.Source == source {
-			n++
-		}
+	return r.bySource[source]
+}
+
+// Free is how many more breakers the registry takes before it is full; -1 when unbounded.
+func (r *Registry) Free() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.max <= 0 {
+		return -1
 	}
-	return n
+	return max(r.max-len(r.breakers), 0)
+}
+
+// CountRefused counts n new breakers of source refused before they reached Upsert (a
+// batch refused whole for a cap).
+func (r *Registry) CountRefused(source string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, known := r.refused[source]; !known && len(r.refused) >= maxRefusedSources {
+		source = "other"
+	}
+	r.refused[source] += uint64(n)
+}
+
+// Refused counts the new breakers refused for a cap, by source.
+func (r *Registry) Refused() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.refused)
 }
 
 // Get returns one breaker.

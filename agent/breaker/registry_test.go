@@ -86,7 +86,8 @@ func TestCheck(t *testing.T) {
 		want string
 	}{
 		{wire.Breaker{Name: "", State: "open"}, "name:"},
-		{wire.Breaker{Name: "a/b", State: "open"}, "name:"},
+		{wire.Breaker{Name: "..", State: "open"}, "name:"},
+		{wire.Breaker{Name: "db", State: "open", RatePerSec: wire.Ptr(1.7e308)}, "rate_per_sec:"},
 		{wire.Breaker{Name: strings.Repeat("x", 201), State: "open"}, "name:"},
 		{wire.Breaker{Name: "db", State: "sideways"}, "state:"},
 		{wire.Breaker{Name: "db", State: "open", FailureRate: wire.Ptr(-1.0)}, "failure_rate:"},

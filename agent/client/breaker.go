@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/faultline-dev/faultline/internal/names"
 )
 
 // Breaker is a gobreaker.CircuitBreaker whose state changes and calls are reported.
@@ -23,10 +23,10 @@ type Breaker[T any] struct {
 }
 
 // NewBreaker builds a gobreaker.CircuitBreaker from st and reports it through r. Your
-// own OnStateChange and ReadyToTrip keep working. The breaker is reported under
-// st.Name, with "/" written as %2F (names appear in the agent's URL paths). It panics if
-// r already reports a breaker of that name, or the name is empty, longer than 200 bytes
-// or holds control characters: these are programming errors.
+// own OnStateChange and ReadyToTrip keep working. The breaker is reported under st.Name,
+// byte for byte (reports carry names in their body, never in a URL). It panics if r
+// already reports a breaker of that name, or the name is empty, longer than 200 bytes,
+// "." or "..", or holds control characters: these are programming errors.
 func NewBreaker[T any](r *Reporter, st gobreaker.Settings) *Breaker[T] {
 	if r == nil {
 		panic(errNoReporter)
@@ -69,16 +69,11 @@ func NewBreaker[T any](r *Reporter, st gobreaker.Settings) *Breaker[T] {
 	return &Breaker[T]{CircuitBreaker: cb, t: t}
 }
 
-// reportedName is the name the agent accepts for a gobreaker name.
+// reportedName is the name the agent accepts for a gobreaker name: the same name, byte
+// for byte, when the agent accepts it.
 func reportedName(name string) (string, error) {
-	name = strings.ReplaceAll(name, "/", "%2F")
-	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
-		return "", fmt.Errorf("faultline client: breaker name %q must be 1 to 200 bytes of UTF-8", name)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", fmt.Errorf("faultline client: breaker name %q holds a control character", name)
-		}
+	if err := names.Breaker(name); err != nil {
+		return "", fmt.Errorf("faultline client: breaker name: %w", err)
 	}
 	return name, nil
 }

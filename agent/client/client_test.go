@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/faultline-dev/faultline/agent/breaker"
 	"github.com/faultline-dev/faultline/agent/ingest"
+	"github.com/faultline-dev/faultline/internal/names/namestest"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -369,23 +371,26 @@ func TestReportsDecodeAsTheAgentDoes(t *testing.T) {
 // TestImports keeps the package importable by any service: the standard library and
 // gobreaker only.
 func TestImports(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
+	const names = "github.com/faultline-dev/faultline/internal/names" // the name check, standard library only
+	for dir, allowed := range map[string][]string{".": {"github.com/sony/gobreaker/v2", names}, "../../internal/names": nil} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no Go files in %s: %v", dir, err)
 		}
-		parsed, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range parsed.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			first, _, _ := strings.Cut(path, "/")
-			if strings.Contains(first, ".") && path != "github.com/sony/gobreaker/v2" {
-				t.Errorf("%s imports %s: only the standard library and gobreaker are allowed", f, path)
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			parsed, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range parsed.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				first, _, _ := strings.Cut(path, "/")
+				if strings.Contains(first, ".") && !slices.Contains(allowed, path) {
+					t.Errorf("%s imports %s: only the standard library and %v are allowed", f, path, allowed)
+				}
 			}
 		}
 	}
@@ -395,12 +400,16 @@ func TestBreakerNames(t *testing.T) {
 	agent := newFakeAgent(t)
 	r := New(Options{AgentURL: agent.URL, FlushInterval: time.Hour})
 	defer r.Close()
-	NewBreaker[string](r, gobreaker.Settings{Name: "GET /orders"})
-	r.Flush(context.Background())
-	if _, ok := agent.reg.Get("GET %2Forders"); !ok {
-		t.Errorf("breakers at the agent: %v, want GET %%2Forders", agent.reg.List())
+	for _, name := range namestest.Hostile() {
+		NewBreaker[string](r, gobreaker.Settings{Name: name})
 	}
-	for _, bad := range []string{"", "a\nb", strings.Repeat("x", 201), "GET /orders"} {
+	r.Flush(context.Background())
+	for _, name := range namestest.Hostile() {
+		if _, ok := agent.reg.Get(name); !ok {
+			t.Errorf("no breaker %q at the agent; it holds %d", name, agent.reg.Len())
+		}
+	}
+	for _, bad := range []string{"", "a\nb", strings.Repeat("x", 201), "..", namestest.Hostile()[0] /* already reported */} {
 		func() {
 			defer func() {
 				if recover() == nil {

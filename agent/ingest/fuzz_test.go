@@ -6,20 +6,27 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/faultline-dev/faultline/agent/breaker"
+	"github.com/faultline-dev/faultline/internal/wire"
+	"github.com/faultline-dev/faultline/internal/wire/wiretest"
 )
 
 // The fuzz targets check that decoding never panics and that whatever it accepts is
 // valid: it passes the registry's check and survives a round trip. Seeds are in
-// testdata/fuzz.
+// testdata/fuzz, and each target adds a report with every field of wire.Breaker set.
+
+func filledReport(seed int) []byte {
+	b, _ := json.Marshal(wiretest.Filled[wire.Breaker](seed))
+	return b
+}
 
 func FuzzDecodeBreaker(f *testing.F) {
+	f.Add(filledReport(1), wiretest.Filled[wire.Breaker](1).Name)
 	f.Fuzz(func(t *testing.T, body []byte, name string) {
 		b, err := DecodeBreaker(body, name)
 		if err != nil {
 			return
 		}
-		if err := breaker.Check(b); err != nil || b.Name != name || b.Source == "" {
+		if err := wire.CheckBreaker(&b); err != nil || b.Name != name || b.Source == "" {
 			t.Fatalf("accepted an invalid breaker %+v: %v", b, err)
 		}
 		again, err := json.Marshal(b)
@@ -37,6 +44,7 @@ func FuzzDecodeBreaker(f *testing.F) {
 }
 
 func FuzzDecodeBreakers(f *testing.F) {
+	f.Add([]byte("[" + string(filledReport(1)) + "," + string(filledReport(2)) + "]"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		bs, err := DecodeBreakers(body)
 		if err != nil {
@@ -44,7 +52,7 @@ func FuzzDecodeBreakers(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, b := range bs {
-			if err := breaker.Check(b); err != nil || seen[b.Name] {
+			if err := wire.CheckBreaker(&b); err != nil || seen[b.Name] {
 				t.Fatalf("accepted an invalid or repeated breaker %+v: %v", b, err)
 			}
 			seen[b.Name] = true
@@ -68,6 +76,7 @@ func FuzzDecodeThroughput(f *testing.F) {
 }
 
 func FuzzDecodeEvents(f *testing.F) {
+	f.Add([]byte(`{"v":1,"breakers":[` + string(filledReport(1)) + `],"throughput":{"v":1,"requests":10,"errors":1,"latency":{"p50_ms":1,"p90_ms":2,"p99_ms":3}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := DecodeEvents(body)
 		if err != nil {
@@ -77,7 +86,7 @@ func FuzzDecodeEvents(f *testing.F) {
 			t.Fatal("accepted an empty request")
 		}
 		for _, b := range ev.Breakers {
-			if err := breaker.Check(b); err != nil {
+			if err := wire.CheckBreaker(&b); err != nil {
 				t.Fatalf("accepted an invalid breaker %+v: %v", b, err)
 			}
 		}

@@ -13,37 +13,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
 	"strings"
 	"time"
 
-	"github.com/faultline-dev/faultline/agent/breaker"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
-
-// MaxBodyBytes bounds a request body.
-const MaxBodyBytes = 64 << 10
 
 // SourcePush is the source of breakers whose report does not name one.
 const SourcePush = "push"
 
-// report mirrors wire.Breaker so that every field of a marshalled wire.Breaker is
-// accepted and times are parsed with their field named.
+// report is a wire.Breaker as an application sends it: every field of a marshalled
+// wire.Breaker is accepted (a field added to wire.Breaker is accepted with it), v may be
+// left out, and times are parsed with their field named. The agent sets v, stale and
+// last_seen itself.
 type report struct {
-	V            *int              `json:"v"`
-	Name         string            `json:"name"`
-	State        wire.BreakerState `json:"state"`
-	FailureRate  *float64          `json:"failure_rate"`
-	SlowCallRate *float64          `json:"slow_call_rate"`
-	Calls        wire.Calls        `json:"calls"`
-	RatePerSec   *float64          `json:"rate_per_sec"`
-	Latency      *wire.Latency     `json:"latency"`
-	Since        json.RawMessage   `json:"since"`
-	Source       string            `json:"source"`
-	Thresholds   *wire.Thresholds  `json:"thresholds"`
-	Stale        bool              `json:"stale"`     // set by the agent
-	LastSeen     json.RawMessage   `json:"last_seen"` // set by the agent
+	wire.Breaker
+	V        *int            `json:"v"`
+	Since    json.RawMessage `json:"since"`
+	LastSeen json.RawMessage `json:"last_seen"`
 }
 
 // DecodeBreaker decodes the body of PUT /v1/breakers/{name}. The name comes from the
@@ -219,21 +207,13 @@ func (r report) breaker() (wire.Breaker, error) {
 	}
 	if r.Source == "" {
 		r.Source = SourcePush
-	} else if err := checkSource(r.Source); err != nil {
+	}
+	b := r.Breaker
+	b.V, b.Since, b.Stale, b.LastSeen = wire.Version, since, false, wire.Time{}
+	if err := wire.CheckBreaker(&b); err != nil {
 		return wire.Breaker{}, err
 	}
-	b := wire.Breaker{
-		V: wire.Version, Name: r.Name, State: r.State, FailureRate: r.FailureRate,
-		SlowCallRate: r.SlowCallRate, Calls: r.Calls, RatePerSec: r.RatePerSec,
-		Latency: r.Latency, Since: since, Source: r.Source, Thresholds: r.Thresholds,
-	}
-	if err := breaker.Check(b); err != nil {
-		return wire.Breaker{}, err
-	}
-	if err := checkLatency("latency", b.Latency); err != nil {
-		return wire.Breaker{}, err
-	}
-	return b, checkThresholds(b.Thresholds)
+	return b, checkLatency("latency", b.Latency)
 }
 
 func checkVersion(v *int) error {
@@ -257,26 +237,13 @@ func parseTime(field string, raw json.RawMessage) (wire.Time, error) {
 	return t, nil
 }
 
-func checkSource(s string) error {
-	if len(s) > 64 {
-		return errors.New("source: longer than 64 characters")
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("source: %q may hold only letters, digits, '-', '_' and '.'", s)
-		}
-	}
-	return nil
-}
-
+// checkLatency checks the percentiles' bounds, and that they do not decrease.
 func checkLatency(field string, l *wire.Latency) error {
 	if l == nil {
 		return nil
 	}
-	for name, v := range map[string]float64{"p50_ms": l.P50Ms, "p90_ms": l.P90Ms, "p99_ms": l.P99Ms} {
-		if v < 0 || math.IsNaN(v) {
-			return fmt.Errorf("%s.%s: %v is negative", field, name, v)
-		}
+	if err := wire.CheckLatency(l); err != nil {
+		return fmt.Errorf("%s.%w", field, err)
 	}
 	if l.P50Ms > l.P90Ms || l.P90Ms > l.P99Ms {
 		return fmt.Errorf("%s: percentiles must not decrease (p50 %v, p90 %v, p99 %v)", field, l.P50Ms, l.P90Ms, l.P99Ms)
@@ -284,26 +251,12 @@ func checkLatency(field string, l *wire.Latency) error {
 	return nil
 }
 
-func checkThresholds(t *wire.Thresholds) error {
-	if t == nil {
-		return nil
-	}
-	for name, v := range map[string]*float64{"failure_rate": t.FailureRate, "slow_call_rate": t.SlowCallRate} {
-		if v != nil && (*v < 0 || *v > 100) {
-			return fmt.Errorf("thresholds.%s: %v is not a percentage", name, *v)
-		}
-	}
-	for name, v := range map[string]*float64{"slow_call_ms": t.SlowCallMs, "open_ms": t.OpenMs} {
-		if v != nil && *v < 0 {
-			return fmt.Errorf("thresholds.%s: %v is negative", name, *v)
-		}
-	}
-	return nil
-}
-
-// strict decodes one JSON value into v, rejecting unknown fields and trailing data,
-// and rewrites decoding errors to name the field at fault.
+// strict decodes one JSON value into v, rejecting unknown fields, a name given twice in
+// one object and trailing data, and rewrites decoding errors to name the field at fault.
 func strict(body []byte, v any) error {
+	if err := wire.CheckNames(body); err != nil {
+		return fmt.Errorf("body: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -326,7 +279,7 @@ func describe(err error) error {
 	case errors.As(err, &syntax):
 		return fmt.Errorf("body: malformed JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
 	case errors.As(err, &typ):
-		field := typ.Field
+		field := strings.TrimPrefix(typ.Field, "Breaker.") // report embeds wire.Breaker
 		if field == "" {
 			field = "body"
 		}

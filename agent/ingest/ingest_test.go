@@ -8,7 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/faultline-dev/faultline/internal/names/namestest"
 	"github.com/faultline-dev/faultline/internal/wire"
+	"github.com/faultline-dev/faultline/internal/wire/wiretest"
 )
 
 func TestDecodeBreaker(t *testing.T) {
@@ -42,22 +44,38 @@ func TestDecodeBreaker(t *testing.T) {
 }
 
 // TestMarshalledBreakerIsAReport keeps the report format in step with wire.Breaker: a
-// client may send a wire.Breaker as it marshals, every field set.
+// client may send a wire.Breaker as it marshals, every field set (wiretest fills each
+// field of the type, one added later included), and each comes back unchanged but for
+// what the agent sets itself.
 func TestMarshalledBreakerIsAReport(t *testing.T) {
-	b := wire.Breaker{V: 1, Name: "db", State: wire.StateOpen, FailureRate: wire.Ptr(1.0), SlowCallRate: wire.Ptr(2.0),
-		Calls: wire.Calls{Succeeded: 1}, RatePerSec: wire.Ptr(3.0), Latency: &wire.Latency{P50Ms: 1, P90Ms: 2, P99Ms: 3},
-		Since: wire.Now(), Source: "client", Thresholds: &wire.Thresholds{FailureRate: wire.Ptr(50.0)}, Stale: true, LastSeen: wire.Now()}
+	b := wiretest.Filled[wire.Breaker](1)
 	body, err := json.Marshal(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeBreaker(body, "db")
+	got, err := DecodeBreaker(body, b.Name)
 	if err != nil {
 		t.Fatalf("a marshalled wire.Breaker was rejected: %v", err)
 	}
 	b.Stale, b.LastSeen = false, wire.Time{} // the agent's to set
 	if diff := cmp.Diff(b, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// Names reach the registry byte for byte, from the path of PUT (escaped there, unescaped
+// by the router before DecodeBreaker sees them) and from the body of a batch.
+func TestNamesAsReported(t *testing.T) {
+	for _, name := range namestest.Hostile() {
+		b, err := DecodeBreaker([]byte(`{"state":"open"}`), name)
+		if err != nil || b.Name != name {
+			t.Errorf("DecodeBreaker(%q) = %q, %v", name, b.Name, err)
+		}
+		body, _ := json.Marshal([]map[string]string{{"name": name, "state": "closed"}})
+		bs, err := DecodeBreakers(body)
+		if err != nil || len(bs) != 1 || bs[0].Name != name {
+			t.Errorf("DecodeBreakers(%s) = %+v, %v", body, bs, err)
+		}
 	}
 }
 
@@ -87,10 +105,14 @@ func TestDecodeBreakerRejects(t *testing.T) {
 		{`{"state":"open","source":"my source"}`, "db", `source: "my source" may hold only`},
 		{`{"state":"open","v":2}`, "db", "v: wire version 2 is not supported"},
 		{`{"state":"open","name":"other"}`, "db", `name: the body names "other" but the path names "db"`},
-		{`{"state":"open"}`, "", "name: name must be 1 to 200 characters"},
-		{`{"state":"open"}`, strings.Repeat("x", 201), "name: name must be 1 to 200 characters"},
-		{`{"state":"open"}`, "a/b", "name: name \"a/b\" holds a control character or /"},
-		{`{"state":"open"}`, "tab\there", "holds a control character"},
+		{`{"state":"open"}`, "", "name: must be 1 to 200 bytes"},
+		{`{"state":"open"}`, strings.Repeat("x", 201), "name: must be 1 to 200 bytes (got 201)"},
+		{`{"state":"open"}`, "..", `name: ".." cannot be a breaker name`},
+		{`{"state":"open"}`, "tab\there", "holds the control character U+0009"},
+		{`{"state":"open","state":"closed"}`, "db", `body: "state": named twice in one object`},
+		{`{"state":"open","calls":{"failed":1,"Failed":2}}`, "db", `body: "Failed": named twice in one object`},
+		{`{"state":"open","rate_per_sec":1.7e308}`, "db", "rate_per_sec: 1.7e+308 is above the limit of 1e+09"},
+		{`{"state":"open","calls":{"failed":1000000000000000}}`, "db", "calls.failed: 1e+15 is not a count up to 2^48"},
 	}
 	for _, tt := range tests {
 		_, err := DecodeBreaker([]byte(tt.body), tt.path)

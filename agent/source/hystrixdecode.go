@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/faultline-dev/faultline/agent/breaker"
+	"github.com/faultline-dev/faultline/internal/names"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -80,8 +80,8 @@ func DecodeHystrix(data []byte) (HystrixCommand, error) {
 	if j.Type != "HystrixCommand" {
 		return HystrixCommand{}, ErrNotCommand
 	}
-	c := HystrixCommand{Name: breakerName(j.Name), Enabled: true, SleepWindow: hystrixDefaultSleepWindow, Window: hystrixDefaultWindow}
-	if err := breaker.CheckName(c.Name); err != nil {
+	c := HystrixCommand{Name: j.Name, Enabled: true, SleepWindow: hystrixDefaultSleepWindow, Window: hystrixDefaultWindow}
+	if err := names.Breaker(c.Name); err != nil {
 		return HystrixCommand{}, fmt.Errorf("hystrix event: name: %w", err)
 	}
 	if j.IsCircuitBreakerOpen == nil {

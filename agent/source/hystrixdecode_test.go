@@ -72,7 +72,7 @@ func TestDecodeHystrixFixture(t *testing.T) {
 		t.Errorf("breakers (-want +got):\n%s", diff)
 	}
 	for _, b := range got {
-		if err := breaker.Check(b); err != nil {
+		if err := wire.CheckBreaker(&b); err != nil {
 			t.Errorf("%s: %v", b.Name, err)
 		}
 	}
@@ -87,7 +87,7 @@ func TestDecodeHystrixBadInput(t *testing.T) {
 		{"not an object", `[1,2]`, "cannot unmarshal array"},
 		{"no open flag", `{"type":"HystrixCommand","name":"c"}`, "isCircuitBreakerOpen is missing"},
 		{"open flag not boolean", `{` + base[:len(base)-5] + `"maybe"}`, `"maybe" is not a boolean`},
-		{"empty name", `{"type":"HystrixCommand","name":"","isCircuitBreakerOpen":true}`, "name must be 1 to"},
+		{"empty name", `{"type":"HystrixCommand","name":"","isCircuitBreakerOpen":true}`, "name: must be 1 to"},
 		{"control character in name", `{"type":"HystrixCommand","name":"a\u0007b","isCircuitBreakerOpen":true}`, "control character"},
 		{"error percentage over 100", `{` + base + `,"errorPercentage":150}`, "errorPercentage: 150 is not a percentage"},
 		{"negative count", `{` + base + `,"rollingCountFailure":-4}`, "rollingCountFailure: -4 is not a count"},
@@ -118,7 +118,7 @@ func TestDecodeHystrixLenientTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := HystrixCommand{
-		Name: "GET %2Fusers", Open: true, ErrorPercentage: pct(40), RequestCount: 10, Success: 6, Failure: 4,
+		Name: "GET /users", Open: true, ErrorPercentage: pct(40), RequestCount: 10, Success: 6, Failure: 4,
 		Enabled: true, SleepWindow: 5 * time.Second, Window: 10 * time.Second,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {

@@ -9,7 +9,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/faultline-dev/faultline/agent/breaker"
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -24,7 +23,7 @@ const (
 
 // Mapped is what MapFamilies found in one exposition.
 type Mapped struct {
-	Breakers []wire.Breaker // sorted by name; each passes breaker.Check
+	Breakers []wire.Breaker // sorted by name; each passes wire.CheckBreaker
 	Formats  []string       // formats seen, sorted
 	// Problems are series that could not be turned into a breaker (unknown state, two
 	// states set, NaN, a name that cannot name a breaker), one line each.
@@ -386,7 +385,6 @@ func mappedState(states map[string]string, v float64) (wire.BreakerState, bool) 
 
 func (m *mapper) result() Mapped {
 	out := Mapped{Breakers: make([]wire.Breaker, 0, len(m.byName))}
-	seen := make(map[string]string, len(m.byName))
 	names := make([]string, 0, len(m.byName))
 	for name := range m.byName {
 		names = append(names, name)
@@ -404,7 +402,7 @@ func (m *mapper) result() Mapped {
 		}
 		b := wire.Breaker{
 			V:            wire.Version,
-			Name:         breakerName(name),
+			Name:         name, // as the label says, byte for byte
 			State:        p.state,
 			FailureRate:  p.failRate,
 			SlowCallRate: p.slowRate,
@@ -418,15 +416,10 @@ func (m *mapper) result() Mapped {
 				b.FailureRate = percent(f / (f + s) * 100)
 			}
 		}
-		if err := breaker.Check(b); err != nil {
+		if err := wire.CheckBreaker(&b); err != nil {
 			m.problem("breaker %q: %v", name, err)
 			continue
 		}
-		if other, dup := seen[b.Name]; dup {
-			m.problem("breakers %q and %q: both are named %q once / is written as %%2F", other, name, b.Name)
-			continue
-		}
-		seen[b.Name] = name
 		out.Breakers = append(out.Breakers, b)
 	}
 	sort.Slice(out.Breakers, func(i, j int) bool { return out.Breakers[i].Name < out.Breakers[j].Name })
@@ -438,10 +431,6 @@ func (m *mapper) result() Mapped {
 	out.Problems = m.problems
 	return out
 }
-
-// breakerName makes a metric label usable as a breaker name: names appear in URL paths,
-// so "/" is written as %2F. Anything else invalid is left for breaker.Check to reject.
-func breakerName(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
 
 // pick returns the family name or, for a counter exposed without # TYPE, name_total.
 func pick(fams map[string]*dto.MetricFamily, name string) *dto.MetricFamily {

@@ -207,9 +207,9 @@ resilience4j_circuitbreaker_failure_rate{name="a"} 150
 resilience4j_circuitbreaker_state{name="bad\nname",state="closed"} 1
 resilience4j_circuitbreaker_state{state="closed"} 1
 `,
-			wantBreakers: []string{"GET %2Forders=closed"},
+			wantBreakers: []string{"GET /orders=closed"},
 			wantProblems: []string{
-				"breaker \"bad\\nname\": name: name \"bad\\nname\" holds a control character or /",
+				"breaker \"bad\\nname\": name: \"bad\\nname\" holds the control character U+000A at byte 3",
 				`resilience4j_circuitbreaker_state: series without a name label`,
 			},
 		},
@@ -243,7 +243,7 @@ envoy_cluster_circuit_breakers_default_cx_open{} 1
 			got := MapFamilies(fams, []config.BreakerMapping{paymentsMapping})
 			var states []string
 			for _, b := range got.Breakers {
-				if err := breaker.Check(b); err != nil {
+				if err := wire.CheckBreaker(&b); err != nil {
 					t.Errorf("breaker %q fails Check: %v", b.Name, err)
 				}
 				states = append(states, b.Name+"="+string(b.State))

@@ -7,11 +7,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/merge"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -45,18 +44,16 @@ type Config struct {
 	Alerts   *alert.Engine
 	Delivery func() alert.Delivery // nil: delivery not configured
 	Cleanup  *Cleanup
-	// Token, when set, lets a non-loopback caller use mutating endpoints.
-	Token string
+	// Guard checks every request (Host, header size) and the mutating ones (origin,
+	// loopback or token, JSON, body size).
+	Guard *httpx.Guard
 	// Web serves the dashboard at /.
 	Web    http.Handler
 	Logger hclog.Logger
 	Now    func() time.Time
 }
 
-// MaxBodyBytes bounds request bodies.
-const MaxBodyBytes = 64 << 10
-
-// Handler returns the API's router.
+// Handler returns the API's router behind its guard.
 func Handler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -64,81 +61,33 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Guard == nil {
+		cfg.Guard = httpx.New(httpx.Options{Server: "faultline-aggregator", Logger: cfg.Logger})
+	}
 	s := &server{cfg}
-	mux := http.NewServeMux()
-	route := func(path string, methods map[string]http.HandlerFunc) {
-		mux.Handle(path, methodRouter(methods))
-	}
-	route("/api/v1/performance/stream", map[string]http.HandlerFunc{http.MethodGet: s.stream})
-	route("/api/v1/fault-tolerance/status", map[string]http.HandlerFunc{http.MethodGet: s.status})
-	route("/api/v1/fault-tolerance/circuit-breakers", map[string]http.HandlerFunc{http.MethodGet: s.breakers})
-	route("/api/v1/performance/optimization-status", map[string]http.HandlerFunc{http.MethodGet: s.optimization})
-	route("/api/v1/performance/suggestions", map[string]http.HandlerFunc{http.MethodGet: s.suggestions})
-	route("/api/v1/performance/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: s.guard(s.cleanup)})
-	route("/api/v1/agents", map[string]http.HandlerFunc{http.MethodGet: s.agents})
-	route("/api/v1/alerts", map[string]http.HandlerFunc{http.MethodGet: s.alerts})
-	route("/api/v1/history", map[string]http.HandlerFunc{http.MethodGet: s.history})
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
-	})
+	mux := httpx.NewMux()
+	mux.Get("/api/v1/performance/stream", s.stream)
+	mux.Get("/api/v1/fault-tolerance/status", s.status)
+	mux.Get("/api/v1/fault-tolerance/circuit-breakers", s.breakers)
+	mux.Get("/api/v1/performance/optimization-status", s.optimization)
+	mux.Get("/api/v1/performance/suggestions", s.suggestions)
+	mux.Mutate(cfg.Guard, "/api/v1/performance/cleanup-memory", map[string]http.HandlerFunc{http.MethodPost: s.cleanup})
+	mux.Get("/api/v1/agents", s.agents)
+	mux.Get("/api/v1/alerts", s.alerts)
+	mux.Get("/api/v1/history", s.history)
+	mux.Fallback("/api/", http.HandlerFunc(httpx.NotFound))
 	if cfg.Web != nil {
-		mux.Handle("/", cfg.Web)
-	} else {
-		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
-		})
+		mux.Fallback("/", cfg.Web)
 	}
-	return mux
+	return cfg.Guard.Handler("api", mux)
 }
 
 type server struct{ Config }
 
-// methodRouter answers a wrong method with 405 and a JSON error naming the allowed ones.
-func methodRouter(methods map[string]http.HandlerFunc) http.Handler {
-	allowed := make([]string, 0, len(methods)+1)
-	for m := range methods {
-		allowed = append(allowed, m)
-		if m == http.MethodGet {
-			allowed = append(allowed, http.MethodHead)
-		}
-	}
-	sort.Strings(allowed)
-	allow := strings.Join(allowed, ", ")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := r.Method
-		if m == http.MethodHead {
-			m = http.MethodGet
-		}
-		h, ok := methods[m]
-		if !ok {
-			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
-			return
-		}
-		h(w, r)
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "could not encode the response")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	httpx.WriteError(w, status, "%s", msg)
 }
 
 // badParam is a query parameter with a bad value; the message names it.
@@ -395,6 +344,10 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) cleanup(w http.ResponseWriter, r *http.Request) {
+	if err := httpx.ObjectOrEmpty(httpx.Body(r)); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	scope := r.URL.Query().Get("scope")
 	if scope == "" {
 		scope = ScopeAggregator

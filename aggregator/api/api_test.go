@@ -16,6 +16,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/store"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -31,7 +32,8 @@ func newHandler(t *testing.T, token string) (http.Handler, *store.Store) {
 	st.Snapshot("http://a", &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "cart-1"}, Sample: &wire.Sample{V: 1, IntervalMs: 1000,
 		CPU: &wire.CPU{Cores: 0.5}}, Breakers: []wire.Breaker{{V: 1, Name: "db", State: wire.StateOpen}}}, true)
 	st.Broadcast(time.Now())
-	h := api.Handler(api.Config{State: st, Hub: hub, History: hist, Alerts: engine, Token: token,
+	guard := httpx.New(httpx.Options{Server: "faultline-aggregator", Token: token, AllowedHosts: []string{"example.com"}})
+	h := api.Handler(api.Config{State: st, Hub: hub, History: hist, Alerts: engine, Guard: guard,
 		Cleanup: &api.Cleanup{Agents: func() map[string]string { return nil }}})
 	return h, st
 }
@@ -80,7 +82,7 @@ func TestBadRequestsGetJSONErrorsNamingTheProblem(t *testing.T) {
 		says   string
 	}{
 		{"unknown route", call{method: "GET", target: "/api/v1/nope"}, 404, "no such endpoint"},
-		{"wrong method", call{method: "DELETE", target: "/api/v1/agents"}, 405, "method DELETE not allowed"},
+		{"wrong method", call{method: "DELETE", target: "/api/v1/agents"}, 405, "method DELETE is not allowed"},
 		{"GET on cleanup", call{method: "GET", target: "/api/v1/performance/cleanup-memory"}, 405, "allowed: POST"},
 		{"bad namespace", call{method: "GET", target: "/api/v1/performance/stream?namespace=Bad_NS"}, 400, "namespace:"},
 		{"bad workload", call{method: "GET", target: "/api/v1/fault-tolerance/status?workload=a%20b"}, 400, "workload:"},
@@ -135,6 +137,7 @@ func TestMutatingEndpointGuard(t *testing.T) {
 		{"remote right token", "s3cret", call{remote: "10.1.2.3:5000", headers: with(map[string]string{"Authorization": "Bearer s3cret"})}, 200},
 		{"body not JSON", "", call{headers: json, body: "scope=cluster"}, 400},
 		{"body JSON", "", call{headers: json, body: `{}`}, 200},
+		{"body naming a member twice", "", call{headers: json, body: `{"scope":"a","scope":"b"}`}, 400},
 		{"body too large", "", call{headers: json, body: `{"x":"` + strings.Repeat("a", 70<<10) + `"}`}, 413},
 	}
 	for _, tt := range tests {

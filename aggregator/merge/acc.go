@@ -249,7 +249,7 @@ func (t *tileAcc) add(a Agent, b *wire.Breaker, detail bool) {
 	if b.Since.After(tl.Since.Time) {
 		tl.Since = b.Since
 	}
-	if b.Stale {
+	if b.Stale || a.Lagging {
 		tl.Stale = true
 	}
 	if b.Source != "" && !slices.Contains(t.sources, b.Source) {

@@ -3,6 +3,7 @@ package merge
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/wire"
@@ -12,7 +13,10 @@ import (
 // agent takes away what its previous state added to its workload and adds what its new
 // state adds, at the moment the change arrives. Building the view then costs as much as
 // there are workloads and breaker tiles, however many agents there are, instead of
-// merging every agent's snapshot again at every broadcast.
+// merging every agent's snapshot again at every broadcast. A new snapshot costs as much
+// as it holds breakers; one breaker's transition costs the same however many breakers
+// its agent and workload hold (tiles are found by name, and the snapshot is not copied:
+// the transition is kept beside it until a reader needs the agent whole).
 //
 // Sums are kept in double-double arithmetic, so that taking away exactly what was added
 // leaves no rounding residue however many changes there were; a maximum that is taken
@@ -23,14 +27,59 @@ import (
 type Live struct {
 	workloads map[wkey]*liveWorkload
 	members   map[string]*member
+	// StaleAfter is how old an agent's data may be before Lag marks it (nil: never).
+	StaleAfter func(Agent) time.Duration
 }
 
 // member is one agent as Live last saw it.
 type member struct {
 	key   string
-	agent Agent
-	row   view.Pod // podRow of agent
+	agent Agent    // its Snapshot is never changed: transitions are kept in over
+	row   view.Pod // podRow of the agent, its breaker counts kept up to date
 	w     *liveWorkload
+	// Breakers changed by transitions since the snapshot: by name, and the names the
+	// snapshot does not hold, in arrival order. index finds a name in the snapshot.
+	over  map[string]*wire.Breaker
+	added []string
+	index map[string]int
+	// staleAt is when the agent's data becomes too old (Unix ns; 0: never), worked out
+	// when it arrives so that Lag only compares.
+	staleAt int64
+}
+
+// each calls f with every breaker of the member as it stands: the snapshot's, with the
+// transitions since applied.
+func (m *member) each(f func(b *wire.Breaker)) {
+	if m.agent.Snapshot == nil {
+		return
+	}
+	bs := m.agent.Snapshot.Breakers
+	for i := range bs {
+		if len(m.over) > 0 {
+			if o := m.over[bs[i].Name]; o != nil {
+				f(o)
+				continue
+			}
+		}
+		f(&bs[i])
+	}
+	for _, name := range m.added {
+		f(m.over[name])
+	}
+}
+
+// current is the agent as it stands, its transitions written into a snapshot of its own
+// (which then replaces the kept one, so that this is done once).
+func (m *member) current() Agent {
+	if len(m.over) == 0 {
+		return m.agent
+	}
+	next := *m.agent.Snapshot
+	next.Breakers = make([]wire.Breaker, 0, len(next.Breakers)+len(m.added))
+	m.each(func(b *wire.Breaker) { next.Breakers = append(next.Breakers, *b) })
+	m.agent.Snapshot = &next
+	m.over, m.added, m.index = nil, nil, nil
+	return m.agent
 }
 
 // NewLive returns an empty Live.
@@ -48,6 +97,11 @@ func (l *Live) Set(key string, a Agent) {
 		m.w.sub(m)
 	}
 	m.agent, m.row = a, podRow(a)
+	m.over, m.added, m.index = nil, nil, nil
+	m.staleAt = 0
+	if l.StaleAfter != nil && a.live() {
+		m.staleAt = a.Status.LastSeen.Add(l.StaleAfter(a)).UnixNano()
+	}
 	k := wkey{a.Status.Namespace, WorkloadOf(a.Status)}
 	if m.w == nil || m.w.key != k {
 		if m.w != nil {
@@ -84,13 +138,108 @@ func (l *Live) leave(m *member) {
 	m.w = nil
 }
 
-// Agent returns what Live holds for agent key.
+// SetStatus records agent key's new state, keeping its snapshot and transitions; it
+// reports false for an agent Live does not hold.
+func (l *Live) SetStatus(key string, st view.AgentStatus) bool {
+	m := l.members[key]
+	if m == nil {
+		return false
+	}
+	a := m.current()
+	a.Status = st
+	l.Set(key, a)
+	return true
+}
+
+// Status returns agent key's state.
+func (l *Live) Status(key string) (view.AgentStatus, bool) {
+	m := l.members[key]
+	if m == nil {
+		return view.AgentStatus{}, false
+	}
+	return m.agent.Status, true
+}
+
+// Transition records one breaker of agent key as a transition left it, and returns the
+// workload's tile of that breaker after the change and the agent's state. It reports
+// false for an agent without a snapshot (its next one carries the breaker).
+func (l *Live) Transition(key string, b wire.Breaker) (view.BreakerTile, view.AgentStatus, bool) {
+	m := l.members[key]
+	if m == nil || m.agent.Snapshot == nil {
+		return view.BreakerTile{}, view.AgentStatus{}, false
+	}
+	if m.index == nil {
+		bs := m.agent.Snapshot.Breakers
+		m.index = make(map[string]int, len(bs))
+		for i := range bs {
+			m.index[bs[i].Name] = i
+		}
+	}
+	var old *wire.Breaker
+	if o := m.over[b.Name]; o != nil {
+		old = o
+	} else if i, ok := m.index[b.Name]; ok {
+		old = &m.agent.Snapshot.Breakers[i]
+	}
+	w := m.w
+	live := m.agent.live()
+	if live && old != nil { // a pod row counts the breakers of a live agent only
+		w.applyBreaker(m, old, -1)
+		if old.State.Open() {
+			m.row.BreakersOpen--
+		}
+	}
+	if m.over == nil {
+		m.over = map[string]*wire.Breaker{}
+	}
+	if old == nil {
+		m.added = append(m.added, b.Name)
+		if live {
+			m.row.Breakers++
+		}
+	}
+	nb := b
+	m.over[b.Name] = &nb
+	if live {
+		w.applyBreaker(m, &nb, 1)
+		if nb.State.Open() {
+			m.row.BreakersOpen++
+		}
+	}
+	w.changed = true
+	t, _ := w.tileOf(b.Name)
+	if t == nil {
+		return view.BreakerTile{Namespace: w.key.ns, Workload: w.key.name, Name: b.Name, State: b.State, Sources: []string{}}, m.agent.Status, true
+	}
+	if t.sinceStale {
+		w.findSince(t)
+	}
+	return t.tile(w.key), m.agent.Status, true
+}
+
+// Agent returns what Live holds for agent key, its transitions applied.
 func (l *Live) Agent(key string) (Agent, bool) {
 	m := l.members[key]
 	if m == nil {
 		return Agent{}, false
 	}
-	return m.agent, true
+	return m.current(), true
+}
+
+// Lag marks the agents whose data is older than StaleAfter says it may be at now, and
+// no longer marks those that are fresh again: a lagging agent's breakers count as stale
+// in its tiles until its data is fresh. It costs a comparison per agent, and a change of
+// mark as much as a Set.
+func (l *Live) Lag(now time.Time) {
+	t := now.UnixNano()
+	for _, m := range l.members {
+		lag := m.staleAt != 0 && t > m.staleAt
+		if lag != m.agent.Lagging {
+			m.w.sub(m)
+			m.agent.Lagging, m.row.Stale = lag, lag
+			m.w.add(m)
+		}
+	}
 }
 
 // Parts returns every workload's part (with Detail: pods and agents, in key order),
@@ -117,8 +266,18 @@ func (l *Live) Len() int { return len(l.members) }
 func (l *Live) Agents() []Agent {
 	out := make([]Agent, 0, len(l.members))
 	for _, m := range l.members {
-		out = append(out, m.agent)
+		out = append(out, m.current())
 	}
+	return out
+}
+
+// Statuses returns every agent's state, sorted by key.
+func (l *Live) Statuses() []view.AgentStatus {
+	out := make([]view.AgentStatus, 0, len(l.members))
+	for _, m := range l.members {
+		out = append(out, m.agent.Status)
+	}
+	slices.SortFunc(out, func(a, b view.AgentStatus) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
@@ -130,7 +289,7 @@ func (l *Live) Workload(namespace, name string) []Agent {
 	}
 	out := make([]Agent, 0, len(w.members))
 	for _, m := range w.members {
-		out = append(out, m.agent)
+		out = append(out, m.current())
 	}
 	return out
 }
@@ -216,7 +375,6 @@ type liveWorkload struct {
 	rps, eps        dd
 	rpsN, epsN      int // pods reporting them (a sum back to no pod is exactly 0)
 	open            int
-	tiles           []*liveTile
 
 	agents            [4]int // connected, unavailable, missing, other
 	live              int    // pods counted in the totals
@@ -229,6 +387,55 @@ type liveWorkload struct {
 	bHalfOpen         int
 	pressure          dd
 	hot               int
+	tiles             []*liveTile
+	tileIndex         map[string]int // position of each tile by name, once there are many
+}
+
+// indexFrom is the number of tiles from which a workload keeps an index of them: a few
+// names are found faster by comparing them.
+const indexFrom = 16
+
+// tileOf returns the tile of a breaker name and its position, or nil.
+func (w *liveWorkload) tileOf(name string) (*liveTile, int) {
+	if w.tileIndex != nil {
+		if i, ok := w.tileIndex[name]; ok {
+			return w.tiles[i], i
+		}
+		return nil, -1
+	}
+	for i, t := range w.tiles {
+		if t.name == name {
+			return t, i
+		}
+	}
+	return nil, -1
+}
+
+func (w *liveWorkload) addTile(t *liveTile) {
+	w.tiles = append(w.tiles, t)
+	switch {
+	case w.tileIndex != nil:
+		w.tileIndex[t.name] = len(w.tiles) - 1
+	case len(w.tiles) > indexFrom:
+		w.tileIndex = make(map[string]int, len(w.tiles))
+		for i, x := range w.tiles {
+			w.tileIndex[x.name] = i
+		}
+	}
+}
+
+// removeTile takes away the tile at i, moving the last one into its place.
+func (w *liveWorkload) removeTile(i int) {
+	last := len(w.tiles) - 1
+	if w.tileIndex != nil {
+		delete(w.tileIndex, w.tiles[i].name)
+		if i != last {
+			w.tileIndex[w.tiles[last].name] = i
+		}
+	}
+	w.tiles[i] = w.tiles[last]
+	w.tiles[last] = nil
+	w.tiles = w.tiles[:last]
 }
 
 func agentSlot(state string) int {
@@ -311,33 +518,65 @@ func (w *liveWorkload) apply(m *member, sign int) {
 	if w.live == 0 {
 		w.pressure = dd{}
 	}
-	for i := range a.Snapshot.Breakers {
-		b := &a.Snapshot.Breakers[i]
-		w.breakers += sign
-		switch {
-		case b.State.Open():
-			w.bOpen += sign
-			w.open += sign
-		case b.State == wire.StateHalfOpen:
-			w.bHalfOpen += sign
+	if len(m.over) == 0 {
+		bs := a.Snapshot.Breakers
+		for i := range bs {
+			w.applyBreaker(m, &bs[i], sign)
 		}
-		t := w.tile(b.Name)
-		t.apply(b, sign)
-		if t.pods == 0 {
-			w.tiles = slices.DeleteFunc(w.tiles, func(x *liveTile) bool { return x == t })
-		}
+		return
+	}
+	m.each(func(b *wire.Breaker) { w.applyBreaker(m, b, sign) })
+}
+
+// applyBreaker adds (sign 1) or takes away (sign -1) what one breaker of a live member
+// contributes.
+func (w *liveWorkload) applyBreaker(m *member, b *wire.Breaker, sign int) {
+	w.changed = true
+	w.breakers += sign
+	switch {
+	case b.State.Open():
+		w.bOpen += sign
+		w.open += sign
+	case b.State == wire.StateHalfOpen:
+		w.bHalfOpen += sign
+	}
+	t, i := w.tileOf(b.Name)
+	if t == nil {
+		t = &liveTile{name: b.Name}
+		w.addTile(t)
+		i = len(w.tiles) - 1
+	}
+	t.apply(b, sign, m.agent.Lagging)
+	if t.pods == 0 {
+		w.removeTile(i)
 	}
 }
 
-func (w *liveWorkload) tile(name string) *liveTile {
-	for _, t := range w.tiles {
-		if t.name == name {
-			return t
+// findSince finds a tile's latest transition again among the workload's live members.
+func (w *liveWorkload) findSince(t *liveTile) {
+	t.since, t.sinceStale = wire.Time{}, false
+	for _, m := range w.members {
+		if !m.agent.live() {
+			continue
+		}
+		var b *wire.Breaker
+		if o := m.over[t.name]; o != nil {
+			b = o
+		} else if m.index != nil {
+			if i, ok := m.index[t.name]; ok {
+				b = &m.agent.Snapshot.Breakers[i]
+			}
+		} else {
+			m.each(func(x *wire.Breaker) {
+				if x.Name == t.name {
+					b = x
+				}
+			})
+		}
+		if b != nil && b.Since.After(t.since.Time) {
+			t.since = b.Since
 		}
 	}
-	t := &liveTile{name: name}
-	w.tiles = append(w.tiles, t)
-	return t
 }
 
 // build makes the workload's part from its sums, finding again the maxima that were
@@ -401,12 +640,11 @@ func (w *liveWorkload) build() {
 			if !m.agent.live() {
 				continue
 			}
-			for i := range m.agent.Snapshot.Breakers {
-				b := &m.agent.Snapshot.Breakers[i]
-				if t := w.tile(b.Name); t.sinceStale && b.Since.After(t.since.Time) {
+			m.each(func(b *wire.Breaker) {
+				if t, _ := w.tileOf(b.Name); t != nil && t.sinceStale && b.Since.After(t.since.Time) {
 					t.since = b.Since
 				}
-			}
+			})
 		}
 	}
 	for _, t := range w.tiles {
@@ -454,7 +692,8 @@ type sourceCount struct {
 	n    int
 }
 
-func (t *liveTile) apply(b *wire.Breaker, sign int) {
+// apply adds (sign 1) or takes away (sign -1) one pod's breaker; lag counts it as stale.
+func (t *liveTile) apply(b *wire.Breaker, sign int, lag bool) {
 	f := float64(sign)
 	t.pods += sign
 	switch {
@@ -496,7 +735,7 @@ func (t *liveTile) apply(b *wire.Breaker, sign int) {
 	if sign < 0 && !b.Since.Before(t.since.Time) {
 		t.sinceStale = true
 	}
-	if b.Stale {
+	if b.Stale || lag {
 		t.stale += sign
 	}
 	if b.Source != "" {

@@ -68,10 +68,41 @@ func TestLiveAgreesWithWorkload(t *testing.T) {
 		for round := range 40 {
 			for range 1 + rng.IntN(10) {
 				key := keys[rng.IntN(len(keys))]
-				if rng.IntN(6) == 0 {
+				switch rng.IntN(6) {
+				case 0:
 					live.Remove(key)
 					delete(agents, key)
 					continue
+				case 1, 2: // transitions of breakers held or new
+					a, ok := agents[key]
+					if !ok {
+						continue
+					}
+					for range 1 + rng.IntN(3) {
+						b := randomAgent(rng, key).Snapshot.Breakers
+						if len(b) == 0 {
+							continue
+						}
+						br := b[0]
+						br.Name = fmt.Sprintf("b%d", rng.IntN(6))
+						_, _, applied := live.Transition(key, br)
+						if applied != (a.Snapshot != nil) {
+							t.Fatalf("Transition applied %v to an agent with snapshot %v", applied, a.Snapshot != nil)
+						}
+						if a.Snapshot != nil {
+							a = withBreaker(a, br)
+						}
+					}
+					agents[key] = a
+					continue
+				case 3:
+					if a, ok := agents[key]; ok && rng.IntN(2) == 0 {
+						st := randomAgent(rng, key).Status
+						live.SetStatus(key, st)
+						a.Status = st
+						agents[key] = a
+						continue
+					}
 				}
 				a := randomAgent(rng, key)
 				live.Set(key, a)
@@ -87,6 +118,80 @@ func TestLiveAgreesWithWorkload(t *testing.T) {
 				t.Fatalf("seed %d round %d (-full merge +live):\n%s", seed, round, diff)
 			}
 		}
+	}
+}
+
+// withBreaker is a with breaker b replacing the one of its name, or added last.
+func withBreaker(a Agent, b wire.Breaker) Agent {
+	s := *a.Snapshot
+	s.Breakers = slices.Clone(s.Breakers)
+	if i := slices.IndexFunc(s.Breakers, func(x wire.Breaker) bool { return x.Name == b.Name }); i >= 0 {
+		s.Breakers[i] = b
+	} else {
+		s.Breakers = append(s.Breakers, b)
+	}
+	a.Snapshot = &s
+	return a
+}
+
+// A transition's tile is the workload's tile of that breaker after the change, as a full
+// merge makes it, and the agent Live gives back is the one the transitions left.
+func TestLiveTransitionTile(t *testing.T) {
+	live := NewLive()
+	a1 := pod("ns", "wl", "p1", 1, 1, 1, 1, breaker("db", wire.StateClosed, 10, 5), breaker("cache", wire.StateClosed, 1, 1))
+	a2 := pod("ns", "wl", "p2", 1, 1, 1, 1, breaker("db", wire.StateClosed, 30, 5))
+	live.Set("p1", a1)
+	live.Set("p2", a2)
+	opened := breaker("db", wire.StateOpen, 90, 7)
+	opened.Since = wire.NewTime(t0.Add(time.Minute))
+	tile, st, ok := live.Transition("p1", opened)
+	if !ok || st.Pod != "p1" {
+		t.Fatalf("Transition = %v, %+v", ok, st)
+	}
+	a1 = withBreaker(a1, opened)
+	want := Workload("ns", "wl", []Agent{a1, a2}, PartOptions{})
+	i := slices.IndexFunc(want.Tiles, func(x view.BreakerTile) bool { return x.Name == "db" })
+	if diff := cmp.Diff(want.Tiles[i], tile, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("tile (-full merge +transition):\n%s", diff)
+	}
+	got, _ := live.Agent("p1")
+	if diff := cmp.Diff(a1, got); diff != "" {
+		t.Errorf("agent after the transition (-want +got):\n%s", diff)
+	}
+	if _, _, ok := live.Transition("nobody", opened); ok {
+		t.Error("a transition of an unknown agent was applied")
+	}
+}
+
+// An agent whose data is older than it should be shows stale, pod and tiles, until its
+// data is fresh again.
+func TestLiveLag(t *testing.T) {
+	live := NewLive()
+	live.StaleAfter = func(Agent) time.Duration { return 3 * time.Second }
+	a := pod("ns", "wl", "p1", 1, 1, 1, 1, breaker("db", wire.StateClosed, 10, 5))
+	a.Status.LastSeen = wire.NewTime(t0)
+	live.Set("p1", a)
+	stale := func() (bool, bool) {
+		p := Assemble(Input{Detail: true}, live.Parts(nil))
+		return p.Pods[0].Stale, p.Breakers[0].Stale
+	}
+	live.Lag(t0.Add(2 * time.Second))
+	if pod, tile := stale(); pod || tile {
+		t.Errorf("fresh data shows stale: pod %v, tile %v", pod, tile)
+	}
+	live.Lag(t0.Add(4 * time.Second))
+	if pod, tile := stale(); !pod || !tile {
+		t.Errorf("data 4 s old with 3 s allowed: pod stale %v, tile stale %v", pod, tile)
+	}
+	got, _ := live.Agent("p1")
+	if want := Workload("ns", "wl", []Agent{got}, PartOptions{Detail: true}); !want.Pods[0].Stale || !want.Tiles[0].Stale {
+		t.Error("a full merge of the lagging agent does not show it stale")
+	}
+	a.Status.LastSeen = wire.NewTime(t0.Add(4 * time.Second))
+	live.Set("p1", a)
+	live.Lag(t0.Add(5 * time.Second))
+	if pod, tile := stale(); pod || tile {
+		t.Errorf("fresh again, still stale: pod %v, tile %v", pod, tile)
 	}
 }
 

@@ -16,6 +16,10 @@ import (
 type Agent struct {
 	Status   view.AgentStatus
 	Snapshot *wire.Snapshot
+	// Lagging is set when the snapshot is older than the agent's interval says it
+	// should be (Live.Lag): its data is not being read fresh, and its pod and its
+	// breakers are shown stale.
+	Lagging bool
 }
 
 // Input is everything the view is computed from.
@@ -25,8 +29,8 @@ type Input struct {
 	Discovery view.Discovery
 	Agents    []Agent
 	Alerts    []wire.Alert // firing now
-	// Detail adds pods and agent rows to the view; PerPod adds each pod's view of
-	// every breaker to the tiles.
+	// Detail adds pods and agent rows to the view; PerPod adds each pod's sample to
+	// its row and each pod's view of every breaker to the tiles.
 	Detail bool
 	PerPod bool
 	// Unsorted leaves pods and agents in input order, for callers that only scan them
@@ -188,7 +192,7 @@ type Part struct {
 // PartOptions choose what a Part holds besides its figures.
 type PartOptions struct {
 	Detail bool // pods and agent rows
-	PerPod bool // each pod's view of every breaker in the tiles
+	PerPod bool // each pod's sample in its row, and its view of every breaker in the tiles
 }
 
 // Workload merges the agents of one workload into its Part.
@@ -218,6 +222,9 @@ func Workload(namespace, name string, agents []Agent, opts PartOptions) *Part {
 			p.Pressure.add(PressureOf(podPressure(pod)))
 		}
 		if opts.Detail {
+			if opts.PerPod && a.live() {
+				pod.Sample = a.Snapshot.Sample
+			}
 			p.Pods = append(p.Pods, pod)
 			p.Agents = append(p.Agents, a.Status)
 		}
@@ -282,6 +289,7 @@ func podNumbers(a Agent) view.Pod {
 	if !a.live() {
 		return p
 	}
+	p.Stale = a.Lagging
 	s := a.Snapshot.Sample
 	p.Breakers = len(a.Snapshot.Breakers)
 	for _, b := range a.Snapshot.Breakers {

@@ -214,17 +214,6 @@ func TestFilter(t *testing.T) {
 	}
 }
 
-func TestTile(t *testing.T) {
-	agents := []Agent{
-		pod("shop", "cart", "c1", 1, 1, 1, 0, breaker("db", wire.StateOpen, 80, 5)),
-		pod("shop", "cart", "c2", 1, 1, 1, 0, breaker("db", wire.StateOpen, 60, 5)),
-	}
-	tl := Tile("shop", "cart", "db", agents)
-	if tl.Open != 2 || tl.Pods != 2 || tl.State != wire.StateOpen || *tl.FailureRate != 70 {
-		t.Errorf("tile = %+v; want open on 2 of 2, failure rate 70", tl)
-	}
-}
-
 func TestWorkloadOf(t *testing.T) {
 	for _, tt := range []struct {
 		st   view.AgentStatus

@@ -118,25 +118,6 @@ func Filter(c view.Cluster, namespace, workload string) view.Cluster {
 	return out
 }
 
-// Tile merges one breaker over the given agents (those of one workload): the tile a
-// circuit-breaker event carries.
-func Tile(namespace, workload, name string, agents []Agent) view.BreakerTile {
-	t := &tileAcc{tile: view.BreakerTile{Namespace: namespace, Workload: workload, Name: name}}
-	for _, a := range agents {
-		if !a.live() {
-			continue
-		}
-		for i := range a.Snapshot.Breakers {
-			if b := &a.Snapshot.Breakers[i]; b.Name == name {
-				t.add(a, b, false)
-			}
-		}
-	}
-	tl := t.done()
-	tl.PerPod = nil
-	return tl
-}
-
 func sortStable(idx []int, less func(a, b int) bool) {
 	sort.SliceStable(idx, func(i, j int) bool { return less(idx[i], idx[j]) })
 }

@@ -21,6 +21,10 @@ import (
 // errStopped ends the stream of an agent that was stopped.
 var errStopped = errors.New("agent stopped")
 
+// errInvalid ends a stream with an event that does not decode, or fails the wire's checks
+// of names, identity and figures (the checks the agent applies to what it is sent).
+var errInvalid = errors.New("invalid event")
+
 // agent is one target and its connection. No goroutine waits on its behalf: a connect
 // runs in a short-lived goroutine, an open stream is read by an event loop (or, for
 // https, by a goroutine of its own), and a retry waits on a timer.
@@ -50,16 +54,10 @@ type agent struct {
 
 	// Owned by the stream's reader (one at a time, in order).
 	lastID   string
-	states   []known // last known state of each breaker, from snapshots and transitions
-	synced   bool    // a snapshot has been seen
+	states   map[string]wire.BreakerState // last known state of each breaker, from snapshots and transitions
+	synced   bool                         // a snapshot has been seen
 	interval atomic.Int64
 	breakers int // breakers in the last snapshot: the next one's capacity
-}
-
-// known is a breaker's last known state.
-type known struct {
-	name  string
-	state wire.BreakerState
 }
 
 func newAgent(p *Pool, t discovery.Target) *agent {
@@ -231,6 +229,7 @@ func (a *agent) ended(connectedAt time.Time, err error) {
 	a.attempt++
 	a.life.Unlock()
 
+	a.p.countDrop(err)
 	state, reason := view.AgentUnavailable, describe(err)
 	// A pod's agent that has never answered was never there: missing, not unavailable.
 	if silent := a.missingIfSilent(); !answered && silent != "" {
@@ -296,11 +295,14 @@ func (a *agent) handle(ev event, dec *decoder) error {
 	case wire.EventSnapshot, wire.EventMetrics:
 		snap, err := dec.snapshot(ev.Data, a.breakers)
 		if err != nil {
-			return fmt.Errorf("bad %s event: %w", ev.Name, err)
+			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
 		a.breakers = len(snap.Breakers)
 		if snap.Agent.V != 0 && snap.Agent.V != wire.Version {
-			return fmt.Errorf("bad %s event: agent wire version %d, want %d", ev.Name, snap.Agent.V, wire.Version)
+			return fmt.Errorf("%w: %s event: agent wire version %d, want %d", errInvalid, ev.Name, snap.Agent.V, wire.Version)
+		}
+		if err := wire.CheckSnapshot(snap); err != nil {
+			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
 		if snap.Sample != nil && snap.Sample.IntervalMs > 0 {
 			a.interval.Store(int64(snap.Sample.IntervalMs * float64(time.Millisecond)))
@@ -310,44 +312,37 @@ func (a *agent) handle(ev event, dec *decoder) error {
 		if full {
 			a.resync(snap)
 			a.synced = true
-			a.states = a.states[:0]
+			clear(a.states)
+			if a.states == nil {
+				a.states = make(map[string]wire.BreakerState, len(snap.Breakers))
+			}
 			for _, b := range snap.Breakers {
-				a.states = append(a.states, known{b.Name, b.State})
+				a.states[b.Name] = b.State
 			}
 		}
 		a.p.sink.Snapshot(a.target.Key, snap, full)
 	case wire.EventCircuitBreaker:
 		var tr wire.Transition
 		if err := decode(ev.Data, &tr); err != nil {
-			return fmt.Errorf("bad %s event: %w", ev.Name, err)
+			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
-		if !tr.To.Valid() || tr.Breaker.Name == "" {
-			return fmt.Errorf("bad %s event: transition to %q of breaker %q", ev.Name, tr.To, tr.Breaker.Name)
+		if err := wire.CheckTransition(&tr); err != nil {
+			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
-		a.setKnown(tr.Breaker.Name, tr.To)
+		if a.states == nil {
+			a.states = map[string]wire.BreakerState{}
+		}
+		if _, known := a.states[tr.Breaker.Name]; known || len(a.states) < maxKnown {
+			a.states[tr.Breaker.Name] = tr.To
+		}
 		a.p.sink.Transition(a.target.Key, tr)
 	}
 	return nil
 }
 
-func (a *agent) knownState(name string) (wire.BreakerState, bool) {
-	for _, k := range a.states {
-		if k.name == name {
-			return k.state, true
-		}
-	}
-	return "", false
-}
-
-func (a *agent) setKnown(name string, state wire.BreakerState) {
-	for i := range a.states {
-		if a.states[i].name == name {
-			a.states[i].state = state
-			return
-		}
-	}
-	a.states = append(a.states, known{name, state})
-}
+// maxKnown bounds the breaker states remembered from transitions between snapshots (a
+// snapshot holds at most an event's worth).
+const maxKnown = 1 << 16
 
 // resync turns the difference between the breaker states known before a break and a
 // fresh snapshot into transitions. The agent sends a snapshot instead of a replay when
@@ -358,7 +353,7 @@ func (a *agent) resync(snap *wire.Snapshot) {
 		return
 	}
 	for _, b := range snap.Breakers {
-		prev, ok := a.knownState(b.Name)
+		prev, ok := a.states[b.Name]
 		if ok && prev == b.State {
 			continue
 		}
@@ -398,7 +393,7 @@ func describe(err error) string {
 	case err == nil:
 		return "stream ended"
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "stalled: no data within twice the sample interval"
+		return "stalled: no event within twice the sample interval"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET):
@@ -407,9 +402,7 @@ func describe(err error) string {
 		return "host unreachable"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "stream ended by the agent"
-	case errors.Is(err, errTooLarge):
-		return "misbehaving agent: " + err.Error()
-	case errors.Is(err, errChunked):
+	case errors.Is(err, errTooLarge), errors.Is(err, errChunked), errors.Is(err, errGarbage), errors.Is(err, errInvalid):
 		return "misbehaving agent: " + err.Error()
 	}
 	var dnsErr *net.DNSError

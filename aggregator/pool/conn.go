@@ -33,7 +33,7 @@ type conn struct {
 	fd   int
 	loop *loop
 	id   uint32
-	last int64 // when a byte last arrived (Unix ns); the loop's own
+	last int64 // when the stream last showed progress, an event or a comment (Unix ns); the reader's own
 }
 
 // open connects, sends the request and reads the response header. leftover is what the
@@ -88,7 +88,7 @@ func (a *agent) open() (c *conn, leftover []byte, err error) {
 		b, _ := br.Peek(n)
 		leftover = append([]byte(nil), b...)
 	}
-	c = &conn{a: a, p: newParser(mode, length, a.p.opts.MaxEventBytes), dec: newDecoder(), connectedAt: time.Now(), nc: nc, fd: -1}
+	c = &conn{a: a, p: newParser(mode, length, a.p.opts.MaxEventBytes, a.p.opts.MaxGarbageBytes), dec: newDecoder(), connectedAt: time.Now(), nc: nc, fd: -1}
 	if l := a.p.loopFor(a); l != nil && u.Scheme == "http" {
 		if err := l.adopt(c); err != nil {
 			return nil, nil, err
@@ -130,9 +130,15 @@ func (a *agent) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 }
 
 // feed hands bytes read from the connection to the parser and the events they complete
-// to the agent.
+// to the agent, and notes when they showed progress: bytes that form no event or comment
+// do not keep a stream alive.
 func (c *conn) feed(raw []byte) error {
-	return c.p.feed(raw, c.event)
+	before := c.p.progress
+	err := c.p.feed(raw, c.event)
+	if c.p.progress != before {
+		c.last = time.Now().UnixNano()
+	}
+	return err
 }
 
 func (c *conn) event(ev event) error { return c.a.event(ev, c.dec) }
@@ -152,8 +158,9 @@ func (c *conn) serve() {
 func (c *conn) read() {
 	buf := make([]byte, 4<<10)
 	var err error
+	c.last = time.Now().UnixNano()
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.a.stallTimeout()))
+		_ = c.nc.SetReadDeadline(time.Unix(0, c.last).Add(c.a.stallTimeout()))
 		var n int
 		n, err = c.nc.Read(buf)
 		if n > 0 {

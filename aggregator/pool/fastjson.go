@@ -43,6 +43,10 @@ type scanner struct {
 	// utf8: the whole input is valid UTF-8, so its strings need no check of their own
 	// (one pass over the event is cheaper than one per string).
 	utf8 bool
+	// The last time read and its text: an agent's breakers were mostly seen and last
+	// updated in the same few milliseconds, so a time often repeats the one before.
+	lastTime     wire.Time
+	lastTimeText []byte
 }
 
 // arena is the memory a decoder reuses from one snapshot to the next: a decoded snapshot
@@ -67,6 +71,9 @@ func (a *arena) breakerFigures() *breakerFigures {
 }
 
 func (s *scanner) ws() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return // what agents write has no space between tokens
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -110,21 +117,31 @@ func (s *scanner) rawString() ([]byte, error) {
 	}
 	start := s.i + 1
 	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		if c == '"' {
-			s.i = j + 1
-			v := s.b[start:j]
-			if !s.utf8 && !utf8.Valid(v) {
-				return nil, errFast
-			}
-			return v, nil
+		if !stringEnd[s.b[j]] {
+			continue
 		}
-		if c == '\\' || c < 0x20 {
+		if s.b[j] != '"' {
+			return nil, errFast // an escape or a control character
+		}
+		s.i = j + 1
+		v := s.b[start:j]
+		if !s.utf8 && !utf8.Valid(v) {
 			return nil, errFast
 		}
+		return v, nil
 	}
 	return nil, errFast
 }
+
+// stringEnd marks the bytes that end the plain part of a string: the closing quote, a
+// backslash and the control characters.
+var stringEnd = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 func (s *scanner) str() (string, error) {
 	b, err := s.rawString()
@@ -134,8 +151,14 @@ func (s *scanner) str() (string, error) {
 	return s.in.get(b), nil
 }
 
+// maxMembers is the most members an object may have for the fast decoder; the wire's
+// objects have at most 14.
+const maxMembers = 32
+
 // object calls field for each member of an object; it handles null as an empty object
-// only where the caller allows it.
+// only where the caller allows it. An object naming a member twice is declined, as the
+// general decoder refuses it: a filter of one bit per name finds the candidates, which
+// are then compared with the names before. (A name is at most a few dozen bytes long.)
 func (s *scanner) object(field func(key []byte) error) error {
 	if err := s.expect('{'); err != nil {
 		return err
@@ -144,11 +167,25 @@ func (s *scanner) object(field func(key []byte) error) error {
 		s.i++
 		return nil
 	}
+	var seen [2]uint64
+	var starts [maxMembers]uint32 // where each name starts in s.b (names have no escapes)
+	n := 0
 	for {
 		key, err := s.rawString()
 		if err != nil {
 			return err
 		}
+		if n == maxMembers {
+			return errFast
+		}
+		h := memberHash(key)
+		word, bit := h>>6&1, uint64(1)<<(h&63)
+		if seen[word]&bit != 0 && s.seenBefore(starts[:n], key) {
+			return errFast
+		}
+		seen[word] |= bit
+		starts[n] = uint32(s.i - len(key) - 1)
+		n++
 		if err := s.expect(':'); err != nil {
 			return err
 		}
@@ -165,6 +202,29 @@ func (s *scanner) object(field func(key []byte) error) error {
 			return errFast
 		}
 	}
+}
+
+// seenBefore reports whether key is one of the names starting at starts.
+func (s *scanner) seenBefore(starts []uint32, key []byte) bool {
+	for _, at := range starts {
+		name := s.b[at:]
+		if len(name) > len(key) && name[len(key)] == '"' && string(name[:len(key)]) == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// memberHash spreads member names over the filter's 128 bits, by length, first byte
+// and last two bytes (which tell the wire's names of one object apart), multiplied by
+// the golden ratio so that the top bits mix them all.
+func memberHash(key []byte) uint {
+	n := len(key)
+	if n < 2 {
+		return uint(n) << 4
+	}
+	h := uint64(n)<<24 | uint64(key[0])<<16 | uint64(key[n-2])<<8 | uint64(key[n-1])
+	return uint((h * 0x9E3779B97F4A7C15) >> 57)
 }
 
 func (s *scanner) array(elem func() error) error {
@@ -191,28 +251,51 @@ func (s *scanner) array(elem func() error) error {
 	}
 }
 
-// number returns the bytes of a JSON number.
+// number returns the bytes of a JSON number, which must follow the JSON grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) number() ([]byte, error) {
 	s.ws()
-	start := s.i
-	j := s.i
-	if j < len(s.b) && s.b[j] == '-' {
+	b, start := s.b, s.i
+	j := start
+	if j < len(b) && b[j] == '-' {
 		j++
 	}
-	digits := j
-	for j < len(s.b) {
-		c := s.b[j]
-		if (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
-			j++
-			continue
-		}
-		break
-	}
-	if j == digits {
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		j = digitsEnd(b, j+1)
+	default:
 		return nil, errFast
 	}
+	if j < len(b) && b[j] == '.' {
+		k := digitsEnd(b, j+1)
+		if k == j+1 {
+			return nil, errFast
+		}
+		j = k
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		k := digitsEnd(b, j)
+		if k == j {
+			return nil, errFast
+		}
+		j = k
+	}
 	s.i = j
-	return s.b[start:j], nil
+	return b[start:j], nil
+}
+
+// digitsEnd returns where the digits of b starting at j end.
+func digitsEnd(b []byte, j int) int {
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	return j
 }
 
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
@@ -315,6 +398,9 @@ func (s *scanner) time() (wire.Time, error) {
 	if err != nil {
 		return wire.Time{}, err
 	}
+	if len(b) == 24 && string(b) == string(s.lastTimeText) {
+		return s.lastTime, nil
+	}
 	if len(b) == 24 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == '.' && b[23] == 'Z' {
 		n := func(from, to int) (int, bool) {
 			v := 0
@@ -336,7 +422,8 @@ func (s *scanner) time() (wire.Time, error) {
 		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && se < 60 {
 			t := time.Date(y, time.Month(mo), d, h, mi, se, ms*int(time.Millisecond), time.UTC)
 			if t.Day() == d { // not normalised from an impossible date
-				return wire.NewTime(t), nil
+				s.lastTime, s.lastTimeText = wire.NewTime(t), b
+				return s.lastTime, nil
 			}
 		}
 	}
@@ -775,6 +862,8 @@ func (s *scanner) breaker(b *wire.Breaker) error {
 			err = s.optFloat(&b.SlowCallRate, &figs().f[1])
 		case "rate_per_sec":
 			err = s.optFloat(&b.RatePerSec, &figs().f[2])
+		case "calls_window_ms":
+			err = s.optFloat(&b.CallsWindowMs, &figs().f[7])
 		case "calls":
 			err = s.object(func(k []byte) error {
 				var err error

@@ -2,31 +2,88 @@ package pool
 
 import (
 	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/faultline-dev/faultline/internal/wire"
+	"github.com/faultline-dev/faultline/internal/wire/wiretest"
 )
 
-// The fast decoder and the general one agree on every input both accept.
+// FuzzFastSnapshot checks the pool's decoder against the reference on every input: the
+// pool (the fast decoder, falling back to the general one when it declines) accepts with
+// the snapshot the reference decodes, or refuses what the reference refuses; and what the
+// fast decoder accepts on its own, the reference accepts identically. The reference is
+// the JSON v2 implementation (what encoding/json/v2 ships as), with the wire's strict
+// rules: a member named twice, invalid UTF-8 and a wire version other than 1 are refused.
+// encoding/json must agree too wherever its looser rules do not come into play (it keeps
+// the last of duplicate names, matches names without regard to case and replaces invalid
+// UTF-8). The seeds (testdata/fuzz) hold every field of the wire types.
 func FuzzFastSnapshot(f *testing.F) {
 	f.Add(snapshotJSON(nil))
-	f.Add([]byte(`{"v":1,"agent":{"v":1,"id":"a"},"seq":3,"sample":null,"breakers":[]}`))
-	f.Add([]byte(`{"v":1,"agent":{"v":1,"id":"a","started":"2026-01-02T03:04:05.678Z"},"sample":{"v":1,"cpu":{"cores":0.25,"limit_cores":null},"memory":{"working_set_bytes":12,"limit_bytes":1024}},"breakers":[{"v":1,"name":"db","state":"open","failure_rate":12.5,"calls":{"failed":3},"thresholds":{"failure_rate":50,"minimum_calls":10}}]}`))
-	f.Add([]byte(`{"v":1,"extra":{"x":[1,2,{"y":null}]},"agent":{"v":1,"id":"\u00e9"},"breakers":[{"name":"b","rate_per_sec":1e3}]}`))
+	filled, _ := json.Marshal(wiretest.Filled[wire.Snapshot](4)) // every field, as the types stand
+	f.Add(filled)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var fast, general wire.Snapshot
-		fastErr := fastSnapshot(data, &fast, interner{}, 0, nil)
-		generalErr := jsonv2.Unmarshal(data, &general)
-		if fastErr != nil || generalErr != nil {
-			return // the general decoder decides whatever the fast one declines
+		var ref wire.Snapshot
+		refErr := decode(data, &ref)
+
+		var fast wire.Snapshot
+		if err := fastSnapshot(data, &fast, interner{}, 0, nil); err == nil && fast.V == wire.Version {
+			if refErr != nil {
+				t.Fatalf("the fast decoder accepts what the reference refuses (%v): %q", refErr, data)
+			}
+			if diff := cmp.Diff(ref, fast); diff != "" {
+				t.Fatalf("fast decoder on %q (-reference +fast):\n%s", data, diff)
+			}
 		}
-		if diff := cmp.Diff(general, fast); diff != "" {
-			t.Fatalf("decoders disagree on %q (-general +fast):\n%s", data, diff)
+		got, err := newDecoder().snapshot(data, 0)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("pool decoder error %v, reference error %v, on %q", err, refErr, data)
+		}
+		if err == nil {
+			if diff := cmp.Diff(ref, *got); diff != "" {
+				t.Fatalf("pool decoder on %q (-reference +pool):\n%s", data, diff)
+			}
+		}
+
+		if !utf8.Valid(data) || !plainNames(data) {
+			return // encoding/json's own rules apply
+		}
+		var std wire.Snapshot
+		stdErr := wire.Decode(wire.Event{Data: data}, &std)
+		if (stdErr == nil) != (refErr == nil) {
+			t.Fatalf("encoding/json error %v, reference error %v, on %q", stdErr, refErr, data)
+		}
+		if stdErr == nil {
+			if diff := cmp.Diff(ref, std); diff != "" {
+				t.Fatalf("on %q (-reference +encoding/json):\n%s", data, diff)
+			}
 		}
 	})
+}
+
+// plainNames reports whether every member name in data is named once in its object and
+// is lower-case ASCII letters, digits and '_', as the wire's names are: encoding/json
+// then matches names as the reference does.
+func plainNames(data []byte) bool {
+	if wire.CheckNames(data) != nil {
+		return false
+	}
+	for _, name := range wire.MemberNames(data) {
+		if strings.ContainsFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') }) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
@@ -35,7 +92,7 @@ func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 	if err := fastSnapshot(data, &fast, interner{}, 0, nil); err != nil {
 		t.Fatalf("fast decoder declined a realistic snapshot: %v", err)
 	}
-	if err := jsonv2.Unmarshal(data, &general); err != nil {
+	if err := decode(data, &general); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(general, fast); diff != "" {
@@ -45,6 +102,8 @@ func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 	for _, in := range [][]byte{
 		bytes.Replace(data, []byte(`"dependency-1"`), []byte(`"dep\u0065ndency-1"`), 1),
 		bytes.Replace(data, []byte(`"v":1,`), []byte(`"v":1,,`), 1),
+		bytes.Replace(data, []byte(`"v":1,`), []byte(`"v":1,"v":1,`), 1),
+		bytes.Replace(data, []byte(`"state":"closed",`), []byte(`"state":"closed","state":"open",`), 1),
 		append(append([]byte(nil), data...), []byte(" {}")...),
 	} {
 		var s wire.Snapshot
@@ -54,13 +113,98 @@ func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 	}
 }
 
+// Every field of the wire types is decoded by the fast decoder, a field added later
+// included: a snapshot with every field set comes back equal, without falling back.
+func TestFastSnapshotEveryField(t *testing.T) {
+	want := wiretest.Filled[wire.Snapshot](1)
+	want.Breakers = append(want.Breakers, wiretest.Filled[wire.Breaker](2))
+	data, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got wire.Snapshot
+	if err := fastSnapshot(data, &got, interner{}, 0, nil); err != nil {
+		t.Fatalf("fast decoder declined %s: %v", data, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-sent +fast):\n%s", diff)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the every-field fuzz seed")
+
+// The fuzz seeds hold every member name of the wire types, so that the fuzzer starts
+// from inputs that exercise every field (regenerate the every-field seed with -update).
+func TestFuzzSeedsHoldEveryField(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzFastSnapshot")
+	every := filepath.Join(dir, "every-field")
+	if *update {
+		s := wiretest.Filled[wire.Snapshot](3)
+		data, _ := json.Marshal(s)
+		if err := os.WriteFile(every, []byte("go test fuzz v1\n[]byte("+strconv.Quote(string(data))+")\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, name := range files {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "go test fuzz v1\n[]byte(")
+		if !ok {
+			continue
+		}
+		text, err := strconv.Unquote(strings.TrimSuffix(body, ")"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, member := range wire.MemberNames([]byte(text)) {
+			seen[member] = true
+		}
+	}
+	for _, name := range jsonNames(reflect.TypeOf(wire.Snapshot{})) {
+		if !seen[name] {
+			t.Errorf("no seed in %s holds the member %q (go test -run TestFuzzSeedsHoldEveryField -update)", dir, name)
+		}
+	}
+}
+
+// jsonNames lists the member names of t and of the types it holds.
+func jsonNames(t reflect.Type) []string {
+	var out []string
+	var walk func(t reflect.Type)
+	seenType := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seenType[t] || t == reflect.TypeOf(wire.Time{}) {
+			return
+		}
+		seenType[t] = true
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(t)
+	return out
+}
+
 // A decoder reuses its memory from one snapshot to the next: nothing of an earlier
 // snapshot may show through a later one, whatever each holds.
 func TestDecoderReuseLeavesNothingBehind(t *testing.T) {
 	rich := snapshotJSON(nil)
+	filled, _ := json.Marshal(wiretest.Filled[wire.Snapshot](1))
 	sparse := []byte(`{"v":1,"agent":{"v":1,"id":"b"},"seq":2,"sample":{"v":1,"interval_ms":500,"cpu":{"cores":0.5},"collectors":[]},"breakers":[{"v":1,"name":"x","state":"open","failure_rate":null,"calls":{}}]}`)
 	empty := []byte(`{"v":1,"agent":{"v":1,"id":"c"},"sample":null,"breakers":[]}`)
-	for _, order := range [][][]byte{{rich, sparse, rich, empty, rich}, {sparse, rich, sparse}, {empty, sparse, empty}} {
+	for _, order := range [][][]byte{{rich, sparse, filled, rich, empty, rich}, {sparse, rich, filled, sparse}, {filled, empty, sparse, empty}} {
 		dec := newDecoder()
 		for _, data := range order {
 			got, err := dec.snapshot(data, 10)
@@ -68,7 +212,7 @@ func TestDecoderReuseLeavesNothingBehind(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want wire.Snapshot
-			if err := jsonv2.Unmarshal(data, &want); err != nil {
+			if err := decode(data, &want); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(want, *got); diff != "" {

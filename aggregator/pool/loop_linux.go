@@ -6,6 +6,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/health"
 )
 
 // loop reads many agents' streams from one goroutine with epoll, as an event loop per
@@ -25,6 +27,8 @@ type loop struct {
 	buf  []byte
 	dec  *decoder
 
+	beat *health.Beat // nil without a health monitor
+
 	mu     sync.Mutex
 	conns  map[uint32]*conn
 	nextID uint32
@@ -33,6 +37,10 @@ type loop struct {
 }
 
 const loopBuffer = 64 << 10
+
+// loopWithin is how long an event loop may take to go round (it wakes at least four
+// times a second) before the pool counts as stuck.
+const loopWithin = 5 * time.Second
 
 func newLoops(p *Pool, n int) ([]*loop, error) {
 	loops := make([]*loop, 0, n)
@@ -46,7 +54,10 @@ func newLoops(p *Pool, n int) ([]*loop, error) {
 		}
 		loops = append(loops, l)
 	}
-	for _, l := range loops {
+	for i, l := range loops {
+		if h := p.opts.Health; h != nil {
+			l.beat = h.Beat(fmt.Sprintf("pool event loop %d", i+1), "turn", loopWithin)
+		}
 		go l.run()
 	}
 	return loops, nil
@@ -139,6 +150,9 @@ func (l *loop) add(c *conn) {
 
 func (l *loop) run() {
 	defer close(l.done)
+	if l.beat != nil {
+		defer l.beat.Stop()
+	}
 	events := make([]syscall.EpollEvent, 256)
 	sweepEvery := min(250*time.Millisecond, l.p.opts.StallFloor/4)
 	next := time.Now().Add(sweepEvery)
@@ -153,6 +167,9 @@ func (l *loop) run() {
 		}
 		n, err := syscall.EpollWait(l.epfd, events, int(wait.Milliseconds()))
 		busy = n > 0
+		if l.beat != nil {
+			l.beat.Tick()
+		}
 		if err != nil && err != syscall.EINTR {
 			l.p.opts.Logger.Error("event loop", "error", err)
 			n = 0
@@ -192,7 +209,6 @@ func (l *loop) read(c *conn) (empty bool) {
 	case n == 0:
 		l.drop(c, c.p.eof())
 	default:
-		c.last = time.Now().UnixNano()
 		if err := c.feed(l.buf[:n]); err != nil {
 			l.drop(c, err)
 		}
@@ -200,9 +216,10 @@ func (l *loop) read(c *conn) (empty bool) {
 	return false
 }
 
-// sweep drops streams that stayed silent longer than their agent's stall timeout. A
-// stream whose bytes are waiting, unread because the loop fell behind, is read instead:
-// it is not the agent that stalled.
+// sweep drops streams that showed no progress (no event, no comment) for longer than
+// their agent's stall timeout. A stream whose bytes are waiting, unread because the loop
+// fell behind, is read instead: it is not the agent that stalled, unless those bytes make
+// no event either.
 func (l *loop) sweep(now time.Time) {
 	var late []*conn
 	l.mu.Lock()
@@ -213,7 +230,11 @@ func (l *loop) sweep(now time.Time) {
 	}
 	l.mu.Unlock()
 	for _, c := range late {
-		if l.read(c) {
+		empty := l.read(c)
+		l.mu.Lock()
+		_, open := l.conns[c.id]
+		l.mu.Unlock()
+		if open && (empty || time.Duration(time.Now().UnixNano()-c.last) > c.a.stallTimeout()) {
 			l.drop(c, os.ErrDeadlineExceeded)
 		}
 	}

@@ -15,6 +15,15 @@ var errTooLarge = errors.New("event exceeds the size limit")
 // errChunked ends a stream whose chunked transfer encoding is malformed.
 var errChunked = errors.New("malformed chunked encoding")
 
+// errGarbage ends a stream that sent more bytes that are not Server-Sent Events (lines
+// of fields the format does not have) than MaxGarbageBytes.
+var errGarbage = errors.New("not an event stream")
+
+// DefaultMaxGarbageBytes is how many bytes of lines that are no Server-Sent Events field
+// an agent's stream may hold before it is dropped, unless told otherwise. An agent sends
+// none.
+const DefaultMaxGarbageBytes = 4 << 10
+
 // event is one SSE event read from an agent. Data is only valid during the call that
 // hands it out.
 type event struct {
@@ -57,10 +66,14 @@ type parser struct {
 	tail   []byte // decoded bytes of an event not complete yet
 	lastID string
 	multi  []byte // scratch for events with several data lines
+
+	garbage    int // bytes of lines that are no SSE field, on this stream
+	maxGarbage int
+	progress   uint64 // events and comments read: what shows the stream is alive
 }
 
-func newParser(mode int, length int64, max int) *parser {
-	return &parser{mode: mode, remain: length, max: max}
+func newParser(mode int, length int64, max, maxGarbage int) *parser {
+	return &parser{mode: mode, remain: length, max: max, maxGarbage: maxGarbage}
 }
 
 // ended reports whether the body is over (last chunk read, or length reached).
@@ -202,14 +215,14 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 	start := 0 // of the event being read
 	var name, data []byte
 	var id string
-	lines := 0
+	lines, junk := 0, 0
 	hasID := false
 	for pos := 0; ; {
 		nl := bytes.IndexByte(region[pos:], '\n')
 		if nl < 0 {
 			return start, nil
 		}
-		line := region[pos : pos+nl]
+		line, lineStart := region[pos:pos+nl], pos
 		pos += nl + 1
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
@@ -221,18 +234,24 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 			if hasID {
 				p.lastID = id
 			}
+			p.garbage += junk
 			if lines > 0 {
 				if lines > 1 {
 					data = p.multi
 				}
+				p.progress++
 				if err := emit(event{ID: p.lastID, Name: eventName(name), Data: data}); err != nil {
 					return 0, err
 				}
 			}
-			start, name, data, lines, hasID = pos, nil, nil, 0, false
+			start, name, data, lines, hasID, junk = pos, nil, nil, 0, false, 0
 			continue
 		}
 		if line[0] == ':' {
+			if lineStart == start { // a comment between events (a heartbeat): taken once
+				start = pos
+				p.progress++
+			}
 			continue
 		}
 		field, value, _ := bytes.Cut(line, []byte{':'})
@@ -240,6 +259,7 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 			value = value[1:]
 		}
 		switch string(field) {
+		case "retry":
 		case "data":
 			switch lines {
 			case 0:
@@ -260,6 +280,10 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 					id = p.lastID
 				}
 				hasID = true
+			}
+		default: // counted once the event is complete, as the rest may be read again
+			if junk += len(line) + 1; p.garbage+junk > p.maxGarbage {
+				return 0, fmt.Errorf("%w: %d bytes that are not Server-Sent Events", errGarbage, p.garbage+junk)
 			}
 		}
 	}

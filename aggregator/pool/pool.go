@@ -8,8 +8,11 @@ package pool
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"hash/maphash"
+	"maps"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -42,10 +46,13 @@ type Sink interface {
 // Options tune the pool; zero values take the defaults.
 type Options struct {
 	Logger        hclog.Logger
-	MaxEventBytes int           // default wire.MaxEventBytes (1 MiB)
-	DialTimeout   time.Duration // default 5 s
-	BackoffBase   time.Duration // first retry delay (default 250 ms)
-	BackoffMax    time.Duration // retry delay cap (default 30 s)
+	MaxEventBytes int // default wire.MaxEventBytes (1 MiB)
+	// MaxGarbageBytes bounds the bytes of lines that are no Server-Sent Events field a
+	// stream may carry before the agent is dropped as misbehaving (default 4 KiB).
+	MaxGarbageBytes int
+	DialTimeout     time.Duration // default 5 s
+	BackoffBase     time.Duration // first retry delay (default 250 ms)
+	BackoffMax      time.Duration // retry delay cap (default 30 s)
 	// StallFloor is the shortest stall timeout; the timeout is twice the agent's sample
 	// interval, but never below this (default 1 s).
 	StallFloor time.Duration
@@ -58,6 +65,8 @@ type Options struct {
 	Goroutines bool
 	// TLS is the client configuration for https agents (default: the system's roots).
 	TLS *tls.Config
+	// Health, when set, learns whether each event loop goes round.
+	Health *health.Monitor
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +75,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEventBytes <= 0 {
 		o.MaxEventBytes = wire.MaxEventBytes
+	}
+	if o.MaxGarbageBytes <= 0 {
+		o.MaxGarbageBytes = DefaultMaxGarbageBytes
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
@@ -97,11 +109,51 @@ type Pool struct {
 	agents map[string]*agent
 	wg     sync.WaitGroup
 	loops  []*loop // nil: goroutine mode
+
+	dropMu  sync.Mutex
+	dropped map[string]uint64 // streams dropped for misbehaving, by reason
+}
+
+// Reasons a stream is dropped as misbehaving, as Dropped counts them.
+const (
+	DropTooLarge = "event_too_large" // an event over MaxEventBytes
+	DropGarbage  = "not_sse"         // more than MaxGarbageBytes that are no SSE
+	DropInvalid  = "invalid_event"   // an event that does not decode or fails the wire's checks
+	DropChunked  = "bad_chunking"    // malformed chunked transfer encoding
+	DropStalled  = "stalled"         // no event within the stall timeout
+)
+
+// Dropped counts the streams dropped because the agent misbehaved or stalled, by reason.
+func (p *Pool) Dropped() map[string]uint64 {
+	p.dropMu.Lock()
+	defer p.dropMu.Unlock()
+	return maps.Clone(p.dropped)
+}
+
+func (p *Pool) countDrop(err error) {
+	var reason string
+	switch {
+	case errors.Is(err, errTooLarge):
+		reason = DropTooLarge
+	case errors.Is(err, errGarbage):
+		reason = DropGarbage
+	case errors.Is(err, errInvalid):
+		reason = DropInvalid
+	case errors.Is(err, errChunked):
+		reason = DropChunked
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		reason = DropStalled
+	default:
+		return
+	}
+	p.dropMu.Lock()
+	p.dropped[reason]++
+	p.dropMu.Unlock()
 }
 
 // New returns a pool reporting to sink.
 func New(sink Sink, opts Options) *Pool {
-	p := &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent)}
+	p := &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent), dropped: map[string]uint64{}}
 	if !p.opts.Goroutines {
 		loops, err := newLoops(p, p.opts.Loops)
 		if err != nil {

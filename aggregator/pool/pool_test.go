@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -308,6 +309,38 @@ func TestStalledAgentIsUnavailableAndReconnected(t *testing.T) {
 	})
 }
 
+// Bytes that make no event do not keep a stream alive: an agent trickling lines that are
+// no Server-Sent Events is stalled as a silent one is.
+func TestTrickleOfNonEventsStalls(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode Options) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
+			_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
+			for {
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+					_, _ = w.Write([]byte("x\n")) // never a whole event
+				}
+			}
+		}))
+		defer srv.Close()
+		r := &recorder{}
+		p := startPool(t, r, withStallFloor(mode, 50*time.Millisecond), target(srv.URL))
+		start := time.Now()
+		waitState(t, r, view.AgentUnavailable, "stalled")
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
+		}
+		if p.Dropped()[DropStalled] == 0 {
+			t.Errorf("dropped streams %v do not count the stall", p.Dropped())
+		}
+	})
+}
+
 // A misbehaving agent is shown unavailable with the reason, and the pool keeps going.
 func TestMisbehavingAgents(t *testing.T) {
 	bigData := strings.Repeat("x", wire.MaxEventBytes+10)
@@ -319,7 +352,7 @@ func TestMisbehavingAgents(t *testing.T) {
 		{"garbage", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = w.Write([]byte("event: metrics\ndata: {not json\n\n"))
-		}, "bad metrics event"},
+		}, "misbehaving agent: invalid event: metrics event"},
 		{"huge event", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = w.Write([]byte("event: metrics\ndata: " + bigData + "\n\n"))
@@ -331,7 +364,32 @@ func TestMisbehavingAgents(t *testing.T) {
 		{"bad transition", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = w.Write([]byte("event: circuit-breaker\ndata: {\"v\":1,\"to\":\"sideways\",\"breaker\":{\"v\":1,\"name\":\"db\"}}\n\n"))
-		}, "transition to \"sideways\""},
+		}, `to: "sideways"`},
+		{"random bytes", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			rng := rand.New(rand.NewPCG(1, 2))
+			junk := make([]byte, 64<<10)
+			for i := range junk {
+				junk[i] = byte(rng.Uint32())
+			}
+			_, _ = w.Write(junk)
+		}, "misbehaving agent: not an event stream"},
+		{"lines that are no field", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte(strings.Repeat("hello world\n\n", 1000)))
+		}, "bytes that are not Server-Sent Events"},
+		{"long name", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte(`event: snapshot` + "\n" + `data: {"v":1,"agent":{"v":1,"id":"x"},"breakers":[{"v":1,"name":"` + strings.Repeat("n", 100000) + `","state":"open"}]}` + "\n\n"))
+		}, "breakers[0].name: must be 1 to 200 bytes"},
+		{"NUL in a workload", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte(`event: snapshot` + "\n" + `data: {"v":1,"agent":{"v":1,"id":"x","workload":"a\u0000b"}}` + "\n\n"))
+		}, "agent.workload"},
+		{"rate that would overflow", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte(`event: metrics` + "\n" + `data: {"v":1,"agent":{"v":1,"id":"x"},"breakers":[{"v":1,"name":"db","state":"open","failure_rate":100,"rate_per_sec":1.7e308}]}` + "\n\n"))
+		}, "breakers[0].rate_per_sec: 1.7e+308 is above the limit"},
 		{"not found", func(w http.ResponseWriter) { http.NotFound(w, nil) }, "HTTP 404"},
 		{"not a stream", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/html")

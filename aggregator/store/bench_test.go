@@ -47,26 +47,31 @@ func fleet(b testing.TB, n int) *Store {
 // benchmark; the budget is 250 ms per broadcast at the default interval of 1 s.
 // Suggestions (every 10 s) are left out: BenchmarkSuggest10k measures them.
 func BenchmarkBroadcast10k(b *testing.B) {
-	st := fleet(b, 10000)
-	st.opts.SuggestEvery = time.Hour
+	st, snaps := broadcasting(b)
 	now := time.Now()
-	st.Broadcast(now)
-	var keys []string
-	snaps := map[string]*wire.Snapshot{}
-	for _, a := range st.inputs() {
-		keys = append(keys, a.Status.Key)
-		snaps[a.Status.Key] = a.Snapshot
-	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		for _, k := range keys {
-			st.Snapshot(k, snaps[k], false)
+		for k, snap := range snaps {
+			st.Snapshot(k, snap, false)
 		}
 		b.StartTimer()
 		now = now.Add(time.Second)
 		st.Broadcast(now)
 	}
+}
+
+// broadcasting is a fleet of 10,000 agents after a first broadcast, with the snapshot
+// each agent sends every second.
+func broadcasting(b *testing.B) (*Store, map[string]*wire.Snapshot) {
+	st := fleet(b, 10000)
+	st.opts.SuggestEvery = time.Hour
+	st.Broadcast(time.Now())
+	snaps := map[string]*wire.Snapshot{}
+	for _, a := range st.inputs() {
+		snaps[a.Status.Key] = a.Snapshot
+	}
+	return st, snaps
 }
 
 // BenchmarkBroadcastUnchanged10k is a broadcast when no agent sent anything since the
@@ -93,5 +98,48 @@ func BenchmarkSuggest10k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		st.suggest(now.Add(120*time.Second), agents)
+	}
+}
+
+// BenchmarkIngestAndBroadcast10k is BenchmarkBroadcast10k with the agents' snapshots
+// counted too: what the store does with a second of a 10,000-agent fleet's metrics
+// events (keeping them and merging them into the view) and one broadcast.
+func BenchmarkIngestAndBroadcast10k(b *testing.B) {
+	st, snaps := broadcasting(b)
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k, snap := range snaps {
+			st.Snapshot(k, snap, false)
+		}
+		now = now.Add(time.Second)
+		st.Broadcast(now)
+	}
+}
+
+// BenchmarkTransitionLargeAgent is one circuit-breaker event from an agent holding
+// 10,000 breakers in one workload: its cost must not grow with the breakers (a
+// transition is handled on the reader of the agent's stream).
+func BenchmarkTransitionLargeAgent(b *testing.B) {
+	hub := stream.New(stream.Options{})
+	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(alert.DefaultRules())})
+	const key = "http://127.0.0.1:9800"
+	st.Status(view.AgentStatus{V: 1, Key: key, URL: key, State: view.AgentConnected, Pod: "big-0", Namespace: "ns", Workload: "big"})
+	snap := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "big-0"}, Sample: &wire.Sample{V: 1, IntervalMs: 1000}}
+	for k := 0; k < 10000; k++ {
+		snap.Breakers = append(snap.Breakers, wire.Breaker{V: 1, Name: fmt.Sprintf("dependency-%05d", k), State: wire.StateClosed,
+			FailureRate: wire.Ptr(2.5), RatePerSec: wire.Ptr(15.0), Source: "push"})
+	}
+	st.Snapshot(key, snap, true)
+	st.Broadcast(time.Now())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		br := snap.Breakers[(i*7919)%len(snap.Breakers)]
+		from := br.State
+		br.State = wire.StateOpen
+		if i%2 == 1 {
+			from, br.State = wire.StateOpen, wire.StateClosed
+		}
+		st.Transition(key, wire.Transition{V: 1, Agent: "big-0", From: from, To: br.State, Time: wire.Now(), Breaker: br})
 	}
 }

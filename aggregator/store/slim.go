@@ -6,12 +6,11 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// What the store keeps of an agent's snapshot is a slim copy: the figures the view, the
-// alert rules and the suggestions use, laid out in a few allocations, with what never
-// changes shared between agents. A decoded snapshot spreads over a dozen allocations and
-// carries parts the aggregator never shows (the agent's identity, which the agent's state
-// already holds; process counts, load, the agent's own footprint, latency percentiles of
-// the pod); with ten thousand agents that is most of the aggregator's memory.
+// What the store keeps of an agent's snapshot is a slim copy: every figure of the sample
+// and of the breakers, laid out in a few allocations, with what never changes shared
+// between agents. A decoded snapshot spreads over a dozen allocations and carries the
+// agent's identity, which the agent's state already holds; with ten thousand agents that
+// is most of the aggregator's memory.
 
 // slimSample holds a sample and its sections in one allocation.
 type slimSample struct {
@@ -20,7 +19,11 @@ type slimSample struct {
 	throttling wire.Throttling
 	memory     wire.Memory
 	network    wire.Network
+	process    wire.Process
+	load       wire.Load
 	throughput wire.Throughput
+	latency    wire.Latency
+	self       wire.Self
 	f          [4]float64
 	u          [3]uint64
 }
@@ -118,7 +121,7 @@ func (sh *shared) slim(snap *wire.Snapshot) *wire.Snapshot {
 	out := &wire.Snapshot{V: snap.V, Seq: snap.Seq}
 	if s := snap.Sample; s != nil {
 		ss := &slimSample{}
-		ss.sample = wire.Sample{V: s.V, IntervalMs: s.IntervalMs}
+		ss.sample = *s
 		f := func(p *float64, i int) *float64 { return copyFloat(p, &ss.f[i]) }
 		u := func(p *uint64, i int) *uint64 {
 			if p == nil {
@@ -128,7 +131,8 @@ func (sh *shared) slim(snap *wire.Snapshot) *wire.Snapshot {
 			return &ss.u[i]
 		}
 		if c := s.CPU; c != nil {
-			ss.cpu = wire.CPU{Cores: c.Cores, LimitCores: f(c.LimitCores, 0), PercentOfLimit: f(c.PercentOfLimit, 1), Percent: f(c.Percent, 2)}
+			ss.cpu = *c
+			ss.cpu.LimitCores, ss.cpu.PercentOfLimit, ss.cpu.Percent = f(c.LimitCores, 0), f(c.PercentOfLimit, 1), f(c.Percent, 2)
 			if c.Throttling != nil {
 				ss.throttling = *c.Throttling
 				ss.cpu.Throttling = &ss.throttling
@@ -136,17 +140,34 @@ func (sh *shared) slim(snap *wire.Snapshot) *wire.Snapshot {
 			ss.sample.CPU = &ss.cpu
 		}
 		if m := s.Memory; m != nil {
-			ss.memory = wire.Memory{WorkingSetBytes: m.WorkingSetBytes, RSSBytes: u(m.RSSBytes, 0), LimitBytes: u(m.LimitBytes, 1),
-				PercentOfLimit: f(m.PercentOfLimit, 3), TotalBytes: u(m.TotalBytes, 2)}
+			ss.memory = *m
+			ss.memory.RSSBytes, ss.memory.LimitBytes, ss.memory.TotalBytes = u(m.RSSBytes, 0), u(m.LimitBytes, 1), u(m.TotalBytes, 2)
+			ss.memory.PercentOfLimit = f(m.PercentOfLimit, 3)
 			ss.sample.Memory = &ss.memory
 		}
 		if n := s.Network; n != nil {
 			ss.network = *n
 			ss.sample.Network = &ss.network
 		}
+		if p := s.Process; p != nil {
+			ss.process = *p
+			ss.sample.Process = &ss.process
+		}
+		if l := s.Load; l != nil {
+			ss.load = *l
+			ss.sample.Load = &ss.load
+		}
 		if t := s.Throughput; t != nil {
-			ss.throughput = wire.Throughput{RequestsPerSec: t.RequestsPerSec, ErrorsPerSec: t.ErrorsPerSec, Source: t.Source}
+			ss.throughput = *t
+			if t.Latency != nil {
+				ss.latency = *t.Latency
+				ss.throughput.Latency = &ss.latency
+			}
 			ss.sample.Throughput = &ss.throughput
+		}
+		if x := s.Self; x != nil {
+			ss.self = *x
+			ss.sample.Self = &ss.self
 		}
 		if s.Collectors != nil {
 			ss.sample.Collectors = append(make([]wire.Collector, 0, len(s.Collectors)), s.Collectors...)

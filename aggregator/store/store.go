@@ -6,7 +6,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -25,6 +24,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/pool"
 	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -50,6 +50,12 @@ type Options struct {
 	SnapshotMaxPods int
 	// SuggestEvery is how often suggestions are recomputed (default 10 s).
 	SuggestEvery time.Duration
+	// Health, when set, learns from Run whether the broadcast loop goes round and the
+	// agents' reports are applied.
+	Health *health.Monitor
+	// BeforeBroadcast, when set, is called as each broadcast of Run starts (tests stall
+	// the loop with it).
+	BeforeBroadcast func()
 }
 
 // MaxCoalescing bounds how far the broadcast interval may widen: 8x the base.
@@ -78,6 +84,11 @@ type flipLog struct {
 type Store struct {
 	opts Options
 	log  hclog.Logger
+
+	in       *inbox      // what the pool reported, not applied yet
+	applyMu  sync.Mutex  // one applier at a time
+	running  atomic.Bool // Run applies reports on a goroutine of its own
+	outgoing []outgoing  // events to publish; the applier's
 
 	mu     sync.Mutex
 	live   *merge.Live // every agent, and each workload's part of the view, kept up to date
@@ -152,7 +163,7 @@ func New(opts Options) *Store {
 		opts.Discovery = func() discovery.Status { return discovery.Status{Mode: opts.Mode, Synced: true} }
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger, live: merge.NewLive(), flips: map[flipKey]*flipLog{},
+		opts: opts, log: opts.Logger, in: newInbox(), live: merge.NewLive(), flips: map[flipKey]*flipLog{},
 		podRefs: map[string]*seriesRefs{}, wlRefs: map[wkey]*seriesRefs{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		snapNext: map[string]*snapFlight{}, snapRunning: map[string]bool{},
@@ -164,6 +175,7 @@ func New(opts Options) *Store {
 			Help:    "Time each broadcast took: merge, alerts, metrics event, history.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 	}
+	s.live.StaleAfter = staleAfter
 	s.opt = wire.Optimization{
 		V: wire.Version, BroadcastIntervalMs: wire.Ms(opts.BroadcastInterval), BaseBroadcastMs: wire.Ms(opts.BroadcastInterval),
 		HistoryRetentionMs: wire.Ms(opts.History.Retention()), SubscriberBuffer: opts.Hub.Options().SubscriberBuffer,
@@ -178,105 +190,157 @@ func New(opts Options) *Store {
 
 // Status records an agent's new state and publishes it as an agent event.
 func (s *Store) Status(st view.AgentStatus) {
-	s.mu.Lock()
-	old, _ := s.live.Agent(st.Key)
-	if st.LastSeen.Before(old.Status.LastSeen.Time) {
-		st.LastSeen = old.Status.LastSeen
-	}
-	s.live.Set(st.Key, merge.Agent{Status: st, Snapshot: old.Snapshot})
-	s.mu.Unlock()
-	s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
+	s.deliver(st.Key, mail{kind: mailStatus, status: &st})
 }
 
 // Snapshot records an agent's latest state: the slim copy of it that the view and the
 // rules need (snap itself is the pool's, reused for the next event).
 func (s *Store) Snapshot(key string, snap *wire.Snapshot, full bool) {
 	s.eventsIn.Add(1)
-	snap = s.shared.slim(snap)
-	now := wire.Now()
-	s.mu.Lock()
-	a, ok := s.live.Agent(key)
-	if !ok {
-		a.Status = view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}
-	}
-	a.Snapshot = snap
-	a.Status.LastSeen = now
-	s.live.Set(key, a)
-	s.mu.Unlock()
+	s.deliver(key, mail{kind: mailSnapshot, snap: s.shared.slim(snap)})
 }
 
-// Transition records a breaker transition in the agent's snapshot and publishes a
+// Transition records a breaker transition in the agent's state and publishes a
 // circuit-breaker event at once, with the workload's tile after the change.
 func (s *Store) Transition(key string, tr wire.Transition) {
 	s.eventsIn.Add(1)
 	s.transitions.Add(1)
-	now := time.Now()
-	s.mu.Lock()
-	a, ok := s.live.Agent(key)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	if a.Snapshot != nil {
-		// Copy on write: what Live and merges hold does not change.
-		next := *a.Snapshot
-		next.Breakers = make([]wire.Breaker, 0, len(a.Snapshot.Breakers)+1)
-		found := false
-		for _, b := range a.Snapshot.Breakers {
-			if b.Name == tr.Breaker.Name {
-				b, found = tr.Breaker, true
-			}
-			next.Breakers = append(next.Breakers, b)
-		}
-		if !found {
-			next.Breakers = append(next.Breakers, tr.Breaker)
-		}
-		a.Snapshot = &next
-		s.live.Set(key, a)
-	}
-	st := a.Status
-	wl := merge.WorkloadOf(st)
-	fk := flipKey{key, tr.Breaker.Name}
-	f := s.flips[fk]
-	if f == nil {
-		f = &flipLog{}
-		s.flips[fk] = f
-	}
-	f.ns, f.workload, f.pod = st.Namespace, wl, st.Pod
-	f.times = append(f.times, now)
-	if len(f.times) > maxFlips {
-		f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
-	}
-	peers := s.live.Workload(st.Namespace, wl)
-	s.mu.Unlock()
-	ev := view.BreakerEvent{
-		V: wire.Version, Namespace: st.Namespace, Workload: wl, Pod: st.Pod, Transition: tr,
-		Tile: merge.Tile(st.Namespace, wl, tr.Breaker.Name, peers),
-	}
-	s.publish(wire.EventCircuitBreaker, st.Namespace, wl, ev)
-	if !tr.Time.IsZero() {
-		if d := time.Since(tr.Time.Time); d >= 0 {
-			s.TransitionDelay.Observe(d.Seconds())
-		}
-	}
+	s.deliver(key, mail{kind: mailTransition, tr: &tr})
 }
 
 // Removed forgets an agent that discovery dropped.
 func (s *Store) Removed(key string) {
-	s.mu.Lock()
-	a, ok := s.live.Agent(key)
-	s.live.Remove(key)
-	for k := range s.flips {
-		if k.agent == key {
-			delete(s.flips, k)
+	s.deliver(key, mail{kind: mailRemoved})
+}
+
+// deliver hands a report to the store's goroutine; while it does not run (Run not
+// called), the report is applied at once.
+func (s *Store) deliver(key string, m mail) {
+	m.at = time.Now()
+	if s.running.Load() {
+		s.in.put(key, m)
+		return
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.applyWaiting()
+	s.applyAgent(key, &box{first: m})
+}
+
+// apply applies every report waiting. One caller applies at a time, so that an agent's
+// reports are applied in order whoever applies them.
+func (s *Store) apply() {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.applyWaiting()
+}
+
+// applyWaiting applies what waits in the inbox, agent by agent; called with s.applyMu
+// held.
+func (s *Store) applyWaiting() {
+	for {
+		order, waiting := s.in.take()
+		if len(order) == 0 {
+			return
 		}
+		for _, key := range order {
+			b := waiting[key]
+			s.applyAgent(key, &b)
+		}
+		s.in.done(order, waiting)
+	}
+}
+
+// applyAgent applies one agent's reports in order, then publishes the events they cause;
+// called with s.applyMu held.
+func (s *Store) applyAgent(key string, b *box) {
+	out := s.outgoing[:0]
+	s.mu.Lock()
+	for i := range b.len() {
+		out = s.applyOne(key, b.at(i), out)
 	}
 	s.mu.Unlock()
-	if ok {
-		st := a.Status
-		st.State, st.Reason, st.Since = view.AgentRemoved, "no longer discovered", wire.Now()
-		s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
+	for _, o := range out {
+		s.publish(o.name, o.ns, o.wl, o.v)
+		if o.delay >= 0 {
+			s.TransitionDelay.Observe(o.delay.Seconds())
+		}
 	}
+	clear(out)
+	s.outgoing = out[:0]
+}
+
+// outgoing is an event to publish once the reports that caused it are applied.
+type outgoing struct {
+	name, ns, wl string
+	v            any
+	delay        time.Duration // of a transition, from the agent's clock; -1 if not one
+}
+
+// applyOne applies one report; called with s.mu held.
+func (s *Store) applyOne(key string, m *mail, out []outgoing) []outgoing {
+	switch m.kind {
+	case mailStatus:
+		st := *m.status
+		old, ok := s.live.Status(key)
+		if st.LastSeen.Before(old.LastSeen.Time) {
+			st.LastSeen = old.LastSeen
+		}
+		if !ok || !s.live.SetStatus(key, st) {
+			s.live.Set(key, merge.Agent{Status: st})
+		}
+		return append(out, outgoing{wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st, -1})
+	case mailSnapshot:
+		st, ok := s.live.Status(key)
+		if !ok {
+			st = view.AgentStatus{V: wire.Version, Key: key, State: view.AgentConnected}
+		}
+		st.LastSeen = wire.NewTime(m.at)
+		s.live.Set(key, merge.Agent{Status: st, Snapshot: m.snap})
+	case mailTransition:
+		tr := *m.tr
+		tile, st, ok := s.live.Transition(key, tr.Breaker)
+		if !ok {
+			if st, ok = s.live.Status(key); !ok {
+				return out
+			}
+			tile = view.BreakerTile{Name: tr.Breaker.Name, State: tr.To, Sources: []string{}}
+		}
+		wl := merge.WorkloadOf(st)
+		tile.Namespace, tile.Workload = st.Namespace, wl
+		fk := flipKey{key, tr.Breaker.Name}
+		f := s.flips[fk]
+		if f == nil {
+			f = &flipLog{}
+			s.flips[fk] = f
+		}
+		f.ns, f.workload, f.pod = st.Namespace, wl, st.Pod
+		f.times = append(f.times, m.at)
+		if len(f.times) > maxFlips {
+			f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
+		}
+		delay := time.Duration(-1)
+		if !tr.Time.IsZero() {
+			if d := time.Since(tr.Time.Time); d >= 0 {
+				delay = d
+			}
+		}
+		ev := view.BreakerEvent{V: wire.Version, Namespace: st.Namespace, Workload: wl, Pod: st.Pod, Transition: tr, Tile: tile}
+		return append(out, outgoing{wire.EventCircuitBreaker, st.Namespace, wl, ev, delay})
+	case mailRemoved:
+		st, ok := s.live.Status(key)
+		s.live.Remove(key)
+		for k := range s.flips {
+			if k.agent == key {
+				delete(s.flips, k)
+			}
+		}
+		if ok {
+			st.State, st.Reason, st.Since = view.AgentRemoved, "no longer discovered", wire.Now()
+			return append(out, outgoing{wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st, -1})
+		}
+	}
+	return out
 }
 
 func (s *Store) publish(name, ns, wl string, v any) {
@@ -292,6 +356,7 @@ func (s *Store) discovery() view.Discovery {
 
 // inputs copies the agents for a merge.
 func (s *Store) inputs() []merge.Agent {
+	s.apply()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live.Agents()
@@ -301,6 +366,34 @@ func (s *Store) inputs() []merge.Agent {
 // pod's history, so they have their own goroutine: their cost neither delays a broadcast
 // nor counts in the broadcast time that widens the interval.
 func (s *Store) Run(ctx context.Context) {
+	s.running.Store(true)
+	var beat *health.Beat
+	if h := s.opts.Health; h != nil {
+		beat = h.Beat("broadcast loop", "broadcast", beatWithin(s.currentInterval()))
+		h.Add(func(now time.Time) string {
+			if since := s.in.waitingSince(); !since.IsZero() && now.Sub(since) > maxApplyWait {
+				return fmt.Sprintf("store: agents' reports wait unapplied for %s (expected within %s)", now.Sub(since).Round(time.Millisecond), maxApplyWait)
+			}
+			return ""
+		})
+	}
+	defer func() {
+		s.running.Store(false)
+		s.apply()
+		if beat != nil {
+			beat.Stop()
+		}
+	}()
+	go func() { // applies the pool's reports as they come
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.in.wake:
+				s.apply()
+			}
+		}
+	}()
 	go func() {
 		t := time.NewTicker(s.opts.SuggestEvery)
 		defer t.Stop()
@@ -324,11 +417,27 @@ func (s *Store) Run(ctx context.Context) {
 		case <-forget.C:
 			s.opts.History.Forget(time.Now())
 		case now := <-t.C:
+			if s.opts.BeforeBroadcast != nil {
+				s.opts.BeforeBroadcast()
+			}
 			s.Broadcast(now)
-			t.Reset(s.currentInterval())
+			iv := s.currentInterval()
+			if beat != nil {
+				beat.Tick()
+				beat.Within(beatWithin(iv))
+			}
+			t.Reset(iv)
 		}
 	}
 }
+
+// beatWithin is how long the broadcast loop may go without a broadcast: three of its
+// intervals, and at least 5 s.
+func beatWithin(interval time.Duration) time.Duration { return max(3*interval, 5*time.Second) }
+
+// maxApplyWait is how long the agents' reports may wait for the store's goroutine
+// before the store counts as stuck.
+const maxApplyWait = 10 * time.Second
 
 func (s *Store) currentInterval() time.Duration {
 	s.optMu.Lock()
@@ -345,6 +454,7 @@ type part struct {
 // refresh returns every workload's part, sorted by namespace and name; only the
 // workloads that changed since the last refresh are built again.
 func (s *Store) refresh() []part {
+	s.apply()
 	keys := map[*merge.Part][]string{}
 	s.mu.Lock()
 	parts := s.live.Parts(keys)
@@ -368,6 +478,10 @@ func merged(parts []part) []*merge.Part {
 // adapts the broadcast interval to how long that took.
 func (s *Store) Broadcast(now time.Time) {
 	start := time.Now()
+	s.apply()
+	s.mu.Lock()
+	s.live.Lag(start) // against the clock the reports were received by
+	s.mu.Unlock()
 	parts := s.refresh()
 	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing()}, merged(parts))
 	pods, agents := s.pods[:0], s.agentRows[:0]
@@ -414,6 +528,16 @@ func (s *Store) suggest(now time.Time, agents []merge.Agent) {
 	s.viewMu.Lock()
 	s.suggestions, s.suggTotal = list, total
 	s.viewMu.Unlock()
+}
+
+// staleAfter is how old an agent's data may be before it is shown stale: three of its
+// sample intervals, and at least 3 s.
+func staleAfter(a merge.Agent) time.Duration {
+	iv := time.Second
+	if a.Snapshot != nil && a.Snapshot.Sample != nil && a.Snapshot.Sample.IntervalMs > 0 {
+		iv = time.Duration(a.Snapshot.Sample.IntervalMs * float64(time.Millisecond))
+	}
+	return max(3*iv, 3*time.Second)
 }
 
 // The series recorded at each broadcast.
@@ -624,12 +748,9 @@ func (s *Store) Detailed(namespace, workload string) view.Cluster {
 
 // Agents returns every agent's state, sorted by key.
 func (s *Store) Agents() []view.AgentStatus {
+	s.apply()
 	s.mu.Lock()
-	agents := s.live.Agents()
-	out := make([]view.AgentStatus, 0, len(agents))
-	for _, a := range agents {
-		out = append(out, a.Status)
-	}
+	out := s.live.Statuses()
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
@@ -713,9 +834,12 @@ func (s *Store) snapshotData(namespace, workload string) ([]byte, error) {
 	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	c = merge.Filter(c, namespace, workload)
-	data, err := json.Marshal(c)
+	data, dropped, err := wire.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	if len(dropped) > 0 {
+		s.log.Error("snapshot: figures that are not numbers left out", "fields", dropped)
 	}
 	return data, nil
 }
@@ -736,13 +860,18 @@ func (s *Store) Counters() Counters {
 		LastBroadcast: time.Duration(s.lastDur.Load()), Agents: n}
 }
 
+// TransitionsDropped counts transitions dropped because an agent's reports waited
+// unapplied beyond the inbox's bound.
+func (s *Store) TransitionsDropped() uint64 { return s.in.Dropped() }
+
 // AgentCounts counts agents by state.
 func (s *Store) AgentCounts() map[string]int {
+	s.apply()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]int{view.AgentConnecting: 0, view.AgentConnected: 0, view.AgentUnavailable: 0, view.AgentMissing: 0}
-	for _, a := range s.live.Agents() {
-		out[a.Status.State]++
+	for _, st := range s.live.Statuses() {
+		out[st.State]++
 	}
 	return out
 }

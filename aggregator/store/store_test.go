@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
+	"github.com/faultline-dev/faultline/internal/wire/wiretest"
 )
 
 // A transition is published at once with the workload's tile after it, counting only
@@ -237,6 +239,21 @@ func TestSlimCopyKeepsWhatIsShown(t *testing.T) {
 	}
 }
 
+// The slim copy keeps every field of the sample and of the breakers, a field added to
+// internal/wire later included; only the agent's identity, which the agent's state
+// holds, is left out.
+func TestSlimCopyKeepsEveryField(t *testing.T) {
+	var sh shared
+	orig := wiretest.Filled[wire.Snapshot](1)
+	orig.Breakers = append(orig.Breakers, wiretest.Filled[wire.Breaker](2))
+	slim := sh.slim(&orig)
+	want := orig
+	want.Agent = wire.Agent{}
+	if diff := cmp.Diff(want, *slim); diff != "" {
+		t.Errorf("slim copy (-snapshot +slim):\n%s", diff)
+	}
+}
+
 // Clients connecting at once share snapshot merges, and each still gets a snapshot that
 // includes every event published before it asked.
 func TestSnapshotsSharedByClientsConnectingAtOnce(t *testing.T) {
@@ -285,5 +302,60 @@ func TestSnapshotsSharedByClientsConnectingAtOnce(t *testing.T) {
 		t.Errorf("%d merges for %d clients connecting at once", m, n)
 	} else {
 		t.Logf("%d merges for %d clients", m, n)
+	}
+}
+
+// What the pool reports never waits for merging: while a merge holds the view (here, for
+// as long as the test likes), reports are taken at once, and applied, their events
+// published, as soon as it is done. A transition of an agent with 10,000 breakers then
+// costs what one of a small agent costs (BenchmarkTransitionLargeAgent).
+func TestReportsNeverWaitForMerging(t *testing.T) {
+	hub := stream.New(stream.Options{})
+	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go st.Run(ctx)
+	for !st.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	sub := hub.Subscribe(hub.LastID(), nil)
+	defer hub.Unsubscribe(sub)
+	big := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "big"}}
+	for k := range 10000 {
+		big.Breakers = append(big.Breakers, wire.Breaker{V: 1, Name: fmt.Sprintf("b%05d", k), State: wire.StateClosed, Source: "push"})
+	}
+	st.mu.Lock() // a merge in progress
+	reported := make(chan struct{})
+	go func() {
+		st.Status(view.AgentStatus{V: 1, Key: "big", State: view.AgentConnected, Pod: "big", Namespace: "ns", Workload: "wl"})
+		st.Snapshot("big", big, true)
+		st.Transition("big", wire.Transition{V: 1, Agent: "big", From: wire.StateClosed, To: wire.StateOpen,
+			Breaker: wire.Breaker{V: 1, Name: "b00042", State: wire.StateOpen, Source: "push"}})
+		close(reported)
+	}()
+	select {
+	case <-reported:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pool's reports waited for the merge")
+	}
+	st.mu.Unlock()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-sub.C:
+			if ev.Name != wire.EventCircuitBreaker {
+				continue
+			}
+			if !strings.Contains(string(ev.Frame), `"open":1,`) {
+				t.Errorf("circuit-breaker event without the tile open on one pod: %.300s", ev.Frame)
+			}
+			c := st.Detailed("ns", "wl")
+			if c.Totals.Breakers != 10000 || c.Totals.BreakersOpen != 1 {
+				t.Errorf("view after the transition: %d breakers, %d open; want 10000 and 1", c.Totals.Breakers, c.Totals.BreakersOpen)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no circuit-breaker event once the merge was done")
+		}
 	}
 }

@@ -140,6 +140,12 @@ type Pod struct {
 	BreakersOpen   int              `json:"breakers_open"`
 	Collectors     []wire.Collector `json:"collectors,omitempty"`
 	LastSeen       wire.Time        `json:"last_seen"`
+	// Stale is set when the pod's latest data is older than three of its sample
+	// intervals while its agent is connected: it is not being read fresh.
+	Stale bool `json:"stale,omitempty"`
+	// Sample is the agent's latest sample as it sent it, in the detailed answer of
+	// GET /api/v1/fault-tolerance/status only.
+	Sample *wire.Sample `json:"sample,omitempty"`
 }
 
 // BreakerTile is one breaker name in one workload, merged over the workload's pods: the

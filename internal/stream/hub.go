@@ -6,7 +6,6 @@
 package stream
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -107,13 +106,18 @@ func (h *Hub) LastID() string {
 
 // Publish encodes v as JSON once and sends it to every subscriber whose filter accepts
 // it. The caller updates its own state before publishing, so that a snapshot taken after
-// an event's id was assigned always includes that event.
+// an event's id was assigned always includes that event. A figure JSON cannot hold is
+// left out (wire.Marshal): the event is published, and the error names the figure.
 func (h *Hub) Publish(name, namespace, workload string, v any) (*Event, error) {
-	data, err := json.Marshal(v)
+	data, dropped, err := wire.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", name, err)
 	}
-	return h.PublishData(name, namespace, workload, data), nil
+	ev := h.PublishData(name, namespace, workload, data)
+	if len(dropped) > 0 {
+		return ev, fmt.Errorf("encode %s event: figures that are not numbers left out: %v", name, dropped)
+	}
+	return ev, nil
 }
 
 // PublishData is Publish for data already encoded.
@@ -237,7 +241,8 @@ func (h *Hub) Subscribers() int {
 	return len(h.subs)
 }
 
-// Dropped counts subscribers cut off for falling behind.
+// Dropped counts subscribers cut off for falling behind: their queue full, or a write
+// not taken within the write timeout.
 func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 
 // Close ends every stream being served; http.Server.Shutdown does not end streams.

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -224,5 +225,49 @@ func BenchmarkPublish1000Subscribers(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.Publish(wire.EventMetrics, "", "", payload)
+	}
+}
+
+// A client that stops reading is cut off by the write timeout even when its queue has
+// room, and counted as dropped like one whose queue overflowed.
+func TestWriteTimeoutCutOffIsCounted(t *testing.T) {
+	h := New(Options{WriteTimeout: 100 * time.Millisecond, SubscriberBuffer: 1 << 16})
+	defer h.Close()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Serve(w, r, nil, func() ([]byte, error) { return []byte("{}"), nil })
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			_ = c.(*net.TCPConn).SetWriteBuffer(4096)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	payload := strings.Repeat("x", 32<<10)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Dropped() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a client that reads nothing was not cut off; subscribers %d", h.Subscribers())
+		}
+		if _, err := h.Publish(wire.EventMetrics, "", "", payload); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.Dropped() != 1 {
+		t.Errorf("dropped = %d, want 1", h.Dropped())
+	}
+	for start := time.Now(); h.Subscribers() != 0 && time.Since(start) < 5*time.Second; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h.Subscribers() != 0 {
+		t.Errorf("%d subscribers after the cut-off", h.Subscribers())
 	}
 }

@@ -2,7 +2,9 @@ package stream
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/wire"
@@ -42,14 +44,23 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, filter func(*Event) 
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
+	// write sends frames within the write timeout. A client that does not take them in
+	// time is cut off, as one that falls behind the queue is, and counted so.
 	write := func(frames ...[]byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+		var err error
 		for _, f := range frames {
-			if _, err := w.Write(f); err != nil {
-				return false
+			if _, err = w.Write(f); err != nil {
+				break
 			}
 		}
-		return rc.Flush() == nil
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			h.dropped.Add(1)
+		}
+		return err == nil
 	}
 	if !write(start...) {
 		return

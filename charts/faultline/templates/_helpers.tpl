@@ -102,6 +102,23 @@ with this chart's root context they follow aggregator.agentSelector; from any ot
 {{- end -}}
 
 {{/*
+faultline.allowedHosts lists, as YAML, the host names the aggregator answers to besides
+localhost and IP addresses: the Service's names in every form a client in the cluster
+uses, the Ingress host, and aggregator.allowedHosts.
+*/}}
+{{- define "faultline.allowedHosts" -}}
+{{- $svc := include "faultline.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.aggregator.clusterDomain) -}}
+{{- with .Values.aggregator.ingress -}}
+{{- if and .enabled .host -}}
+{{- $hosts = append $hosts .host -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (concat $hosts .Values.aggregator.allowedHosts) -}}
+{{- end -}}
+
+{{/*
 faultline.demoName is the name of a demo service's Deployment and Service, from
 (dict "root" $ "role" "payments"): <fullname>-demo-<role>, the full name shortened so
 that every one fits a Service name (63 characters).
@@ -164,6 +181,9 @@ Parameters (a dict):
   sampleInterval   optional: FAULTLINE_SAMPLE_INTERVAL, e.g. 1s
   logLevel         optional: FAULTLINE_LOG_LEVEL
   env              optional: extra env entries (e.g. FAULTLINE_PROMETHEUS_URL)
+  allowedHosts     optional: host names (a list) the agent answers to besides localhost
+                   and IP addresses (FAULTLINE_ALLOWED_HOSTS), e.g. a Service name
+                   that static-mode aggregators use
   resources        optional: the sidecar's resources
 
 The pod needs shareProcessNamespace: true for pod-level process metrics (mode pod); the
@@ -202,6 +222,10 @@ pod must also carry faultline.agentLabels.
     {{- with .logLevel }}
     - name: FAULTLINE_LOG_LEVEL
       value: {{ . | quote }}
+    {{- end }}
+    {{- with .allowedHosts }}
+    - name: FAULTLINE_ALLOWED_HOSTS
+      value: {{ join "," . | quote }}
     {{- end }}
     - name: POD_NAME
       valueFrom:

@@ -31,6 +31,9 @@ values involved and what to change.
 {{- if and $agg.podDisruptionBudget.enabled (ge (int $agg.podDisruptionBudget.minAvailable) (int $agg.replicas)) -}}
 {{- fail (printf "faultline: aggregator.podDisruptionBudget.minAvailable (%d) must be below aggregator.replicas (%d), or no aggregator pod may ever be evicted" (int $agg.podDisruptionBudget.minAvailable) (int $agg.replicas)) -}}
 {{- end -}}
+{{- if and $agg.ingress.enabled (not $agg.ingress.host) -}}
+{{- fail "faultline: aggregator.ingress.enabled needs aggregator.ingress.host, the name users open the dashboard by (the aggregator refuses requests naming another host)" -}}
+{{- end -}}
 {{- if and $agg.service.nodePort (eq $agg.service.type "ClusterIP") -}}
 {{- fail "faultline: aggregator.service.nodePort is set but aggregator.service.type is ClusterIP: set the type to NodePort or LoadBalancer, or set nodePort to 0" -}}
 {{- end -}}

@@ -63,7 +63,7 @@ func run(out, repo, tag, version string) error {
 	f, err := dockerfile.Parse(df)
 	df.Close()
 	if err != nil {
-		return fmt.Errorf("Dockerfile: %w", err)
+		return fmt.Errorf("read the Dockerfile: %w", err)
 	}
 	bin := filepath.Join(out, "bin")
 	if err := buildStage(f, bin, version); err != nil {
@@ -72,7 +72,7 @@ func run(out, repo, tag, version string) error {
 	for _, target := range []string{"agent", "aggregator", "demo", "injector"} {
 		s := f.Stages[target]
 		if s == nil {
-			return fmt.Errorf("Dockerfile has no stage %q", target)
+			return fmt.Errorf("the Dockerfile has no stage %q", target)
 		}
 		img, err := stageImage(s, bin)
 		if err != nil {
@@ -100,7 +100,7 @@ func run(out, repo, tag, version string) error {
 func buildStage(f *dockerfile.File, bin, version string) error {
 	build := f.Stages["build"]
 	if build == nil {
-		return errors.New("Dockerfile has no build stage")
+		return errors.New("the Dockerfile has no build stage")
 	}
 	var run string
 	for _, r := range build.Instructions("RUN") {

@@ -2,20 +2,34 @@
 // HTML strings, so server data cannot inject markup) and the per-panel error message that
 // keeps one failing component from blanking the page.
 
+// Text direction controls (Unicode bidi embeddings, overrides, isolates and marks): in a
+// name they would reverse the text around it. The names keep them byte for byte; what is
+// shown writes each as a visible code, e.g. [U+202E].
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+// shown is text as the page displays it: direction controls neutralised.
+export function shown(text) {
+  const s = String(text);
+  BIDI.lastIndex = 0;
+  if (!BIDI.test(s)) return s;
+  return s.replace(BIDI, (c) => '[U+' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0') + ']');
+}
+
 // h builds an element. attrs: class, text, and any attribute (never style: the page's
-// Content Security Policy forbids inline styles, so looks come from classes).
+// Content Security Policy forbids inline styles, so looks come from classes). Text and
+// attributes go through shown.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = v;
+    else if (k === 'text') el.textContent = shown(v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
-    else el.setAttribute(k, v === true ? '' : String(v));
+    else el.setAttribute(k, v === true ? '' : shown(v));
   }
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(shown(c)));
   }
   return el;
 }
@@ -25,6 +39,7 @@ export function h(tag, attrs = {}, ...children) {
 // only its data changes: the browser then lays out the new text instead of taking one
 // node out of the layout and putting another in.
 export function setText(el, text) {
+  text = shown(text);
   const t = el.firstChild;
   if (t && t.nodeType === 3 && t === el.lastChild) {
     if (t.data !== text) t.data = text;
@@ -91,5 +106,6 @@ export class Panel {
 
 // setAttr sets an attribute only when its value changes.
 export function setAttr(el, name, value) {
+  value = shown(value);
   if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }

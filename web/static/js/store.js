@@ -88,8 +88,15 @@ function alertLists(data) {
   return data.firing.concat(Array.isArray(data.resolved) ? data.resolved : []);
 }
 
+// A name may hold "/" (Envoy Gateway's route clusters do): each part is escaped, so that
+// two tiles never share a key; tileName undoes it.
 export function tileKey(ns, workload, name) {
-  return ns + '/' + workload + '/' + name;
+  return encodeURIComponent(ns) + '/' + encodeURIComponent(workload) + '/' + encodeURIComponent(name);
+}
+
+// tileName is the breaker name of a tile key.
+export function tileName(key) {
+  return decodeURIComponent(key.split('/')[2] || '');
 }
 
 // Ring is the shared time axis: one slot per metrics tick, written for every tile at once.

@@ -2,8 +2,8 @@
 // is a function that throws on failure; the results go to window.unitResults.
 
 import { RealtimeDataManager, POLL_ENDPOINTS } from '/js/realtime-data-manager.js';
-import { Store, tileKey } from '/js/store.js';
-import { Panel } from '/js/component.js';
+import { Store, tileKey, tileName } from '/js/store.js';
+import { Panel, h, setText, shown } from '/js/component.js';
 import { fmtBytes, fmtDuration, fmtPercent, fmtRate, fmtCores, NONE } from '/js/format.js';
 
 const checks = [];
@@ -59,6 +59,24 @@ function newManager(fetchImpl, network = new EventTarget()) {
   });
   return { m, timers, states };
 }
+
+check('text: direction controls in names are shown as codes, the rest as it is', () => {
+  const evil = 'pay\u202Etxt.exe\u202C \u2066x\u2069 \u200F';
+  eq(shown(evil), 'pay[U+202E]txt.exe[U+202C] [U+2066]x[U+2069] [U+200F]', 'shown');
+  eq(shown('httproute/shop/cart/rule/1 100% "q" caf\u00e9 \u65e5\u672c'), 'httproute/shop/cart/rule/1 100% "q" caf\u00e9 \u65e5\u672c', 'plain names');
+  const el = h('div', { text: evil, title: evil }, evil);
+  if (/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/.test(el.textContent + el.title)) throw new Error('a control reached the page: ' + JSON.stringify(el.textContent));
+  setText(el, evil);
+  eq(el.textContent, shown(evil), 'setText');
+});
+
+check('store: tile keys tell names with "/" apart and give the name back', () => {
+  const a = tileKey('ns', 'w', 'b/c'), b = tileKey('ns', 'w/b', 'c');
+  if (a === b) throw new Error('two tiles share the key ' + a);
+  eq(tileName(a), 'b/c', 'name of ' + a);
+  eq(tileName(tileKey('shop', 'cart', 'x%2Fy \u202E')), 'x%2Fy \u202E', 'name with an escape in it');
+  eq(tileKey('shop', 'cart', 'payments'), 'shop/cart/payments', 'a plain key stays readable');
+});
 
 check('format: unknown values are a dash, not zero', () => {
   eq([fmtPercent(null), fmtRate(undefined), fmtBytes(NaN), fmtCores(null)], [NONE, NONE, NONE, NONE], 'unknowns');

@@ -6,6 +6,7 @@ import { h, setText, setData } from '../component.js';
 import { fmtClock, fmtDuration, fmtNumber, fmtPercent, fmtRate, parseTime } from '../format.js';
 import { drawSpark, sparkWindow } from '../sparkline.js';
 import { stateLook, podsText, rawState } from './breaker-grid.js';
+import { tileName } from '../store.js';
 
 function badge(state, known = true) {
   const look = stateLook(state, known);
@@ -14,9 +15,12 @@ function badge(state, known = true) {
     h('span', { class: 'badge-icon', 'aria-hidden': 'true', text: look.icon }), h('span', { class: 'badge-text', text: look.word + (raw ? ' (' + raw + ')' : '') }));
 }
 
-function calls(c) {
+// calls writes call counters; windowMs, when the source counts a rolling window (Hystrix)
+// rather than every call since start, says which.
+function calls(c, windowMs) {
   if (!c) return '\u2014';
-  return fmtNumber(c.succeeded) + ' ok \u00b7 ' + fmtNumber(c.failed) + ' failed \u00b7 ' + fmtNumber(c.rejected) + ' rejected \u00b7 ' + fmtNumber(c.timed_out) + ' timed out';
+  return fmtNumber(c.succeeded) + ' ok \u00b7 ' + fmtNumber(c.failed) + ' failed \u00b7 ' + fmtNumber(c.rejected) + ' rejected \u00b7 ' + fmtNumber(c.timed_out) + ' timed out'
+    + (Number.isFinite(windowMs) && windowMs > 0 ? ' in the last ' + fmtDuration(windowMs) : '');
 }
 
 export class BreakerDetail {
@@ -56,7 +60,7 @@ export class BreakerDetail {
   show(key) {
     this.key = key;
     this.last = null;
-    setText(this.title, key.split('/').slice(2).join('/'));
+    setText(this.title, tileName(key));
     setText(this.sub, 'loading\u2026');
     this.pods.replaceChildren();
     this.transitions.replaceChildren();
@@ -110,7 +114,7 @@ export class BreakerDetail {
           h('td', { text: fmtPercent(b.failure_rate) }),
           h('td', { text: fmtPercent(b.slow_call_rate) }),
           h('td', { text: fmtRate(b.rate_per_sec) }),
-          h('td', { text: calls(b.calls) }),
+          h('td', { text: calls(b.calls, b.calls_window_ms) }),
           h('td', { text: Number.isFinite(since) ? fmtDuration(now - since) : '\u2014' }),
           h('td', { text: b.source || '\u2014' }));
       }));

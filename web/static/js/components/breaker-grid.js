@@ -4,7 +4,7 @@
 // in the DOM, so 5,000 breakers cost what 60 do. The data worker sorts and filters; the
 // grid asks it for the window it shows.
 
-import { h, setText, setAttr, toggle, show } from '../component.js';
+import { h, setText, setAttr, shown, toggle, show } from '../component.js';
 import { fmtAge, fmtDuration, fmtPercent, fmtRate, fmtNumber } from '../format.js';
 import { sizeCanvas, themeColors } from '../sparkline.js';
 import { drawGrid, gridBox } from '../grid-canvas.js';
@@ -362,7 +362,7 @@ export class BreakerGrid {
   put(el, field, node, value) {
     if (el.v[field] === value) return;
     el.v[field] = value;
-    node.firstChild.data = value;
+    node.firstChild.data = shown(value);
   }
 
   fill(el, t, index, d, now) {
@@ -427,7 +427,7 @@ export class BreakerGrid {
       + (lag ? ', rates from ' + fmtDuration(age) + ' ago' : '');
     if (v.label !== label) {
       v.label = label;
-      r.setAttribute('aria-label', label);
+      r.setAttribute('aria-label', shown(label));
     }
   }
 

@@ -2,7 +2,7 @@
 // polling / offline) and, when the live stream is lost, the banner with "Retry live".
 // State is shown by text and icon, never by colour alone.
 
-import { h, setText, setData } from '../component.js';
+import { h, setText, setData, shown } from '../component.js';
 import { fmtSeen } from '../format.js';
 
 const ICON = { live: '\u25cf', connecting: '\u21bb', reconnecting: '\u21bb', polling: '\u21c5', offline: '\u2715' };
