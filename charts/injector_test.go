@@ -235,10 +235,9 @@ func TestInjectorSelectors(t *testing.T) {
 		return l
 	}
 	type place struct {
-		name     string
-		ns, pod  labels.Set
-		want     string // the webhook that gets the pod, or ""
-		wantByID map[string]string
+		name    string
+		ns, pod labels.Set
+		want    string // the webhook that gets the pod, or ""
 	}
 	places := []place{
 		{name: "enabled namespace", ns: ns("shop", "faultline.dev/inject", "enabled"), pod: pod(), want: "namespace"},

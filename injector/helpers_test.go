@@ -277,14 +277,6 @@ func (r *running) admissions(t testing.TB) map[string]float64 {
 	return out
 }
 
-// total is the sum of all admissions.
-func total(m map[string]float64) (n float64) {
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
 // admin is the administrator's clientsets, recording warnings.
 type admin struct {
 	cs   kubernetes.Interface

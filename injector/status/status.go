@@ -79,8 +79,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	p.Status = want
 	if err := r.Client.Status().Update(ctx, &p); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			// A newer profile (or none) is on its way through the cache.
-			return reconcile.Result{Requeue: true}, nil
+			// A newer profile (or none) is on its way through the cache, and brings
+			// another reconcile with it.
+			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("update status of AgentProfile %s/%s: %w", p.Namespace, p.Name, err)
 	}

@@ -200,7 +200,3 @@ type AgentProfileList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AgentProfile `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AgentProfile{}, &AgentProfileList{})
-}
