@@ -23,6 +23,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/merge"
 	"github.com/faultline-dev/faultline/aggregator/pool"
+	"github.com/faultline-dev/faultline/aggregator/rewind"
 	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
@@ -39,7 +40,12 @@ type Options struct {
 	Alerts    *alert.Engine
 	Deliver   func(...wire.Alert) // Alertmanager delivery; nil: none
 	Discovery func() discovery.Status
-	Logger    hclog.Logger
+	// Replicas gives the desired pods of workloads when discovery knows them; nil: never.
+	Replicas func() map[discovery.Workload]int
+	// Rewind records the changes that rewinding the view needs (default: a log of the
+	// history's retention).
+	Rewind *rewind.Log
+	Logger hclog.Logger
 
 	BroadcastInterval time.Duration // base interval (default 1 s)
 	BroadcastBudget   time.Duration // slower broadcasts widen the interval (default 250 ms)
@@ -55,11 +61,6 @@ type Options struct {
 // MaxCoalescing bounds how far the broadcast interval may widen: 8x the base.
 const MaxCoalescing = 8
 
-// flip log bounds.
-const maxFlips = 32
-
-type flipKey struct{ agent, breaker string }
-
 type wkey struct{ ns, workload string }
 
 // seriesRefs are the history handles of one pod's or workload's series, with the object
@@ -69,11 +70,6 @@ type seriesRefs struct {
 	refs [len(podMetrics)]history.Ref
 }
 
-type flipLog struct {
-	ns, workload, pod string
-	times             []time.Time
-}
-
 // Store is the aggregator's state.
 type Store struct {
 	opts Options
@@ -81,7 +77,6 @@ type Store struct {
 
 	mu     sync.Mutex
 	live   *merge.Live // every agent, and each workload's part of the view, kept up to date
-	flips  map[flipKey]*flipLog
 	shared shared
 
 	viewMu      sync.RWMutex
@@ -148,11 +143,14 @@ func New(opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.Rewind == nil {
+		opts.Rewind = rewind.New(opts.History.Retention(), time.Now())
+	}
 	if opts.Discovery == nil {
 		opts.Discovery = func() discovery.Status { return discovery.Status{Mode: opts.Mode, Synced: true} }
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger, live: merge.NewLive(), flips: map[flipKey]*flipLog{},
+		opts: opts, log: opts.Logger, live: merge.NewLive(),
 		podRefs: map[string]*seriesRefs{}, wlRefs: map[wkey]*seriesRefs{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		snapNext: map[string]*snapFlight{}, snapRunning: map[string]bool{},
@@ -185,6 +183,7 @@ func (s *Store) Status(st view.AgentStatus) {
 	}
 	s.live.Set(st.Key, merge.Agent{Status: st, Snapshot: old.Snapshot})
 	s.mu.Unlock()
+	s.opts.Rewind.Status(st, time.Now())
 	s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
 }
 
@@ -236,19 +235,9 @@ func (s *Store) Transition(key string, tr wire.Transition) {
 	}
 	st := a.Status
 	wl := merge.WorkloadOf(st)
-	fk := flipKey{key, tr.Breaker.Name}
-	f := s.flips[fk]
-	if f == nil {
-		f = &flipLog{}
-		s.flips[fk] = f
-	}
-	f.ns, f.workload, f.pod = st.Namespace, wl, st.Pod
-	f.times = append(f.times, now)
-	if len(f.times) > maxFlips {
-		f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
-	}
 	peers := s.live.Workload(st.Namespace, wl)
 	s.mu.Unlock()
+	s.opts.Rewind.Transition(key, tr, now)
 	ev := view.BreakerEvent{
 		V: wire.Version, Namespace: st.Namespace, Workload: wl, Pod: st.Pod, Transition: tr,
 		Tile: merge.Tile(st.Namespace, wl, tr.Breaker.Name, peers),
@@ -266,13 +255,13 @@ func (s *Store) Removed(key string) {
 	s.mu.Lock()
 	a, ok := s.live.Agent(key)
 	s.live.Remove(key)
-	for k := range s.flips {
-		if k.agent == key {
-			delete(s.flips, k)
-		}
-	}
 	s.mu.Unlock()
 	if ok {
+		var last []wire.Breaker
+		if a.Snapshot != nil {
+			last = a.Snapshot.Breakers
+		}
+		s.opts.Rewind.Removed(key, last, time.Now())
 		st := a.Status
 		st.State, st.Reason, st.Since = view.AgentRemoved, "no longer discovered", wire.Now()
 		s.publish(wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st)
@@ -287,7 +276,7 @@ func (s *Store) publish(name, ns, wl string, v any) {
 
 func (s *Store) discovery() view.Discovery {
 	d := s.opts.Discovery()
-	return view.Discovery{Mode: d.Mode, Synced: d.Synced, Stale: d.Stale, Error: d.Error, Since: wire.NewTime(d.Since)}
+	return view.Discovery{Mode: d.Mode, Synced: d.Synced, Stale: d.Stale, Error: d.Error, Since: wire.NewTime(d.Since), ReplicasError: d.ReplicasError}
 }
 
 // inputs copies the agents for a merge.
@@ -321,8 +310,9 @@ func (s *Store) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-forget.C:
-			s.opts.History.Forget(time.Now())
+		case now := <-forget.C:
+			s.opts.History.Forget(now)
+			s.opts.Rewind.Forget(now)
 		case now := <-t.C:
 			s.Broadcast(now)
 			t.Reset(s.currentInterval())
@@ -369,7 +359,8 @@ func merged(parts []part) []*merge.Part {
 func (s *Store) Broadcast(now time.Time) {
 	start := time.Now()
 	parts := s.refresh()
-	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing()}, merged(parts))
+	desired := s.desired()
+	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing(), Desired: desired}, merged(parts))
 	pods, agents := s.pods[:0], s.agentRows[:0]
 	for _, p := range parts {
 		pods = append(pods, p.part.Pods...)
@@ -380,6 +371,7 @@ func (s *Store) Broadcast(now time.Time) {
 	clear(agents)
 	s.pods, s.agentRows = pods[:0], agents[:0]
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
+	s.opts.Rewind.Broadcast(now, c.Discovery, changed, desired)
 	for _, a := range changed {
 		s.publish(wire.EventAlert, a.Target.Namespace, a.Target.Workload, a)
 	}
@@ -400,12 +392,7 @@ func (s *Store) Broadcast(now time.Time) {
 }
 
 func (s *Store) suggest(now time.Time, agents []merge.Agent) {
-	s.mu.Lock()
-	flips := make([]suggest.Flips, 0, len(s.flips))
-	for k, f := range s.flips {
-		flips = append(flips, suggest.Flips{Namespace: f.ns, Workload: f.workload, Pod: f.pod, Breaker: k.breaker, Times: slices.Clone(f.times)})
-	}
-	s.mu.Unlock()
+	flips := s.opts.Rewind.Flips(now.Add(-suggest.FlapWindow))
 	list, total := suggest.Compute(suggest.Input{Time: now, Agents: agents, Flips: flips, History: s.opts.History})
 	iv := sampleInterval(agents)
 	s.optMu.Lock()
@@ -418,7 +405,8 @@ func (s *Store) suggest(now time.Time, agents []merge.Agent) {
 
 // The series recorded at each broadcast.
 var (
-	clusterMetrics  = [...]string{"health", "cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open", "agents_unavailable"}
+	clusterMetrics = [...]string{"health", "cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open", "agents_unavailable",
+		rewind.PressureMetric, rewind.PodsPressuredMetric}
 	workloadMetrics = [...]string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open"}
 	podMetrics      = [...]string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "cpu_throttled_percent"}
 )
@@ -435,8 +423,12 @@ func (s *Store) record(now time.Time, c view.Cluster, parts []part) {
 	}
 	f := func(v float64) *float64 { return &v }
 	t := c.Totals
+	var pr merge.Pressure // for the health score of a rewound view
+	for _, p := range parts {
+		pr.Sum, pr.Pods, pr.Hot = pr.Sum+p.part.Pressure.Sum, pr.Pods+p.part.Pressure.Pods, pr.Hot+p.part.Pressure.Hot
+	}
 	for i, v := range []float64{float64(c.Health.Score), t.CPUCores, float64(t.MemoryBytes), t.RequestsPerSec, t.ErrorsPerSec,
-		float64(t.BreakersOpen), float64(t.AgentsUnavailable + t.AgentsMissing)} {
+		float64(t.BreakersOpen), float64(t.AgentsUnavailable + t.AgentsMissing), pr.Sum / float64(max(pr.Pods, 1)), float64(pr.Hot)} {
 		add(s.clusterRefs[i], f(v))
 	}
 	pods := 0
@@ -617,7 +609,7 @@ func (s *Store) Detailed(namespace, workload string) view.Cluster {
 		s.mu.Unlock()
 		parts[i] = merge.Workload(w.Namespace, w.Name, agents, merge.PartOptions{Detail: true, PerPod: true})
 	}
-	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: true}, parts)
+	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: true, Desired: s.desired()}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	return merge.Filter(c, namespace, workload)
 }
@@ -631,6 +623,7 @@ func (s *Store) Agents() []view.AgentStatus {
 		out = append(out, a.Status)
 	}
 	s.mu.Unlock()
+	out = append(out, merge.AbsentAgents(s.desired(), out)...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
@@ -710,7 +703,7 @@ func (s *Store) snapshotData(namespace, workload string) ([]byte, error) {
 	s.mu.Lock()
 	n := s.live.Len()
 	s.mu.Unlock()
-	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods}, parts)
+	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods, Desired: s.desired()}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	c = merge.Filter(c, namespace, workload)
 	data, err := json.Marshal(c)
