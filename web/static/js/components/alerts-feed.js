@@ -1,7 +1,8 @@
-// AlertsFeed lists alerts newest first, firing and resolved, with severity, state and time;
-// Suggestions lists the aggregator's suggestions with their evidence.
+// AlertsFeed lists alerts, firing and resolved, grouped by workload and rule, with
+// severity, state and time; Suggestions lists the aggregator's suggestions with their
+// evidence.
 
-import { h, setText } from '../component.js';
+import { h, setText, setData } from '../component.js';
 import { fmtAge, fmtClock, fmtDuration, fmtNumber } from '../format.js';
 
 export const SEVERITY = {
@@ -28,36 +29,65 @@ function severityBadge(sev) {
   return h('span', { class: 'sev sev-' + sev }, h('span', { 'aria-hidden': 'true', text: s.icon + ' ' }), s.word);
 }
 
+// groupCounts says what a group holds: "2 firing (1 critical, 1 warning), 1 resolved".
+function groupCounts(items, g) {
+  const sev = {};
+  for (const a of items) if (a.state === 'firing') sev[a.severity] = (sev[a.severity] || 0) + 1;
+  const parts = ['critical', 'warning', 'info', 'unknown'].filter((k) => sev[k]).map((k) => sev[k] + ' ' + k);
+  const resolved = g.total - g.firing;
+  return fmtNumber(g.firing) + ' firing' + (parts.length && g.firing ? ' (' + parts.join(', ') + ')' : '') + (resolved ? ', ' + fmtNumber(resolved) + ' resolved' : '');
+}
+
+// AlertsFeed groups alerts by workload, then by rule, the worst group first, with counts
+// in each group's line: in a storm of hundreds of alerts the panel reads as a few lines,
+// and a group opens to show its alerts. The total stays in the panel's title.
 export class AlertsFeed {
   constructor(body, countEl) {
-    this.list = h('ol', { class: 'feed', 'aria-label': 'Alerts, newest first' });
+    this.list = h('ol', { class: 'feed', 'aria-label': 'Alerts by workload and rule, worst first' });
     this.count = countEl;
     body.replaceChildren(this.list);
     this.sig = null;
     this.items = new Map(); // key + state -> list item, reused across renders
+    this.open = new Map(); // group key -> open, as the user left it
+    this.groups = new Map(); // group key -> { li, details, summary, body }
   }
 
   render(d) {
-    setText(this.count, d.firing + ' firing' + (d.total > d.firing ? ', ' + (d.total - d.firing) + ' resolved' : ''));
-    const sig = d.items.map((a) => a.key + a.state + a.resolvedUnseen).join('|');
+    const groups = d.groups || [];
+    setText(this.count, d.firing + ' firing' + (d.total > d.firing ? ', ' + (d.total - d.firing) + ' resolved' : '')
+      + (groups.length > 1 ? ' in ' + groups.length + ' groups' : ''));
+    const sig = groups.map((g) => g.key + ':' + g.rules.map((r) => r.rule + '=' + r.items.map((a) => a.key + a.state + a.resolvedUnseen).join(',')).join(';')).join('|');
     if (sig !== this.sig) {
       this.sig = sig;
-      if (!d.items.length) {
+      if (!groups.length) {
         this.items.clear();
+        this.groups.clear();
         this.list.replaceChildren(h('li', { class: 'muted empty', text: 'No alerts.' }));
       } else {
-        const next = new Map();
-        const lis = d.items.map((a) => {
+        // Small feeds show everything; a storm shows its groups closed until opened.
+        const openByDefault = d.total <= 8;
+        const nextItems = new Map();
+        const nextGroups = new Map();
+        const item = (a) => {
           const id = a.key + '|' + a.state + '|' + a.resolvedUnseen;
           const li = this.items.get(id) || this.item(a);
-          next.set(id, li);
+          nextItems.set(id, li);
           return li;
+        };
+        const lis = groups.map((g) => {
+          const single = g.rules.length === 1;
+          const all = g.rules.flatMap((r) => r.items);
+          const name = g.key || 'cluster';
+          const head = name + (single ? ' \u00b7 ' + (g.rules[0].rule || 'alert') : '') + ' \u00b7 ' + groupCounts(all, g);
+          const children = single
+            ? g.rules[0].items.map(item)
+            : g.rules.map((r) => this.group(nextGroups, g.key + '\u0000' + r.rule, r.severity, (r.rule || 'alert') + ' \u00b7 ' + groupCounts(r.items, r),
+              r.items.map(item), openByDefault, 'feed-rule', { rule: r.rule }));
+          return this.group(nextGroups, g.key, g.severity, head, children, openByDefault, 'feed-group', { group: name });
         });
-        // Move only what moved: new alerts are usually prepended, old ones drop off. Items
-        // that left go first, so that the ones after them are not moved one by one (a
-        // move lays an item out again).
-        for (const [id, li] of this.items) if (!next.has(id)) li.remove();
-        this.items = next;
+        for (const [id, li] of this.items) if (!nextItems.has(id)) li.remove();
+        this.items = nextItems;
+        this.groups = nextGroups;
         const kids = this.list.children;
         for (let i = 0; i < lis.length; i++) {
           if (kids[i] !== lis[i]) this.list.insertBefore(lis[i], kids[i] || null);
@@ -66,6 +96,33 @@ export class AlertsFeed {
       }
     }
     this.tick();
+  }
+
+  // group makes (or reuses) one expandable group: a line with the worst severity and the
+  // counts, and its members.
+  group(next, key, severity, head, children, openByDefault, cls, data) {
+    let g = this.groups.get(key);
+    if (!g) {
+      g = { summary: h('summary', { class: 'group-head' }), body: h('ol', { class: 'group-body' }) };
+      g.sev = h('span', { class: 'group-sev' });
+      g.text = h('span', { class: 'group-text' });
+      g.summary.append(g.sev, g.text);
+      g.details = h('details', {}, g.summary, g.body);
+      g.details.open = this.open.has(key) ? this.open.get(key) : openByDefault;
+      g.details.addEventListener('toggle', () => this.open.set(key, g.details.open));
+      g.li = h('li', { class: cls, dataset: data }, g.details);
+    }
+    next.set(key, g);
+    const sev = severity === 'none' ? 'resolved' : severity;
+    setData(g.li, 'severity', sev);
+    g.sev.replaceChildren(severity === 'none' ? h('span', { class: 'sev sev-info', text: '\u2714 Resolved' }) : severityBadge(severity));
+    setText(g.text, head);
+    const kids = g.body.children;
+    for (let i = 0; i < children.length; i++) {
+      if (kids[i] !== children[i]) g.body.insertBefore(children[i], kids[i] || null);
+    }
+    while (kids.length > children.length) g.body.lastElementChild.remove();
+    return g.li;
   }
 
   item(a) {
@@ -88,7 +145,7 @@ export class AlertsFeed {
 
   // tick refreshes the relative times without rebuilding the list.
   tick(now = Date.now()) {
-    for (const li of this.list.children) {
+    for (const li of this.items.values()) {
       const a = li._alert;
       if (!a) continue;
       let text;
