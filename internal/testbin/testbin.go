@@ -7,6 +7,7 @@ package testbin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -217,6 +218,21 @@ func PutJSON(t testing.TB, url, body string) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("PUT %s: %d %s", url, resp.StatusCode, b)
 	}
+}
+
+// GetJSON decodes the JSON answer of GET url into v; an answer other than 200 is an
+// error. It returns errors rather than failing, for use inside Eventually.
+func GetJSON(url string, v any) error {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // Eventually calls check until it returns nil, failing the test with check's last error

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -43,7 +41,7 @@ func openPeriod(t *testing.T, base string) (from, to time.Time) {
 	t.Helper()
 	testbin.Eventually(t, 10*time.Second, func() error {
 		var r api.BreakersResponse
-		if err := getJSON(base+"/api/v1/fault-tolerance/circuit-breakers?per_pod=false&window=10m&namespace=shop&workload=cart", &r); err != nil {
+		if err := testbin.GetJSON(base+"/api/v1/fault-tolerance/circuit-breakers?per_pod=false&window=10m&namespace=shop&workload=cart", &r); err != nil {
 			return err
 		}
 		for _, b := range r.Breakers {
@@ -68,18 +66,6 @@ func openDetail(b *browser, key string) {
 	b.t.Helper()
 	eval[bool](b, `(document.querySelector('.tile[data-key=`+jsonString(key)+`]').click(), true)`)
 	b.waitFor(5*time.Second, `document.getElementById('breaker-detail').open`, `'detail not open'`)
-}
-
-func getJSON(u string, v any) error {
-	resp, err := http.Get(u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // TestPauseLosesNothing pauses the dashboard, changes a breaker and kills an agent
@@ -220,7 +206,7 @@ func TestSharedAtLink(t *testing.T) {
 	s := startShop(t)
 	testbin.Eventually(t, 15*time.Second, func() error {
 		var c view.Cluster
-		if err := getJSON(s.agg.URL()+"/api/v1/fault-tolerance/status", &c); err != nil {
+		if err := testbin.GetJSON(s.agg.URL()+"/api/v1/fault-tolerance/status", &c); err != nil {
 			return err
 		}
 		if len(c.Breakers) < s.tiles {

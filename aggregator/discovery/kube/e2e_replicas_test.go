@@ -49,7 +49,7 @@ func TestAggregatorDesiredReplicas(t *testing.T) {
 
 	status := func() (view.Cluster, error) {
 		var c view.Cluster
-		err := getJSON("http://"+agg.api+"/api/v1/fault-tolerance/status", &c)
+		err := testbin.GetJSON("http://"+agg.api+"/api/v1/fault-tolerance/status", &c)
 		return c, err
 	}
 	// kOfN is the payments tile's "k of n", and the absent rows of /api/v1/agents.
@@ -89,7 +89,7 @@ func TestAggregatorDesiredReplicas(t *testing.T) {
 	}
 	alerts := func() (firing, resolved bool, err error) {
 		var r api.AlertsResponse
-		if err := getJSON("http://"+agg.api+"/api/v1/alerts", &r); err != nil {
+		if err := testbin.GetJSON("http://"+agg.api+"/api/v1/alerts", &r); err != nil {
 			return false, false, err
 		}
 		for _, a := range r.Firing {

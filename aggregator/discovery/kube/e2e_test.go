@@ -71,22 +71,9 @@ func requireBinaries(t *testing.T) {
 	}
 }
 
-func getJSON(url string, v any) error {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 func (a *aggregatorProc) agents(t *testing.T) (api.AgentsResponse, error) {
 	var r api.AgentsResponse
-	err := getJSON("http://"+a.api+"/api/v1/agents", &r)
+	err := testbin.GetJSON("http://"+a.api+"/api/v1/agents", &r)
 	return r, err
 }
 
@@ -154,11 +141,11 @@ func TestAggregatorFindsAgents(t *testing.T) {
 	t.Run("missing agents alert and suggest", func(t *testing.T) {
 		testbin.Eventually(t, 20*time.Second, func() error {
 			var alerts api.AlertsResponse
-			if err := getJSON("http://"+agg.api+"/api/v1/alerts", &alerts); err != nil {
+			if err := testbin.GetJSON("http://"+agg.api+"/api/v1/alerts", &alerts); err != nil {
 				return err
 			}
 			var sugg api.SuggestionsResponse
-			if err := getJSON("http://"+agg.api+"/api/v1/performance/suggestions", &sugg); err != nil {
+			if err := testbin.GetJSON("http://"+agg.api+"/api/v1/performance/suggestions", &sugg); err != nil {
 				return err
 			}
 			for _, pod := range []string{"silent-1", "misconfigured-1"} {

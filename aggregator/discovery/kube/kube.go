@@ -291,11 +291,18 @@ func (d *Discoverer) IsLeader() bool {
 	return d.elector.leading.Load()
 }
 
+// fromEvent unwraps the tombstone an informer hands over for an object deleted while its
+// watch was down: the object as last known, deleted.
+func fromEvent(obj any, deleted bool) (any, bool) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		return tomb.Obj, true
+	}
+	return obj, deleted
+}
+
 // apply updates the target of one pod from an informer event.
 func (d *Discoverer) apply(obj any, deleted bool) {
-	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj, deleted = tomb.Obj, true
-	}
+	obj, deleted = fromEvent(obj, deleted)
 	pod, ok := obj.(*cachedPod)
 	if !ok {
 		return

@@ -131,9 +131,7 @@ func newReplicas() *replicas {
 
 // apply updates one workload from an informer event.
 func (r *replicas) apply(obj any, deleted bool) {
-	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj, deleted = tomb.Obj, true
-	}
+	obj, deleted = fromEvent(obj, deleted)
 	w, ok := obj.(*cachedWorkload)
 	if !ok {
 		return

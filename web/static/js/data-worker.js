@@ -67,7 +67,7 @@ let manager = null;
 let view = {
   grid: { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 60 },
   agents: { sort: 'state', text: '', offset: 0, limit: 40 },
-  alertsLimit: 50,
+  alertsLimit: 20,
   detail: null,
   detailWindow: '15m',
 };

@@ -21,7 +21,8 @@ export const STATE_CODE = { closed: 1, half_open: 2, open: 3, forced_open: 4, di
 // STATE_RANK orders tiles for the "state" sort: the ones that need attention first.
 const STATE_RANK = { open: 0, forced_open: 1, half_open: 2, unknown: 3, disabled: 4, closed: 5 };
 
-const MAX_ALERTS = 200; // the feed shows 50; the aggregator keeps the last 200 resolved
+const MAX_ALERTS = 200; // the aggregator keeps the last 200 resolved
+const MAX_ALERT_GROUPS = 30; // the feed's groups, worst first
 const MAX_TRANSITIONS = 10; // per tile
 const MAX_TRANSITION_TILES = 200; // tiles whose recent transitions are kept, most recent first
 const MAX_CHANGES = 50;
@@ -721,8 +722,9 @@ export class Store {
 
   // alertsView groups the alerts by workload, then by rule, the worst groups first (a
   // group with a critical alert firing before one with warnings, then the one with more
-  // firing); within a rule, newest first. limit bounds the alerts listed in each rule.
-  alertsView(limit = 100) {
+  // firing), at most MAX_ALERT_GROUPS of them; within a rule, newest first, at most limit.
+  // Each group counts its firing alerts by severity.
+  alertsView(limit = 20) {
     const all = [...this.alerts.values()];
     all.sort((a, b) => (b.changed || 0) - (a.changed || 0));
     const groups = new Map();
@@ -738,25 +740,29 @@ export class Store {
       g.total++;
       if (a.state === 'firing') {
         g.firing++;
+        g.counts[a.severity] = (g.counts[a.severity] || 0) + 1;
         if (SEVERITY_RANK[a.severity] > SEVERITY_RANK[g.severity]) g.severity = a.severity;
       }
     };
+    const group = (key, extra) => ({ key, severity: 'none', firing: 0, total: 0, counts: {}, ...extra });
     for (const a of all) {
       const t = a.target || {};
       const key = (str(t.namespace) ? t.namespace + '/' : '') + str(t.workload);
-      const g = add(groups, key, () => ({ key, severity: 'none', firing: 0, total: 0, rules: new Map() }));
+      const g = add(groups, key, () => group(key, { rules: new Map() }));
       tally(g, a);
-      const r = add(g.rules, a.rule, () => ({ key: key + '\u0000' + a.rule, rule: a.rule, severity: 'none', firing: 0, total: 0, items: [] }));
+      const r = add(g.rules, a.rule, () => group(key + '\u0000' + a.rule, { rule: a.rule, items: [] }));
       tally(r, a);
       if (r.items.length < limit) r.items.push(a);
     }
     const worst = (a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || b.firing - a.firing || b.total - a.total || (a.key < b.key ? -1 : 1);
     const list = [...groups.values()].sort(worst);
-    for (const g of list) g.rules = [...g.rules.values()].sort(worst);
+    const shown = list.slice(0, MAX_ALERT_GROUPS);
+    for (const g of shown) g.rules = [...g.rules.values()].sort(worst);
     return {
       firing: all.filter((a) => a.state === 'firing').length,
       total: all.length,
-      groups: list,
+      groupsTotal: list.length,
+      groups: shown,
     };
   }
 

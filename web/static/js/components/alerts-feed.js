@@ -30,98 +30,103 @@ function severityBadge(sev) {
 }
 
 // groupCounts says what a group holds: "2 firing (1 critical, 1 warning), 1 resolved".
-function groupCounts(items, g) {
-  const sev = {};
-  for (const a of items) if (a.state === 'firing') sev[a.severity] = (sev[a.severity] || 0) + 1;
+function groupCounts(g) {
+  const sev = g.counts || {};
   const parts = ['critical', 'warning', 'info', 'unknown'].filter((k) => sev[k]).map((k) => sev[k] + ' ' + k);
   const resolved = g.total - g.firing;
   return fmtNumber(g.firing) + ' firing' + (parts.length && g.firing ? ' (' + parts.join(', ') + ')' : '') + (resolved ? ', ' + fmtNumber(resolved) + ' resolved' : '');
 }
 
+// place makes els the children of list, in order, moving only what moved: items that
+// left go first, so that the ones after them are not moved one by one.
+function place(list, els) {
+  const keep = new Set(els);
+  for (const el of [...list.children]) if (!keep.has(el)) el.remove();
+  const kids = list.children;
+  for (let i = 0; i < els.length; i++) {
+    if (kids[i] !== els[i]) list.insertBefore(els[i], kids[i] || null);
+  }
+}
+
 // AlertsFeed groups alerts by workload, then by rule, the worst group first, with counts
 // in each group's line: in a storm of hundreds of alerts the panel reads as a few lines,
-// and a group opens to show its alerts. The total stays in the panel's title.
+// and a group opens to show its alerts. The total stays in the panel's title. Only open
+// groups hold their alerts' elements, so a storm costs the page the lines it shows.
 export class AlertsFeed {
   constructor(body, countEl) {
     this.list = h('ol', { class: 'feed', 'aria-label': 'Alerts by workload and rule, worst first' });
     this.count = countEl;
     body.replaceChildren(this.list);
-    this.sig = null;
     this.items = new Map(); // key + state -> list item, reused across renders
     this.open = new Map(); // group key -> open, as the user left it
-    this.groups = new Map(); // group key -> { li, details, summary, body }
+    this.groups = new Map(); // group key -> its elements
+    this.more = h('li', { class: 'muted small feed-more' });
+    this.empty = h('li', { class: 'muted empty', text: 'No alerts.' });
+    this.last = null;
   }
 
   render(d) {
+    this.last = d;
     const groups = d.groups || [];
     setText(this.count, d.firing + ' firing' + (d.total > d.firing ? ', ' + (d.total - d.firing) + ' resolved' : '')
-      + (groups.length > 1 ? ' in ' + groups.length + ' groups' : ''));
-    const sig = groups.map((g) => g.key + ':' + g.rules.map((r) => r.rule + '=' + r.items.map((a) => a.key + a.state + a.resolvedUnseen).join(',')).join(';')).join('|');
-    if (sig !== this.sig) {
-      this.sig = sig;
-      if (!groups.length) {
-        this.items.clear();
-        this.groups.clear();
-        this.list.replaceChildren(h('li', { class: 'muted empty', text: 'No alerts.' }));
-      } else {
-        // Small feeds show everything; a storm shows its groups closed until opened.
-        const openByDefault = d.total <= 8;
-        const nextItems = new Map();
-        const nextGroups = new Map();
-        const item = (a) => {
-          const id = a.key + '|' + a.state + '|' + a.resolvedUnseen;
-          const li = this.items.get(id) || this.item(a);
-          nextItems.set(id, li);
-          return li;
-        };
-        const lis = groups.map((g) => {
-          const single = g.rules.length === 1;
-          const all = g.rules.flatMap((r) => r.items);
-          const name = g.key || 'cluster';
-          const head = name + (single ? ' \u00b7 ' + (g.rules[0].rule || 'alert') : '') + ' \u00b7 ' + groupCounts(all, g);
-          const children = single
-            ? g.rules[0].items.map(item)
-            : g.rules.map((r) => this.group(nextGroups, g.key + '\u0000' + r.rule, r.severity, (r.rule || 'alert') + ' \u00b7 ' + groupCounts(r.items, r),
-              r.items.map(item), openByDefault, 'feed-rule', { rule: r.rule }));
-          return this.group(nextGroups, g.key, g.severity, head, children, openByDefault, 'feed-group', { group: name });
-        });
-        for (const [id, li] of this.items) if (!nextItems.has(id)) li.remove();
-        this.items = nextItems;
-        this.groups = nextGroups;
-        const kids = this.list.children;
-        for (let i = 0; i < lis.length; i++) {
-          if (kids[i] !== lis[i]) this.list.insertBefore(lis[i], kids[i] || null);
-        }
-        while (kids.length > lis.length) this.list.lastElementChild.remove();
-      }
+      + (d.groupsTotal > 1 ? ' in ' + d.groupsTotal + ' groups' : ''));
+    // Small feeds show everything; a storm shows its groups closed until opened.
+    const openByDefault = d.total <= 8;
+    const nextItems = new Map();
+    const nextGroups = new Map();
+    const item = (a) => {
+      const id = a.key + '|' + a.state + '|' + a.resolvedUnseen;
+      const li = this.items.get(id) || this.item(a);
+      nextItems.set(id, li);
+      return li;
+    };
+    const lis = groups.map((g) => {
+      const single = g.rules.length === 1;
+      const name = g.key || 'cluster';
+      const head = name + (single ? ' \u00b7 ' + (g.rules[0].rule || 'alert') : '') + ' \u00b7 ' + groupCounts(g);
+      return this.group(nextGroups, g.key, g.severity, head, openByDefault, 'feed-group', { group: name }, () => (single
+        ? g.rules[0].items.map(item)
+        : g.rules.map((r) => this.group(nextGroups, g.key + '\u0000' + r.rule, r.severity, (r.rule || 'alert') + ' \u00b7 ' + groupCounts(r),
+          openByDefault, 'feed-rule', { rule: r.rule }, () => r.items.map(item)))));
+    });
+    if (!groups.length) lis.push(this.empty);
+    if (d.groupsTotal > groups.length) {
+      setText(this.more, (d.groupsTotal - groups.length) + ' more groups, less severe, not shown');
+      lis.push(this.more);
     }
+    for (const [id, li] of this.items) if (!nextItems.has(id)) li.remove();
+    this.items = nextItems;
+    this.groups = nextGroups;
+    place(this.list, lis);
     this.tick();
   }
 
   // group makes (or reuses) one expandable group: a line with the worst severity and the
-  // counts, and its members.
-  group(next, key, severity, head, children, openByDefault, cls, data) {
+  // counts, and, while it is open, its members (made by members()).
+  group(next, key, severity, head, openByDefault, cls, data, members) {
     let g = this.groups.get(key);
     if (!g) {
-      g = { summary: h('summary', { class: 'group-head' }), body: h('ol', { class: 'group-body' }) };
+      g = { summary: h('summary', { class: 'group-head' }), body: h('ol', { class: 'group-body' }), severity: '' };
       g.sev = h('span', { class: 'group-sev' });
       g.text = h('span', { class: 'group-text' });
       g.summary.append(g.sev, g.text);
       g.details = h('details', {}, g.summary, g.body);
       g.details.open = this.open.has(key) ? this.open.get(key) : openByDefault;
-      g.details.addEventListener('toggle', () => this.open.set(key, g.details.open));
+      g.details.addEventListener('toggle', () => {
+        if (this.open.get(key) === g.details.open) return;
+        this.open.set(key, g.details.open);
+        if (this.last) this.render(this.last);
+      });
       g.li = h('li', { class: cls, dataset: data }, g.details);
     }
     next.set(key, g);
-    const sev = severity === 'none' ? 'resolved' : severity;
-    setData(g.li, 'severity', sev);
-    g.sev.replaceChildren(severity === 'none' ? h('span', { class: 'sev sev-info', text: '\u2714 Resolved' }) : severityBadge(severity));
-    setText(g.text, head);
-    const kids = g.body.children;
-    for (let i = 0; i < children.length; i++) {
-      if (kids[i] !== children[i]) g.body.insertBefore(children[i], kids[i] || null);
+    if (g.severity !== severity) {
+      g.severity = severity;
+      setData(g.li, 'severity', severity === 'none' ? 'resolved' : severity);
+      g.sev.replaceChildren(severity === 'none' ? h('span', { class: 'sev sev-info', text: '\u2714 Resolved' }) : severityBadge(severity));
     }
-    while (kids.length > children.length) g.body.lastElementChild.remove();
+    setText(g.text, head);
+    place(g.body, g.details.open ? members() : []);
     return g.li;
   }
 
