@@ -33,7 +33,7 @@ func key(b *browser, k string) {
 }
 
 // atParam is the instant the page's URL carries.
-const atParam = `new URL(location.href).searchParams.get('at') || ''`
+const atParam = `(new URL(location.href).searchParams.get('at') || '')`
 
 // openPeriod returns when the aggregator saw cart's payments breaker open and close
 // again, from its timeline.
@@ -58,6 +58,16 @@ func openPeriod(t *testing.T, base string) (from, to time.Time) {
 		return fmt.Errorf("no closed open period of payments in the timeline yet")
 	})
 	return from, to
+}
+
+// historySince waits until the aggregator's record reaches back d: the scrubber then
+// has instants to step to before what the test does next.
+func historySince(t *testing.T, base string, d time.Duration) {
+	t.Helper()
+	testbin.Eventually(t, d+10*time.Second, func() error {
+		var snap struct{}
+		return testbin.GetJSON(base+"/api/v1/snapshot?at=-"+d.String(), &snap)
+	})
 }
 
 // openDetail clicks a tile (where it is now: tiles move as they are sorted) and waits for
@@ -137,6 +147,7 @@ func TestRewindToABreakerOpening(t *testing.T) {
 	b := newBrowser(t, 1366, 768)
 	b.navigate(s.agg.URL() + "/")
 	b.waitFor(15*time.Second, tileState(cartPayments)+` === 'closed 0/2 pods open'`, tileState(cartPayments))
+	historySince(t, s.agg.URL(), 5*time.Second)
 	s.cart[0].put(t, "payments", `{"state":"open","failure_rate":70,"rate_per_sec":20,"calls":{"succeeded":90,"failed":210}}`)
 	b.waitFor(5*time.Second, tileState(cartPayments)+` === 'open 1/2 pods open'`, tileState(cartPayments))
 	time.Sleep(2 * time.Second) // the breaker stays open a while, so that the open period is wide on the scrubber
@@ -157,13 +168,14 @@ func TestRewindToABreakerOpening(t *testing.T) {
 	}
 	key(b, "[")
 	want(closed, "closed 0/2 pods open")
+	// The alert was still firing at the closing instant: alerts resolve with the next
+	// broadcast, and the view is what was shown then.
+	b.waitFor(5*time.Second, `[...document.querySelectorAll('.feed-item[data-state="firing"]')].some((li) => li.dataset.alert === 'breaker-open/shop/cart/payments')`, `document.querySelector('#alerts').innerText`)
 	key(b, "[")
 	want(opened, "open 1/2 pods open")
 	if got := b.text("#time-note"); !strings.Contains(got, "as they were at") {
 		t.Errorf("the note does not say the view is as it was: %q", got)
 	}
-	// The alert firing then is listed, the health took the open breaker into account.
-	b.waitFor(5*time.Second, `[...document.querySelectorAll('.feed-item[data-state="firing"]')].some((li) => li.dataset.alert === 'breaker-open/shop/cart/payments')`, `document.querySelector('#alerts').innerText`)
 	key(b, "ArrowLeft") // one second before the opening: closed
 	want(opened.Add(-time.Second), "closed 0/2 pods open")
 	key(b, "]")
@@ -171,13 +183,13 @@ func TestRewindToABreakerOpening(t *testing.T) {
 	key(b, "]")
 	want(closed, "closed 0/2 pods open")
 
-	// The scrubber's own arrow keys step by the second: one back from the closing is
-	// inside the open period. [ and ] work from the scrubber too.
+	// On the scrubber the arrow keys step by the second too: one back from the closing
+	// is inside the open period. [ and ] work from the scrubber as well.
 	b.do(chromedp.Focus(chromedp.CSS("#time-scrub")))
 	key(b, "ArrowLeft")
 	closedAt := jsonString(closed.UTC().Format("2006-01-02T15:04:05.000Z"))
 	b.waitFor(10*time.Second, `Date.parse(`+atParam+`) < Date.parse(`+closedAt+`) && !/loading/.test(document.querySelector('#time-state').textContent) && `+tileState(cartPayments)+` === 'open 1/2 pods open'`,
-		atParam+` + ' ' + `+tileState(cartPayments))
+		atParam+` + ' ' + `+tileState(cartPayments)+` + ' scrubber ' + document.querySelector('#time-scrub').value + '/' + document.querySelector('#time-scrub').max`)
 	key(b, "]")
 	want(closed, "closed 0/2 pods open")
 

@@ -4,8 +4,8 @@
 // owns the page's ?at= parameter, so that a link to an instant can be shared.
 //
 // Keyboard, anywhere outside a text field, a list or a dialog: Space pauses and goes
-// live again, the arrow keys step one step back or forward, [ and ] go to the previous
-// and next breaker transition.
+// live again, the arrow keys step back or forward from the instant shown (a second, or a
+// minute beyond the last 15), [ and ] go to the previous and next breaker transition.
 
 import { h, setText, setData, show } from '../component.js';
 import { fmtClock, fmtDateTime, fmtDuration, fmtNumber } from '../format.js';
@@ -45,11 +45,12 @@ export function parseAt(raw, now = Date.now()) {
   return Date.parse(raw);
 }
 
-// ownsKeys says whether a key press belongs to the element it was pressed in; the
-// scrubber keeps its arrow keys and leaves Space, [ and ] to the page.
+// ownsKeys says whether a key press belongs to the element it was pressed in. The
+// scrubber keeps Home, End and Page Up/Down; its arrow keys step from the instant shown,
+// as they do anywhere on the page, and Space, [ and ] are the page's.
 function ownsKeys(el, key) {
   if (!el || !el.closest) return false;
-  if (el.id === 'time-scrub') return key.startsWith('Arrow') || key === 'Home' || key === 'End' || key.startsWith('Page');
+  if (el.id === 'time-scrub') return key === 'Home' || key === 'End' || key.startsWith('Page');
   return !!el.closest('input, textarea, select, [contenteditable="true"], [role="listbox"], dialog[open], .table-viewport');
 }
 
@@ -117,10 +118,14 @@ export class TimeControl {
         break;
       case 'ArrowLeft':
       case 'ArrowRight': {
+        // One step from the instant shown: a second within the last 15 minutes, a minute
+        // before, never outside the history kept.
         if (s.mode === 'live' && e.key === 'ArrowRight') return;
-        const sc = this.scale();
-        const step = sc.toStep(this.instant()) + (e.key === 'ArrowLeft' ? -1 : 1);
-        const t = sc.toTime(step);
+        const latest = s.mode === 'live' || !Number.isFinite(s.latest) ? Date.now() : s.latest;
+        const earliest = Number.isFinite(s.earliest) ? s.earliest : latest - DEFAULT_RANGE_MS;
+        const from = this.instant();
+        const step = from >= latest - FINE_MS ? 1000 : 60000;
+        const t = Math.max(earliest, Math.min(latest, from + (e.key === 'ArrowLeft' ? -step : step)));
         this.showInstant(t);
         this.on.onSeek(t);
         break;
