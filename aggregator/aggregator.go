@@ -119,8 +119,12 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 	}
 
 	monitor := health.New(nil)
+	var replicas func() map[discovery.Workload]int
+	if r, ok := disc.(discovery.Replicas); ok {
+		replicas = r.DesiredReplicas
+	}
 	st := store.New(store.Options{
-		Mode: cfg.Mode, Hub: hub, History: hist, Alerts: engine, Discovery: disc.Status, Logger: log.Named("store"),
+		Mode: cfg.Mode, Hub: hub, History: hist, Alerts: engine, Discovery: disc.Status, Replicas: replicas, Logger: log.Named("store"),
 		BroadcastInterval: cfg.BroadcastInterval, BroadcastBudget: cfg.BroadcastBudget,
 		MaxWorkloads: cfg.MetricsMaxWorkloads, MaxTiles: cfg.MetricsMaxTiles,
 		Health: monitor, BeforeBroadcast: opts.beforeBroadcast,

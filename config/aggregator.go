@@ -54,7 +54,7 @@ type Aggregator struct {
 // these. Unset fields keep the default rule's value.
 type AlertRule struct {
 	Name      string    `json:"name"`
-	Kind      string    `json:"kind,omitempty"`      // breaker-open, agent-unavailable, agent-missing, cpu, memory, error-rate, cpu-throttling
+	Kind      string    `json:"kind,omitempty"`      // breaker-open, agent-unavailable, agent-missing, cpu, memory, error-rate, cpu-throttling, replicas-missing
 	Threshold *float64  `json:"threshold,omitempty"` // percent
 	For       *Duration `json:"for,omitempty"`       // e.g. "2m"
 	Severity  string    `json:"severity,omitempty"`  // info, warning, critical
@@ -62,7 +62,7 @@ type AlertRule struct {
 }
 
 // AlertKinds are the kinds an alert rule can have.
-var AlertKinds = []string{"breaker-open", "agent-unavailable", "agent-missing", "cpu", "memory", "error-rate", "cpu-throttling"}
+var AlertKinds = []string{"breaker-open", "agent-unavailable", "agent-missing", "cpu", "memory", "error-rate", "cpu-throttling", "replicas-missing"}
 
 // Duration is a time.Duration written as text ("90s", "2m") in the file.
 type Duration struct{ time.Duration }

@@ -256,6 +256,18 @@ func (r Rule) check(in Input, own thresholds) []condition {
 				summary: fmt.Sprintf("pod %s %s at %.0f%% %s (threshold %.0f%%)", scope(p.Namespace, p.Pod), what, *v, unit, threshold),
 				value:   wire.Ptr(*v)})
 		}
+	case KindReplicasMissing:
+		for _, w := range in.View.Workloads {
+			if w.DesiredPods == nil || w.PodsConnected >= *w.DesiredPods {
+				continue
+			}
+			want := *w.DesiredPods
+			out = append(out, condition{rule: r, severity: r.Severity,
+				target: wire.Target{Namespace: w.Namespace, Workload: w.Name},
+				summary: fmt.Sprintf("%s: %d of %d desired pods have a connected agent (%d missing)",
+					scope(w.Namespace, w.Name), w.PodsConnected, want, want-w.PodsConnected),
+				value: wire.Ptr(float64(want - w.PodsConnected))})
+		}
 	case KindErrorRate:
 		for _, w := range in.View.Workloads {
 			if w.RequestsPerSec < MinRequestsForErrorRate {

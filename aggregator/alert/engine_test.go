@@ -156,3 +156,31 @@ func TestRulesConfig(t *testing.T) {
 		t.Error("a new rule without a kind was accepted")
 	}
 }
+
+func TestReplicasMissingLifecycle(t *testing.T) {
+	workload := func(connected int, desired *int) Input {
+		return Input{View: view.Cluster{Workloads: []view.Workload{{Namespace: "shop", Name: "cart", Pods: connected, PodsConnected: connected, DesiredPods: desired}}}}
+	}
+	three := wire.Ptr(3)
+	e := NewEngine(DefaultRules())
+	const id = "replicas-missing/shop/cart"
+	run(t, e, []step{
+		{0, workload(3, three), nil},
+		{time.Second, workload(2, three), nil},      // pending: a rollout makes such moments
+		{30 * time.Second, workload(3, three), nil}, // recovered before the minute: nothing fired
+		{40 * time.Second, workload(2, three), nil}, // short again
+		{99 * time.Second, workload(2, three), nil}, // 59 s
+		{100 * time.Second, workload(1, three), []string{id + " firing warning"}},
+		{101 * time.Second, workload(2, three), nil},                              // still short: not repeated
+		{110 * time.Second, workload(2, nil), []string{id + " resolved warning"}}, // desired no longer known
+		{120 * time.Second, workload(2, wire.Ptr(2)), nil},                        // scaled down to what is there
+	})
+	run(t, NewEngine(DefaultRules()), []step{{0, workload(0, wire.Ptr(0)), nil}, {time.Hour, workload(4, three), nil}})
+	if e := NewEngine(DefaultRules()); len(e.Evaluate(Input{Time: t0, View: workload(1, three).View})) != 0 {
+		t.Error("fired at once; the rule waits its for")
+	}
+	a := NewEngine([]Rule{{Name: "replicas-missing", Kind: KindReplicasMissing, Severity: wire.SeverityWarning}}).Evaluate(Input{Time: t0, View: workload(1, three).View})
+	if len(a) != 1 || a[0].Summary != "shop/cart: 1 of 3 desired pods have a connected agent (2 missing)" || *a[0].Value != 2 {
+		t.Errorf("alert %+v", a)
+	}
+}

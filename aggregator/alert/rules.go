@@ -20,6 +20,9 @@ const (
 	KindMemory           = "memory"
 	KindErrorRate        = "error-rate"
 	KindThrottling       = "cpu-throttling"
+	// KindReplicasMissing holds while a workload has fewer connected agents than its
+	// desired replicas (Kubernetes mode).
+	KindReplicasMissing = "replicas-missing"
 )
 
 // Rule is one alert rule.
@@ -46,6 +49,7 @@ func DefaultRules() []Rule {
 		{Name: "memory-high", Kind: KindMemory, Threshold: 90, For: 2 * time.Minute, Severity: wire.SeverityWarning},
 		{Name: "error-rate-high", Kind: KindErrorRate, Threshold: 5, For: time.Minute, Severity: wire.SeverityWarning},
 		{Name: "cpu-throttled", Kind: KindThrottling, Threshold: 25, For: 5 * time.Minute, Severity: wire.SeverityWarning},
+		{Name: "replicas-missing", Kind: KindReplicasMissing, For: time.Minute, Severity: wire.SeverityWarning},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/merge"
+	"github.com/faultline-dev/faultline/aggregator/rewind"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
@@ -34,6 +35,12 @@ type State interface {
 	Suggestions() ([]wire.Suggestion, int)
 	Optimization() wire.Optimization
 	SnapshotData(namespace, workload string) ([]byte, error)
+	// RewindRange is the span of instants Rewound can describe at now; Rewound is the
+	// view as it was at an instant of it.
+	RewindRange(now time.Time) (from, to time.Time)
+	Rewound(at, now time.Time, namespace, workload string) rewind.Snapshot
+	// Timelines is what every breaker did over the window before now.
+	Timelines(window time.Duration, now time.Time) rewind.Timelines
 }
 
 // Config holds the API's dependencies.
@@ -64,7 +71,7 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Guard == nil {
 		cfg.Guard = httpx.New(httpx.Options{Server: "faultline-aggregator", Logger: cfg.Logger})
 	}
-	s := &server{cfg}
+	s := &server{Config: cfg, rewinding: make(chan struct{}, rewindSlots)}
 	mux := httpx.NewMux()
 	mux.Get("/api/v1/performance/stream", s.stream)
 	mux.Get("/api/v1/fault-tolerance/status", s.status)
@@ -75,6 +82,7 @@ func Handler(cfg Config) http.Handler {
 	mux.Get("/api/v1/agents", s.agents)
 	mux.Get("/api/v1/alerts", s.alerts)
 	mux.Get("/api/v1/history", s.history)
+	mux.Get("/api/v1/snapshot", s.snapshotAt)
 	mux.Fallback("/api/", http.HandlerFunc(httpx.NotFound))
 	if cfg.Web != nil {
 		mux.Fallback("/", cfg.Web)
@@ -82,7 +90,10 @@ func Handler(cfg Config) http.Handler {
 	return cfg.Guard.Handler("api", mux)
 }
 
-type server struct{ Config }
+type server struct {
+	Config
+	rewinding chan struct{} // a token per rewound view being built
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
 
@@ -208,6 +219,7 @@ type BreakersResponse struct {
 	Total    int                `json:"total"`
 	Open     int                `json:"open"`
 	HalfOpen int                `json:"half_open"`
+	Window   float64            `json:"window_ms,omitempty"` // with ?window: each tile's timeline covers it
 	Breakers []view.BreakerTile `json:"breakers"`
 }
 
@@ -217,8 +229,43 @@ func (s *server) breakers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	q := r.URL.Query()
+	window, hasWindow, err := s.windowParam(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sort := q.Get("sort")
+	switch sort {
+	case "", "state":
+	case SortTransitions, SortLongestOpen, SortOpenTime:
+		if !hasWindow {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("sort: %s needs a window, e.g. window=15m", sort))
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("sort: %q is not one of state, %s, %s, %s", sort, SortTransitions, SortLongestOpen, SortOpenTime))
+		return
+	}
+	perPod := true
+	switch q.Get("per_pod") {
+	case "", "true":
+	case "false":
+		perPod = false
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("per_pod: %q is not true or false", q.Get("per_pod")))
+		return
+	}
 	c := s.State.Detailed(ns, wl)
-	resp := BreakersResponse{V: wire.Version, Time: c.Time, Breakers: c.Breakers}
+	if !perPod {
+		for i := range c.Breakers {
+			c.Breakers[i].PerPod = nil
+		}
+	}
+	if hasWindow {
+		timelines(c.Breakers, s.State.Timelines(window, c.Time.Time), sort)
+	}
+	resp := BreakersResponse{V: wire.Version, Time: c.Time, Window: wire.Ms(window), Breakers: c.Breakers}
 	for _, t := range c.Breakers {
 		resp.Total += t.Pods
 		resp.Open += t.Open
@@ -261,13 +308,13 @@ func (s *server) agents(w http.ResponseWriter, r *http.Request) {
 	}
 	state := r.URL.Query().Get("state")
 	switch state {
-	case "", view.AgentConnecting, view.AgentConnected, view.AgentUnavailable, view.AgentMissing:
+	case "", view.AgentConnecting, view.AgentConnected, view.AgentUnavailable, view.AgentMissing, view.AgentAbsent:
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of connecting, connected, unavailable, missing", state))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of connecting, connected, unavailable, missing, absent", state))
 		return
 	}
 	resp := AgentsResponse{V: wire.Version, Time: wire.NewTime(s.Now()), Discovery: s.State.View().Discovery,
-		Counts: map[string]int{view.AgentConnecting: 0, view.AgentConnected: 0, view.AgentUnavailable: 0, view.AgentMissing: 0},
+		Counts: map[string]int{view.AgentConnecting: 0, view.AgentConnected: 0, view.AgentUnavailable: 0, view.AgentMissing: 0, view.AgentAbsent: 0},
 		Agents: []view.AgentStatus{}}
 	for _, a := range s.State.Agents() {
 		resp.Counts[a.State]++
@@ -280,10 +327,14 @@ func (s *server) agents(w http.ResponseWriter, r *http.Request) {
 
 // AlertsResponse is GET /api/v1/alerts.
 type AlertsResponse struct {
-	V        int            `json:"v"`
-	Time     wire.Time      `json:"time"`
-	Firing   []wire.Alert   `json:"firing"`
-	Resolved []wire.Alert   `json:"resolved"` // most recent first, bounded
+	V        int          `json:"v"`
+	Time     wire.Time    `json:"time"`
+	Firing   []wire.Alert `json:"firing"`
+	Resolved []wire.Alert `json:"resolved"` // most recent first, bounded
+	// GroupBy and Groups: with ?group_by=workload|rule, the firing alerts grouped, the
+	// worst groups first.
+	GroupBy  string         `json:"group_by,omitempty"`
+	Groups   []alert.Group  `json:"groups,omitempty"`
 	Rules    []RuleInfo     `json:"rules"`
 	Delivery alert.Delivery `json:"delivery"`
 }
@@ -298,7 +349,18 @@ type RuleInfo struct {
 }
 
 func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
+	by := r.URL.Query().Get("group_by")
+	if by != "" && by != alert.ByWorkload && by != alert.ByRule {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("group_by: %q is not one of %s, %s", by, alert.ByWorkload, alert.ByRule))
+		return
+	}
 	resp := AlertsResponse{V: wire.Version, Time: wire.NewTime(s.Now()), Firing: s.Alerts.Firing(), Resolved: s.Alerts.Resolved()}
+	if by != "" {
+		resp.GroupBy, resp.Groups = by, alert.GroupAlerts(resp.Firing, by)
+		if resp.Groups == nil {
+			resp.Groups = []alert.Group{}
+		}
+	}
 	for _, rule := range s.Alerts.Rules() {
 		resp.Rules = append(resp.Rules, RuleInfo{Name: rule.Name, Kind: rule.Kind, Threshold: rule.Threshold, ForMs: wire.Ms(rule.For), Severity: rule.Severity})
 	}
@@ -322,18 +384,13 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "series: "+err.Error())
 		return
 	}
-	window := DefaultWindow
-	if raw := q.Get("window"); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("window: %q is not a duration such as 5m or 1h", raw))
-			return
-		}
-		if d < time.Second || d > s.History.Retention() {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("window: %v is outside 1s to %v (the history retention)", d, s.History.Retention()))
-			return
-		}
-		window = d
+	window, ok, err := s.windowParam(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !ok {
+		window = DefaultWindow
 	}
 	res, ok := s.History.Query(series, window, s.Now())
 	if !ok {

@@ -56,4 +56,19 @@ type Status struct {
 	Stale bool
 	Error string // what is wrong, for users ("forbidden: cannot list pods in namespace shop")
 	Since time.Time
+	// ReplicasError says why the desired replicas of workloads cannot be read; the pods
+	// are still discovered.
+	ReplicasError string
+}
+
+// Workload names a workload the way targets do: its namespace and the name pods derive
+// from their controller (a Deployment's name for the pods of its ReplicaSets).
+type Workload struct{ Namespace, Name string }
+
+// Replicas is implemented by a Discoverer that knows how many pods each workload should
+// have (Kubernetes: the controllers' desired replicas).
+type Replicas interface {
+	// DesiredReplicas returns the desired pods of every workload whose pods it selects;
+	// nil while they cannot be read (Status says why, in ReplicasError).
+	DesiredReplicas() map[Workload]int
 }

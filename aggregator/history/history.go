@@ -28,6 +28,10 @@ var Metrics = map[string]float64{
 	"breakers_open":           1,
 	"health":                  1,
 	"agents_unavailable":      1,
+	// resource_pressure is the cluster's mean resource pressure over connected pods (0-1,
+	// see the health score) and pods_pressured the pods above 80 % of a limit.
+	"resource_pressure": 0.0001,
+	"pods_pressured":    1,
 }
 
 // Scopes of a series name.

@@ -67,7 +67,8 @@ func (p *Pressure) add(o Pressure) {
 // AlertCounts counts firing alerts by severity.
 type AlertCounts struct{ Critical, Warning, Info int }
 
-func countAlerts(alerts []wire.Alert) AlertCounts {
+// CountAlerts counts the firing alerts among alerts by severity.
+func CountAlerts(alerts []wire.Alert) AlertCounts {
 	var c AlertCounts
 	for _, a := range alerts {
 		if a.State != wire.AlertFiring {
@@ -157,7 +158,7 @@ func SetAlerts(c *view.Cluster, alerts []wire.Alert) {
 	for i := range c.Namespaces {
 		c.Namespaces[i].Totals.AlertsFiring = byNS[c.Namespaces[i].Name]
 	}
-	a := countAlerts(alerts)
+	a := CountAlerts(alerts)
 	parts := make([]view.HealthPenalty, 0, len(c.Health.Breakdown)+1)
 	total := 0.0
 	for _, p := range c.Health.Breakdown {

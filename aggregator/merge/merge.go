@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -33,6 +34,9 @@ type Input struct {
 	// its row and each pod's view of every breaker to the tiles.
 	Detail bool
 	PerPod bool
+	// Desired is the desired pods of workloads, when discovery knows them (nil: it does
+	// not); see applyDesired.
+	Desired map[discovery.Workload]int
 	// Unsorted leaves pods and agents in input order, for callers that only scan them
 	// (the broadcast's alert rules and history); sorting 10,000 rows every second is a
 	// sizeable share of a broadcast.
@@ -126,7 +130,7 @@ func Assemble(in Input, parts []*Part) view.Cluster {
 			c.Agents = append(c.Agents, p.Agents...)
 		}
 	}
-	firing := countAlerts(in.Alerts)
+	firing := CountAlerts(in.Alerts)
 	cluster.alerts = len(in.Alerts)
 	c.Totals = cluster.totals()
 	c.Namespaces = make([]view.Namespace, 0, len(nsAcc))
@@ -149,6 +153,9 @@ func Assemble(in Input, parts []*Part) view.Cluster {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.Agent, b.Agent))
 		})
 		slices.SortFunc(c.Agents, func(a, b view.AgentStatus) int { return cmp.Compare(a.Key, b.Key) })
+	}
+	if in.Desired != nil {
+		applyDesired(&c, in.Desired, in.Detail)
 	}
 	c.Health = Health(HealthInput{
 		Breakers:     c.Totals.Breakers,

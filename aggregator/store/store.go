@@ -22,6 +22,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/merge"
 	"github.com/faultline-dev/faultline/aggregator/pool"
+	"github.com/faultline-dev/faultline/aggregator/rewind"
 	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/health"
@@ -39,7 +40,12 @@ type Options struct {
 	Alerts    *alert.Engine
 	Deliver   func(...wire.Alert) // Alertmanager delivery; nil: none
 	Discovery func() discovery.Status
-	Logger    hclog.Logger
+	// Replicas gives the desired pods of workloads when discovery knows them; nil: never.
+	Replicas func() map[discovery.Workload]int
+	// Rewind records the changes that rewinding the view needs (default: a log of the
+	// history's retention).
+	Rewind *rewind.Log
+	Logger hclog.Logger
 
 	BroadcastInterval time.Duration // base interval (default 1 s)
 	BroadcastBudget   time.Duration // slower broadcasts widen the interval (default 250 ms)
@@ -61,11 +67,6 @@ type Options struct {
 // MaxCoalescing bounds how far the broadcast interval may widen: 8x the base.
 const MaxCoalescing = 8
 
-// flip log bounds.
-const maxFlips = 32
-
-type flipKey struct{ agent, breaker string }
-
 type wkey struct{ ns, workload string }
 
 // seriesRefs are the history handles of one pod's or workload's series, with the object
@@ -73,11 +74,6 @@ type wkey struct{ ns, workload string }
 type seriesRefs struct {
 	obj  string
 	refs [len(podMetrics)]history.Ref
-}
-
-type flipLog struct {
-	ns, workload, pod string
-	times             []time.Time
 }
 
 // Store is the aggregator's state.
@@ -92,7 +88,6 @@ type Store struct {
 
 	mu     sync.Mutex
 	live   *merge.Live // every agent, and each workload's part of the view, kept up to date
-	flips  map[flipKey]*flipLog
 	shared shared
 
 	viewMu      sync.RWMutex
@@ -159,11 +154,14 @@ func New(opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.Rewind == nil {
+		opts.Rewind = rewind.New(opts.History.Retention(), time.Now())
+	}
 	if opts.Discovery == nil {
 		opts.Discovery = func() discovery.Status { return discovery.Status{Mode: opts.Mode, Synced: true} }
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger, in: newInbox(), live: merge.NewLive(), flips: map[flipKey]*flipLog{},
+		opts: opts, log: opts.Logger, in: newInbox(), live: merge.NewLive(),
 		podRefs: map[string]*seriesRefs{}, wlRefs: map[wkey]*seriesRefs{},
 		interval: opts.BroadcastInterval, snapCache: map[string]cachedSnapshot{},
 		snapNext: map[string]*snapFlight{}, snapRunning: map[string]bool{},
@@ -289,6 +287,7 @@ func (s *Store) applyOne(key string, m *mail, out []outgoing) []outgoing {
 		if !ok || !s.live.SetStatus(key, st) {
 			s.live.Set(key, merge.Agent{Status: st})
 		}
+		s.opts.Rewind.Status(st, m.at)
 		return append(out, outgoing{wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st, -1})
 	case mailSnapshot:
 		st, ok := s.live.Status(key)
@@ -308,17 +307,7 @@ func (s *Store) applyOne(key string, m *mail, out []outgoing) []outgoing {
 		}
 		wl := merge.WorkloadOf(st)
 		tile.Namespace, tile.Workload = st.Namespace, wl
-		fk := flipKey{key, tr.Breaker.Name}
-		f := s.flips[fk]
-		if f == nil {
-			f = &flipLog{}
-			s.flips[fk] = f
-		}
-		f.ns, f.workload, f.pod = st.Namespace, wl, st.Pod
-		f.times = append(f.times, m.at)
-		if len(f.times) > maxFlips {
-			f.times = append(f.times[:0], f.times[len(f.times)-maxFlips:]...)
-		}
+		s.opts.Rewind.Transition(key, tr, m.at)
 		delay := time.Duration(-1)
 		if !tr.Time.IsZero() {
 			if d := time.Since(tr.Time.Time); d >= 0 {
@@ -328,14 +317,15 @@ func (s *Store) applyOne(key string, m *mail, out []outgoing) []outgoing {
 		ev := view.BreakerEvent{V: wire.Version, Namespace: st.Namespace, Workload: wl, Pod: st.Pod, Transition: tr, Tile: tile}
 		return append(out, outgoing{wire.EventCircuitBreaker, st.Namespace, wl, ev, delay})
 	case mailRemoved:
-		st, ok := s.live.Status(key)
+		a, ok := s.live.Agent(key)
 		s.live.Remove(key)
-		for k := range s.flips {
-			if k.agent == key {
-				delete(s.flips, k)
-			}
-		}
 		if ok {
+			var last []wire.Breaker
+			if a.Snapshot != nil {
+				last = a.Snapshot.Breakers
+			}
+			s.opts.Rewind.Removed(key, last, m.at)
+			st := a.Status
 			st.State, st.Reason, st.Since = view.AgentRemoved, "no longer discovered", wire.Now()
 			return append(out, outgoing{wire.EventAgent, st.Namespace, merge.WorkloadOf(st), st, -1})
 		}
@@ -351,7 +341,7 @@ func (s *Store) publish(name, ns, wl string, v any) {
 
 func (s *Store) discovery() view.Discovery {
 	d := s.opts.Discovery()
-	return view.Discovery{Mode: d.Mode, Synced: d.Synced, Stale: d.Stale, Error: d.Error, Since: wire.NewTime(d.Since)}
+	return view.Discovery{Mode: d.Mode, Synced: d.Synced, Stale: d.Stale, Error: d.Error, Since: wire.NewTime(d.Since), ReplicasError: d.ReplicasError}
 }
 
 // inputs copies the agents for a merge.
@@ -414,8 +404,9 @@ func (s *Store) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-forget.C:
-			s.opts.History.Forget(time.Now())
+		case now := <-forget.C:
+			s.opts.History.Forget(now)
+			s.opts.Rewind.Forget(now)
 		case now := <-t.C:
 			if s.opts.BeforeBroadcast != nil {
 				s.opts.BeforeBroadcast()
@@ -483,7 +474,8 @@ func (s *Store) Broadcast(now time.Time) {
 	s.live.Lag(start) // against the clock the reports were received by
 	s.mu.Unlock()
 	parts := s.refresh()
-	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing()}, merged(parts))
+	desired := s.desired()
+	c := merge.Assemble(merge.Input{Time: now, Mode: s.opts.Mode, Discovery: s.discovery(), Alerts: s.opts.Alerts.Firing(), Desired: desired}, merged(parts))
 	pods, agents := s.pods[:0], s.agentRows[:0]
 	for _, p := range parts {
 		pods = append(pods, p.part.Pods...)
@@ -494,6 +486,7 @@ func (s *Store) Broadcast(now time.Time) {
 	clear(agents)
 	s.pods, s.agentRows = pods[:0], agents[:0]
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
+	s.opts.Rewind.Broadcast(now, c.Discovery, changed, desired)
 	for _, a := range changed {
 		s.publish(wire.EventAlert, a.Target.Namespace, a.Target.Workload, a)
 	}
@@ -514,12 +507,7 @@ func (s *Store) Broadcast(now time.Time) {
 }
 
 func (s *Store) suggest(now time.Time, agents []merge.Agent) {
-	s.mu.Lock()
-	flips := make([]suggest.Flips, 0, len(s.flips))
-	for k, f := range s.flips {
-		flips = append(flips, suggest.Flips{Namespace: f.ns, Workload: f.workload, Pod: f.pod, Breaker: k.breaker, Times: slices.Clone(f.times)})
-	}
-	s.mu.Unlock()
+	flips := s.opts.Rewind.Flips(now.Add(-suggest.FlapWindow))
 	list, total := suggest.Compute(suggest.Input{Time: now, Agents: agents, Flips: flips, History: s.opts.History})
 	iv := sampleInterval(agents)
 	s.optMu.Lock()
@@ -542,7 +530,8 @@ func staleAfter(a merge.Agent) time.Duration {
 
 // The series recorded at each broadcast.
 var (
-	clusterMetrics  = [...]string{"health", "cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open", "agents_unavailable"}
+	clusterMetrics = [...]string{"health", "cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open", "agents_unavailable",
+		rewind.PressureMetric, rewind.PodsPressuredMetric}
 	workloadMetrics = [...]string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "breakers_open"}
 	podMetrics      = [...]string{"cpu_cores", "memory_bytes", "requests_per_sec", "errors_per_sec", "cpu_throttled_percent"}
 )
@@ -559,8 +548,12 @@ func (s *Store) record(now time.Time, c view.Cluster, parts []part) {
 	}
 	f := func(v float64) *float64 { return &v }
 	t := c.Totals
+	var pr merge.Pressure // for the health score of a rewound view
+	for _, p := range parts {
+		pr.Sum, pr.Pods, pr.Hot = pr.Sum+p.part.Pressure.Sum, pr.Pods+p.part.Pressure.Pods, pr.Hot+p.part.Pressure.Hot
+	}
 	for i, v := range []float64{float64(c.Health.Score), t.CPUCores, float64(t.MemoryBytes), t.RequestsPerSec, t.ErrorsPerSec,
-		float64(t.BreakersOpen), float64(t.AgentsUnavailable + t.AgentsMissing)} {
+		float64(t.BreakersOpen), float64(t.AgentsUnavailable + t.AgentsMissing), pr.Sum / float64(max(pr.Pods, 1)), float64(pr.Hot)} {
 		add(s.clusterRefs[i], f(v))
 	}
 	pods := 0
@@ -741,7 +734,7 @@ func (s *Store) Detailed(namespace, workload string) view.Cluster {
 		s.mu.Unlock()
 		parts[i] = merge.Workload(w.Namespace, w.Name, agents, merge.PartOptions{Detail: true, PerPod: true})
 	}
-	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: true}, parts)
+	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: true, Desired: s.desired()}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	return merge.Filter(c, namespace, workload)
 }
@@ -752,6 +745,7 @@ func (s *Store) Agents() []view.AgentStatus {
 	s.mu.Lock()
 	out := s.live.Statuses()
 	s.mu.Unlock()
+	out = append(out, merge.AbsentAgents(s.desired(), out)...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
@@ -831,7 +825,7 @@ func (s *Store) snapshotData(namespace, workload string) ([]byte, error) {
 	s.mu.Lock()
 	n := s.live.Len()
 	s.mu.Unlock()
-	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods}, parts)
+	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: n <= s.opts.SnapshotMaxPods, Desired: s.desired()}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())
 	c = merge.Filter(c, namespace, workload)
 	data, dropped, err := wire.Marshal(c)

@@ -12,6 +12,9 @@ const (
 	AgentConnected   = "connected"
 	AgentUnavailable = "unavailable" // Reason says why
 	AgentMissing     = "missing"     // a pod selected for an agent has none; Reason says why
+	// AgentAbsent is a row standing for a pod that a workload's desired replicas call for
+	// and that is not there (not created, not Ready, or gone); Kubernetes mode only.
+	AgentAbsent = "absent"
 	// AgentRemoved is sent once in an agent event when discovery drops the agent; it
 	// never appears in a list.
 	AgentRemoved = "removed"
@@ -58,6 +61,9 @@ type Discovery struct {
 	Stale  bool      `json:"stale"`
 	Error  string    `json:"error,omitempty"`
 	Since  wire.Time `json:"since"`
+	// ReplicasError says why the desired replicas of workloads cannot be read
+	// (Kubernetes mode); "k of n" then counts the pods seen.
+	ReplicasError string `json:"replicas_error,omitempty"`
 }
 
 // Health is the 0-100 score with the reasons it is not 100.
@@ -117,6 +123,10 @@ type Workload struct {
 	RequestsPerSec float64 `json:"requests_per_sec"`
 	ErrorsPerSec   float64 `json:"errors_per_sec"`
 	BreakersOpen   int     `json:"breakers_open"`
+	// DesiredPods is the replicas the workload's controller wants (Deployment,
+	// StatefulSet and ReplicaSet replicas, a DaemonSet's desired scheduled pods); nil
+	// when not known (single-node mode, Jobs, bare pods).
+	DesiredPods *int `json:"desired_pods,omitempty"`
 }
 
 // Pod is one agent's latest readings.
@@ -155,9 +165,12 @@ type BreakerTile struct {
 	Workload  string            `json:"workload"`
 	Name      string            `json:"name"`
 	State     wire.BreakerState `json:"state"` // the worst state over the pods
-	Pods      int               `json:"pods"`  // pods reporting this breaker (n)
+	Pods      int               `json:"pods"`  // pods reporting this breaker
 	Open      int               `json:"open"`  // of which open or forced open (k)
-	HalfOpen  int               `json:"half_open"`
+	// DesiredPods is the workload's desired replicas when known: "k of n" counts n as
+	// the larger of it and Pods, so that a pod that vanished or never came up counts.
+	DesiredPods *int `json:"desired_pods,omitempty"`
+	HalfOpen    int  `json:"half_open"`
 	// FailureRate is the call-weighted mean over pods that know it; nil when none does.
 	FailureRate *float64     `json:"failure_rate"`
 	RatePerSec  float64      `json:"rate_per_sec"` // summed request volume
@@ -166,13 +179,59 @@ type BreakerTile struct {
 	Stale       bool         `json:"stale"`        // some pod's report is stale
 	Sources     []string     `json:"sources"`
 	PerPod      []PodBreaker `json:"per_pod,omitempty"`
+	// Timeline is what the breaker did over a window, when one was asked for.
+	Timeline *Timeline `json:"timeline,omitempty"`
 }
 
 // PodBreaker is one pod's view of a breaker.
 type PodBreaker struct {
-	Agent   string       `json:"agent"`
-	Pod     string       `json:"pod"`
-	Breaker wire.Breaker `json:"breaker"`
+	Agent    string       `json:"agent"`
+	Pod      string       `json:"pod"`
+	Breaker  wire.Breaker `json:"breaker"`
+	Timeline *Timeline    `json:"timeline,omitempty"`
+}
+
+// Timeline is what a breaker did over a window, from the transitions the aggregator
+// received: on one pod, or for a workload's tile (its worst state over the pods).
+type Timeline struct {
+	From wire.Time `json:"from"` // start of the window (not before the aggregator started)
+	To   wire.Time `json:"to"`
+	// Transitions counts the state changes (for a tile, on all its pods).
+	Transitions int `json:"transitions"`
+	// OpenMs and HalfOpenMs are the time spent open (or forced open) and half-open; for a
+	// tile, the time its worst state was that.
+	OpenMs        float64 `json:"open_ms"`
+	HalfOpenMs    float64 `json:"half_open_ms"`
+	LongestOpenMs float64 `json:"longest_open_ms"`
+	// MeanOpenToClosedMs is the mean time from opening back to closed, over the openings
+	// within the window that closed again within it (Recoveries); nil when none did.
+	MeanOpenToClosedMs *float64 `json:"mean_open_to_closed_ms"`
+	Recoveries         int      `json:"recoveries"`
+	// Openings are the openings within the window, oldest first, with what tripped them.
+	Openings []Opening `json:"openings"`
+	// Periods are the spans spent in a state other than closed, oldest first; a period
+	// still going on ends at To with Ongoing set.
+	Periods []Period `json:"periods"`
+	// KnownFrom is set when the breaker changed state more often than is kept, so that
+	// its state before this time is not known.
+	KnownFrom *wire.Time `json:"known_from,omitempty"`
+}
+
+// Opening is a breaker opening and what it saw when it did.
+type Opening struct {
+	Time        wire.Time         `json:"time"`
+	Pod         string            `json:"pod"`
+	From        wire.BreakerState `json:"from"`
+	FailureRate *float64          `json:"failure_rate"` // null: the source did not say
+	Calls       wire.Calls        `json:"calls"`
+}
+
+// Period is a span spent in one state.
+type Period struct {
+	From    wire.Time         `json:"from"`
+	To      wire.Time         `json:"to"`
+	State   wire.BreakerState `json:"state"`
+	Ongoing bool              `json:"ongoing,omitempty"`
 }
 
 // AgentStatus is one agent (or one pod missing its agent): the payload of the agent event

@@ -263,7 +263,8 @@ func PutJSON(t testing.TB, url, body string) {
 	}
 }
 
-// GetJSON decodes the JSON answer of GET url into v; an answer other than 200 is an error.
+// GetJSON decodes the JSON answer of GET url into v; an answer other than 200 is an
+// error. It returns errors rather than failing, for use inside Eventually.
 func GetJSON(url string, v any) error {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)

@@ -44,14 +44,22 @@ func startAggregator(t *testing.T, kubeconfig string, args ...string) *aggregato
 // startAgent runs a faultline-agent on ip and returns its port.
 func startAgent(t *testing.T, ip, workload string) int32 {
 	t.Helper()
+	port, _ := startAgentIngest(t, ip, workload)
+	return port
+}
+
+// startAgentIngest runs a faultline-agent on ip and returns its port and the base URL of
+// its ingest API, where an application reports its breakers.
+func startAgentIngest(t *testing.T, ip, workload string) (int32, string) {
+	t.Helper()
 	bin := testbin.Build(t, "faultline-agent")
-	listen := testbin.FreeAddr(t, ip)
-	testbin.Start(t, bin, nil, "--listen="+listen, "--ingest-listen="+testbin.FreeAddr(t, ip), "--mode=host",
+	listen, ingest := testbin.FreeAddr(t, ip), testbin.FreeAddr(t, ip)
+	testbin.Start(t, bin, nil, "--listen="+listen, "--ingest-listen="+ingest, "--mode=host",
 		"--workload="+workload, "--sample-interval=200ms")
 	testbin.WaitHTTP(t, "http://"+listen+"/readyz", http.StatusOK, 30*time.Second)
 	_, port, _ := net.SplitHostPort(listen)
 	p, _ := strconv.Atoi(port)
-	return int32(p)
+	return int32(p), "http://" + ingest
 }
 
 func requireBinaries(t *testing.T) {

@@ -137,8 +137,9 @@ func podRequest(r *http.Request) (scope string, watch, ok bool) {
 	return scope, w == "true" || w == "1", true
 }
 
-// problem describes a failed pod request for users; empty means it succeeded.
-func problem(scope string, watch bool, resp *http.Response, err error) string {
+// problem describes a failed list or watch of resource (pods, deployments, ...) for
+// users; empty means it succeeded.
+func problem(resource, scope string, watch bool, resp *http.Response, err error) string {
 	verb := "list"
 	if watch {
 		verb = "watch"
@@ -154,24 +155,30 @@ func problem(scope string, watch bool, resp *http.Response, err error) string {
 	case code < 300:
 		return ""
 	case code == http.StatusForbidden:
-		return fmt.Sprintf("forbidden: cannot %s pods in %s", verb, scopeName(scope))
+		return fmt.Sprintf("forbidden: cannot %s %s in %s", verb, resource, scopeName(scope))
 	case code == http.StatusUnauthorized:
 		return "unauthorized: the API server did not accept the aggregator's credentials"
 	default:
-		return fmt.Sprintf("cannot %s pods in %s: API server answered %s", verb, scopeName(scope), resp.Status)
+		return fmt.Sprintf("cannot %s %s in %s: API server answered %s", verb, resource, scopeName(scope), resp.Status)
 	}
 }
 
-// observer is the transport wrapper feeding health.
+// observer is the transport wrapper feeding health, and the replicas' own.
 type observer struct {
-	next http.RoundTripper
-	h    *health
+	next     http.RoundTripper
+	h        *health
+	replicas *replicas
 }
 
 func (o *observer) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := o.next.RoundTrip(r)
-	if scope, watch, ok := podRequest(r); ok && r.Context().Err() == nil {
-		o.h.observe(scope, watch, problem(scope, watch, resp, err))
+	if r.Context().Err() != nil {
+		return resp, err
+	}
+	if scope, watch, ok := podRequest(r); ok {
+		o.h.observe(scope, watch, problem("pods", scope, watch, resp, err))
+	} else if resource, scope, watch, ok := workloadRequest(r); ok && o.replicas != nil {
+		o.replicas.observe(resource, scope, watch, problem(resource, scope, watch, resp, err))
 	}
 	return resp, err
 }

@@ -65,7 +65,7 @@ func TestProblem(t *testing.T) {
 		if tt.err == nil {
 			resp = &http.Response{StatusCode: tt.status, Status: fmt.Sprintf("%d %s", tt.status, http.StatusText(tt.status))}
 		}
-		if got := problem(tt.scope, tt.watch, resp, tt.err); got != tt.want {
+		if got := problem("pods", tt.scope, tt.watch, resp, tt.err); got != tt.want {
 			t.Errorf("problem(%q, watch=%v, %d, %v) = %q, want %q", tt.scope, tt.watch, tt.status, tt.err, got, tt.want)
 		}
 	}

@@ -72,6 +72,7 @@ type Discoverer struct {
 	opts     Options
 	mgr      manager.Manager
 	health   *health
+	replicas *replicas
 	log      hclog.Logger
 	elector  *elector // nil without leader election
 	watchErr atomic.Value
@@ -113,15 +114,18 @@ func New(opts Options) (*Discoverer, error) {
 	hclogr.Install(opts.Logger)
 
 	d := &Discoverer{
-		opts:    opts,
-		health:  newHealth(opts.Logger),
-		log:     opts.Logger,
-		targets: map[string]discovery.Target{},
-		changed: make(chan struct{}, 1),
+		opts:     opts,
+		health:   newHealth(opts.Logger),
+		replicas: newReplicas(),
+		log:      opts.Logger,
+		targets:  map[string]discovery.Target{},
+		changed:  make(chan struct{}, 1),
 	}
 	// The copy used by the informers reports every pod request's outcome to health.
 	informerCfg := rest.CopyConfig(cfg)
-	informerCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &observer{next: rt, h: d.health} })
+	informerCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &observer{next: rt, h: d.health, replicas: d.replicas}
+	})
 
 	namespaces := map[string]cache.Config{}
 	for _, ns := range opts.Namespaces {
@@ -139,20 +143,21 @@ func New(opts Options) (*Discoverer, error) {
 			return syncedCache{c}, err
 		},
 		Scheme: scheme.Scheme,
-		// Pods are the only kind read: a fixed mapping spares the API discovery requests
-		// (and the failure mode) of a dynamic REST mapper.
+		// Pods and the workload kinds are the only kinds read: a fixed mapping spares the
+		// API discovery requests (and the failure mode) of a dynamic REST mapper.
 		MapperProvider: func(*rest.Config, *http.Client) (meta.RESTMapper, error) {
 			m := meta.NewDefaultRESTMapper(nil)
 			m.Add(corev1.SchemeGroupVersion.WithKind("Pod"), meta.RESTScopeNamespace)
+			for _, gvk := range workloadMappings() {
+				m.Add(gvk, meta.RESTScopeNamespace)
+			}
 			return m, nil
 		},
 		Cache: cache.Options{
 			DefaultNamespaces:           namespaces,
 			ReaderFailOnMissingInformer: true,
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Label: sel, Transform: summarize},
-			},
-			DefaultWatchErrorHandler: d.watchError,
+			ByObject:                    withPods(workloadCache(sel), sel),
+			DefaultWatchErrorHandler:    d.watchError,
 		},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -223,6 +228,7 @@ func (d *Discoverer) Run(ctx context.Context, out chan<- []discovery.Target) {
 		<-ctx.Done()
 		return
 	}
+	d.watchWorkloads(ctx)
 
 	wg.Add(1)
 	go func() {
@@ -261,8 +267,20 @@ func (d *Discoverer) Run(ctx context.Context, out chan<- []discovery.Target) {
 	}
 }
 
-// Status reports whether discovery has synced and whether it can reach the API server.
-func (d *Discoverer) Status() discovery.Status { return d.health.status() }
+// Status reports whether discovery has synced and whether it can reach the API server,
+// and why the desired replicas cannot be read if they cannot.
+func (d *Discoverer) Status() discovery.Status {
+	st := d.health.status()
+	st.ReplicasError = d.replicas.problem()
+	return st
+}
+
+// withPods adds the pods, selected on the API server and summarized as they arrive, to
+// the cache's objects.
+func withPods(by map[client.Object]cache.ByObject, sel labels.Selector) map[client.Object]cache.ByObject {
+	by[&corev1.Pod{}] = cache.ByObject{Label: sel, Transform: summarize}
+	return by
+}
 
 // IsLeader reports whether this replica holds the Lease and so delivers alerts; always
 // true without leader election.
@@ -273,11 +291,18 @@ func (d *Discoverer) IsLeader() bool {
 	return d.elector.leading.Load()
 }
 
+// fromEvent unwraps the tombstone an informer hands over for an object deleted while its
+// watch was down: the object as last known, deleted.
+func fromEvent(obj any, deleted bool) (any, bool) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		return tomb.Obj, true
+	}
+	return obj, deleted
+}
+
 // apply updates the target of one pod from an informer event.
 func (d *Discoverer) apply(obj any, deleted bool) {
-	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj, deleted = tomb.Obj, true
-	}
+	obj, deleted = fromEvent(obj, deleted)
 	pod, ok := obj.(*cachedPod)
 	if !ok {
 		return
@@ -324,11 +349,11 @@ func (d *Discoverer) snapshot() []discovery.Target {
 func (d *Discoverer) watchError(_ context.Context, _ *toolscache.Reflector, err error) {
 	msg := err.Error()
 	if last, _ := d.watchErr.Load().(string); last == msg {
-		d.log.Debug("pod watch failed again", "error", msg)
+		d.log.Debug("watch failed again", "error", msg)
 		return
 	}
 	d.watchErr.Store(msg)
-	d.log.Warn("pod watch failed; retrying with backoff", "error", msg)
+	d.log.Warn("watch failed; retrying with backoff", "error", msg)
 }
 
 func scopeList(ns []string) any {

@@ -3,7 +3,8 @@
 // so one failing panel shows a message and the others keep working.
 //
 // URL parameters (for tests and slow links): backoff-ms (first reconnect delay, default
-// 1000), poll-ms (polling interval in polling-only mode, default 5000).
+// 1000), poll-ms (polling interval in polling-only mode, default 5000); at (an RFC 3339
+// time or a negative duration such as -90s) opens the view as it was then.
 
 import { Panel, setText } from './component.js';
 import { ConnectionStatus } from './components/connection-status.js';
@@ -13,6 +14,7 @@ import { AlertsFeed, Suggestions } from './components/alerts-feed.js';
 import { BreakerGrid } from './components/breaker-grid.js';
 import { BreakerDetail } from './components/breaker-detail.js';
 import { AgentsTable } from './components/agents-table.js';
+import { TimeControl, parseAt } from './components/time-control.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -40,6 +42,12 @@ function build(panel, make) {
   return c;
 }
 
+const timeCtl = new TimeControl($('timebar'), {
+  onPause: () => post({ type: 'time', action: 'pause' }),
+  onLive: () => post({ type: 'time', action: 'live' }),
+  onSeek: (at) => post({ type: 'time', action: 'seek', at }),
+  onJump: (dir) => post({ type: 'time', action: 'jump', dir }),
+});
 const conn = new ConnectionStatus($('conn'), $('banner'), { onRetry: () => post({ type: 'retry-live' }) });
 const health = build(panels.health, () => new HealthScore($('health').querySelector('.panel-body')));
 const perf = build(panels.perf, () => new PerformancePanel($('perf').querySelector('.panel-body'), {
@@ -56,7 +64,10 @@ const grid = build(panels.grid, () => new BreakerGrid($('breakers').querySelecto
   },
   onCanvas: (c) => post({ type: 'view', view: { gridCanvas: c } }),
 }));
-detail = new BreakerDetail($('breaker-detail'), { onClose: () => post({ type: 'view', view: { detail: null } }) });
+detail = new BreakerDetail($('breaker-detail'), {
+  onClose: () => post({ type: 'view', view: { detail: null } }),
+  onWindow: (w) => post({ type: 'view', view: { detailWindow: w } }),
+});
 const agents = build(panels.agents, () => new AgentsTable($('agents').querySelector('.panel-body'), {
   onView: (v) => post({ type: 'view', view: { agents: v } }),
 }));
@@ -99,6 +110,7 @@ function render() {
   const s = pending;
   pending = {};
   if (s.status) conn.render(s.status);
+  if (s.time) timeCtl.render(s.time);
   if (s.health && health) {
     conn.dataReceived(Date.now());
     conn.renderDetail();
@@ -160,4 +172,4 @@ setInterval(() => {
   if (Date.now() - lastTick >= 1500) tick();
 }, 500);
 
-post({ type: 'start', options: { baseDelayMs: numParam('backoff-ms'), pollIntervalMs: numParam('poll-ms') } });
+post({ type: 'start', options: { baseDelayMs: numParam('backoff-ms'), pollIntervalMs: numParam('poll-ms'), at: parseAt(params.get('at')) } });

@@ -3,9 +3,15 @@
 // history and sorting them never blocks the page. The page tells the worker what it shows
 // (sort, filters, the visible window) and the worker answers with only that, at most once
 // per event batch.
+//
+// Time: the live store takes every event, always. What the page is shown is the live
+// store, or, once paused, a frozen copy of it (nothing the stream brings is lost: it goes
+// on into the live store, and Live shows it), or the view at an instant the page asked
+// for, rebuilt by the aggregator (GET /api/v1/snapshot?at=).
 
 import { RealtimeDataManager, POLL_ENDPOINTS } from './realtime-data-manager.js';
 import { Store, asList, tileKey } from './store.js';
+import { parseTime } from './format.js';
 import { GridPainter } from './grid-canvas.js';
 import { drawPerfCharts } from './sparkline.js';
 
@@ -21,7 +27,36 @@ const HISTORY = { cpu: 'cluster:cpu_cores', mem: 'cluster:memory_bytes', rps: 'c
 // Workload names the API accepts as a filter (see aggregator/api scopeParams).
 const WORKLOAD_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
-const store = new Store();
+const live = new Store();
+// shown is the store the page sees: live, frozen or rewound.
+let shown = live;
+// RANGE_EVERY_MS: while paused, how often the range of instants and the breaker
+// transitions in it are read again; SORT_EVERY_MS: how often the timelines behind the
+// grid's timeline sorts are.
+const RANGE_EVERY_MS = 30000;
+const SORT_EVERY_MS = 15000;
+const SORT_WINDOW = '15m';
+const time = {
+  mode: 'live', // live, paused (frozen at pausedAt) or at (rewound to at)
+  pausedAt: NaN,
+  at: NaN,
+  events: 0, // stream events received since paused
+  earliest: NaN,
+  latest: NaN,
+  transitions: [], // instants at which a breaker tile changed state, ascending
+  transitionsSeq: 0,
+  loading: false,
+  error: '',
+  figuresTime: NaN,
+  figuresResolutionMs: NaN,
+  notKept: [],
+};
+let timeDirty = false;
+let sentTransitionsSeq = -1;
+let seekInFlight = false;
+let seekNext = NaN;
+let rangeTimer = null;
+let sortTimer = null;
 // The grid's charts are drawn here, with the tiles they belong to, when the browser can
 // draw off the page (OffscreenCanvas); the page only shows the bitmap.
 const painter = GridPainter.supported() ? new GridPainter() : null;
@@ -32,8 +67,9 @@ let manager = null;
 let view = {
   grid: { sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 60 },
   agents: { sort: 'state', text: '', offset: 0, limit: 40 },
-  alertsLimit: 50,
+  alertsLimit: 20,
   detail: null,
+  detailWindow: '15m',
 };
 let viewChanged = new Set(['grid', 'agents', 'detail', 'alerts']);
 let flushTimer = null;
@@ -61,7 +97,7 @@ let lastFlush = 0;
 let flushDue = 0;
 
 function schedule() {
-  const urgent = lastStatus !== null || viewChanged.size > 0 || URGENT.some((k) => store.dirty.has(k));
+  const urgent = lastStatus !== null || viewChanged.size > 0 || URGENT.some((k) => shown.dirty.has(k));
   const due = lastFlush + (urgent ? MIN_FLUSH_MS : DEFER_MS);
   if (flushTimer !== null) {
     if (flushDue <= due) return;
@@ -75,11 +111,20 @@ function flush() {
   flushTimer = null;
   const t0 = performance.now();
   lastFlush = t0;
+  const store = shown;
   const d = store.dirty;
   const sections = {};
   try {
     if (lastStatus) sections.status = lastStatus;
     lastStatus = null;
+    if (timeDirty) {
+      sections.time = { ...time, transitions: undefined };
+      if (sentTransitionsSeq !== time.transitionsSeq) {
+        sections.time.transitions = time.transitions;
+        sentTransitionsSeq = time.transitionsSeq;
+      }
+      timeDirty = false;
+    }
     if (d.has('health') || d.has('perf')) sections.health = store.healthView();
     if (d.has('perf')) {
       const perf = store.perfView();
@@ -155,6 +200,13 @@ function timed(fn) {
   schedule();
 }
 
+// received counts a stream event that arrived while the page shows another time.
+function received() {
+  if (time.mode === 'live') return;
+  time.events++;
+  timeDirty = true;
+}
+
 async function fetchJSON(url) {
   const resp = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
   const text = await resp.text();
@@ -164,7 +216,11 @@ async function fetchJSON(url) {
   } catch {
     throw new Error(url + ': response is not JSON (HTTP ' + resp.status + ')');
   }
-  if (!resp.ok) throw new Error(url + ': ' + (data && data.error ? data.error : 'HTTP ' + resp.status));
+  if (!resp.ok) {
+    const err = new Error(url + ': ' + (data && data.error ? data.error : 'HTTP ' + resp.status));
+    err.body = data;
+    throw err;
+  }
   return data;
 }
 
@@ -174,10 +230,10 @@ async function fetchInto(name, component) {
   const ep = POLL_ENDPOINTS.find((e) => e.name === name);
   try {
     const data = await fetchJSON(ep.url);
-    store.clearError(component, 'fetch-' + name);
-    timed(() => store.applyPoll(name, data));
+    live.clearError(component, 'fetch-' + name);
+    timed(() => live.applyPoll(name, data));
   } catch (err) {
-    store.setError(component, 'fetch-' + name, String(err.message || err));
+    live.setError(component, 'fetch-' + name, String(err.message || err));
     schedule();
   }
 }
@@ -199,21 +255,24 @@ function startAgents() {
 
 // Per-pod detail is not in the metrics event; the open detail dialog fetches it for the
 // tile's workload.
+// The detail also shows what the breaker did over a window (its timeline).
 async function fetchDetail() {
   clearTimeout(detailTimer);
   const key = view.detail;
   if (!key) return;
+  const store = shown;
   const tile = store.tiles.get(key);
   if (tile) {
     const q = new URLSearchParams();
     if (tile.namespace) q.set('namespace', tile.namespace);
     if (WORKLOAD_RE.test(tile.workload) && tile.workload.length <= 253) q.set('workload', tile.workload);
+    q.set('window', view.detailWindow);
     try {
       const data = await fetchJSON('/api/v1/fault-tolerance/circuit-breakers?' + q);
       const list = asList(data, 'breakers');
       const match = list.find((b) => b && tileKey(b.namespace || '', b.workload || '', b.name) === key);
       if (view.detail === key) {
-        store.setPerPod(key, match && Array.isArray(match.per_pod) ? match.per_pod : []);
+        store.setPerPod(key, match && Array.isArray(match.per_pod) ? match.per_pod : [], match && isTimeline(match.timeline) ? match.timeline : null);
         store.clearError('detail', 'fetch');
       }
     } catch (err) {
@@ -227,8 +286,8 @@ async function fetchDetail() {
 
 let fullInFlight = false;
 async function maybeFetchFull() {
-  if (fullInFlight || !store.streamed.partial) return;
-  if (Number.isFinite(store.lastFull) && Date.now() - store.lastFull < FULL_EVERY_MS) return;
+  if (fullInFlight || !live.streamed.partial) return;
+  if (Number.isFinite(live.lastFull) && Date.now() - live.lastFull < FULL_EVERY_MS) return;
   fullInFlight = true;
   try {
     await fetchInto('circuit-breakers', 'grid');
@@ -241,14 +300,14 @@ async function backfill() {
   await Promise.all(Object.entries(HISTORY).map(async ([k, series]) => {
     try {
       const data = await fetchJSON('/api/v1/history?series=' + encodeURIComponent(series) + '&window=5m');
-      timed(() => store.guard('perf', () => store.applyHistory(k, data), 'history'));
+      timed(() => live.guard('perf', () => live.applyHistory(k, data), 'history'));
     } catch {
       // No history yet (a fresh aggregator) is normal: the sparklines fill as data comes.
     }
   }));
 }
 
-function start(options) {
+function start({ at, ...options }) {
   manager = new RealtimeDataManager({
     ...options,
     pollEndpoints: POLL_ENDPOINTS.filter((e) => e.name !== 'circuit-breakers'),
@@ -264,29 +323,31 @@ function start(options) {
     // next good event of its type.
     const comp = { snapshot: 'grid', metrics: 'grid', 'circuit-breaker': 'grid', agent: 'agents', alert: 'alerts', optimization: 'perf' }[ev.type] || 'page';
     if (ev.error) {
-      store.setError(comp, 'event-' + ev.type, ev.error);
+      live.setError(comp, 'event-' + ev.type, ev.error);
       schedule();
       return;
     }
-    store.clearError(comp, 'event-' + ev.type);
-    timed(() => store.apply(ev.type, ev.data, ev.id));
+    live.clearError(comp, 'event-' + ev.type);
+    received();
+    timed(() => live.apply(ev.type, ev.data, ev.id));
     if (ev.type === 'metrics') {
       metricsApplied++;
       maybeFetchFull();
     }
-    if (ev.type === 'circuit-breaker' && view.detail && ev.data.tile &&
+    if (ev.type === 'circuit-breaker' && time.mode === 'live' && view.detail && ev.data.tile &&
       tileKey(ev.data.tile.namespace || '', ev.data.tile.workload || '', ev.data.tile.name) === view.detail) {
       fetchDetail();
     }
   });
   manager.on('poll', (r) => {
-    if (r.ok) timed(() => store.applyPoll(r.name, r.data));
+    if (r.ok) timed(() => live.applyPoll(r.name, r.data));
   });
   manager.connect();
   fetchInto('alerts', 'alerts');
   startSuggestions();
   startAgents();
   backfill();
+  if (Number.isFinite(at)) seek(at);
 }
 
 self.onmessage = (e) => {
@@ -297,6 +358,7 @@ self.onmessage = (e) => {
       break;
     case 'view': {
       const next = msg.view || {};
+      const sortBefore = view.grid.sort;
       for (const k of ['grid', 'agents']) {
         if (next[k] && JSON.stringify(next[k]) !== JSON.stringify(view[k])) {
           view[k] = { ...view[k], ...next[k] };
@@ -309,10 +371,15 @@ self.onmessage = (e) => {
       }
       if ('detail' in next && next.detail !== view.detail) {
         view.detail = next.detail;
-        store.detailKey = next.detail || '';
+        live.detailKey = shown.detailKey = next.detail || '';
         viewChanged.add('detail');
         fetchDetail();
       }
+      if (next.detailWindow && next.detailWindow !== view.detailWindow) {
+        view.detailWindow = next.detailWindow;
+        fetchDetail();
+      }
+      if (view.grid.sort !== sortBefore) timelineSort();
       if (next.alertsLimit && next.alertsLimit !== view.alertsLimit) {
         view.alertsLimit = next.alertsLimit;
         viewChanged.add('alerts');
@@ -328,9 +395,12 @@ self.onmessage = (e) => {
       if (msg.sizes && perfCharts.charts) {
         for (const [k, w] of Object.entries(msg.sizes)) if (perfCharts.charts[k]) perfCharts.charts[k].width = w;
         Object.assign(perfCharts, { height: msg.height, dpr: msg.dpr, colors: msg.colors });
-        store.dirty.add('perf');
+        shown.dirty.add('perf');
         schedule();
       }
+      break;
+    case 'time':
+      timeAction(msg);
       break;
     case 'retry-live':
       manager.retryLive();
@@ -342,3 +412,189 @@ self.onmessage = (e) => {
       break;
   }
 };
+
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isTimeline = (t) => isObj(t) && Array.isArray(t.periods) && Array.isArray(t.openings);
+
+// show makes st the store the page sees and has the page draw all of it.
+function show(st) {
+  shown = st;
+  st.detailKey = view.detail || '';
+  for (const k of ['health', 'perf', 'alerts', 'suggestions', 'filters', 'grid', 'agents', 'detail', 'errors']) st.dirty.add(k);
+  filtersSig = '';
+  timeDirty = true;
+  clearTimeout(flushTimer);
+  flushTimer = null;
+  flush();
+}
+
+function timeAction(msg) {
+  switch (msg.action) {
+    case 'pause':
+      if (time.mode === 'live') pause();
+      break;
+    case 'live':
+      clearTimeout(rangeTimer);
+      Object.assign(time, { mode: 'live', pausedAt: NaN, at: NaN, events: 0, error: '', loading: false, notKept: [] });
+      seekNext = NaN;
+      show(live);
+      break;
+    case 'seek':
+      seek(msg.at);
+      break;
+    case 'jump':
+      jump(msg.dir);
+      break;
+    default:
+      break;
+  }
+}
+
+// pause freezes what is shown; the stream goes on into the live store. What is shown is
+// as of now: the last metrics event and every breaker event since.
+function pause() {
+  Object.assign(time, { mode: 'paused', pausedAt: Date.now(), at: NaN, events: 0, error: '', earliest: NaN, transitions: [], transitionsSeq: 0 });
+  show(live.freeze());
+  fetchRange();
+}
+
+// seek shows the view at instant at (ms), rebuilt by the aggregator. Requests made while
+// one is in flight collapse into the last one.
+async function seek(at) {
+  if (!Number.isFinite(at)) return;
+  const wasLive = time.mode === 'live';
+  time.mode = 'at';
+  if (wasLive) {
+    Object.assign(time, { pausedAt: Date.now(), events: 0, earliest: NaN, transitions: [], transitionsSeq: 0 });
+    fetchRange();
+  }
+  time.at = at;
+  time.loading = true;
+  timeDirty = true;
+  schedule();
+  if (seekInFlight) {
+    seekNext = at;
+    return;
+  }
+  seekInFlight = true;
+  try {
+    const data = await fetchJSON('/api/v1/snapshot?at=' + encodeURIComponent(new Date(at).toISOString()));
+    if (time.mode === 'at' && time.at === at) {
+      const st = new Store();
+      st.applyCluster(data, true);
+      // Suggestions are not kept per instant: those of now stay in their panel.
+      st.suggestions = live.suggestions;
+      st.optimization = live.optimization;
+      const a = isObj(data.at) ? data.at : {};
+      Object.assign(time, {
+        error: '', earliest: parseTime(a.earliest), figuresTime: parseTime(a.figures_time),
+        figuresResolutionMs: typeof a.figures_resolution_ms === 'number' ? a.figures_resolution_ms : NaN,
+        notKept: Array.isArray(a.not_kept) ? a.not_kept.map(String) : [],
+      });
+      show(st);
+    }
+  } catch (err) {
+    const body = isObj(err.body) ? err.body : {};
+    const earliest = parseTime(body.earliest);
+    const latest = parseTime(body.latest);
+    if (Number.isFinite(earliest)) time.earliest = earliest;
+    // This clock may run a little ahead of the aggregator's: an instant just after its
+    // now is its now.
+    if (Number.isFinite(latest) && at > latest && at - latest < 5000 && !Number.isFinite(seekNext)) seekNext = latest;
+    else time.error = 'Could not show ' + new Date(at).toISOString() + ': ' + (err.message || err);
+  } finally {
+    seekInFlight = false;
+    time.loading = false;
+    timeDirty = true;
+    schedule();
+    if (Number.isFinite(seekNext)) {
+      const next = seekNext;
+      seekNext = NaN;
+      if (time.mode === 'at') seek(next);
+    }
+  }
+}
+
+// jump goes to the previous (dir -1) or next (dir 1) instant at which a breaker tile
+// changed state.
+async function jump(dir) {
+  if (time.mode === 'live') pause();
+  if (!time.transitionsSeq) await fetchRange();
+  const from = time.mode === 'at' ? time.at : time.pausedAt;
+  const list = time.transitions;
+  let target = NaN;
+  if (dir < 0) {
+    for (let i = list.length - 1; i >= 0; i--) if (list[i] < from) { target = list[i]; break; }
+  } else {
+    for (const t of list) if (t > from) { target = t; break; }
+  }
+  if (Number.isFinite(target)) seek(target);
+  else {
+    time.error = dir < 0 ? 'No breaker transition before this instant in the history kept.' : 'No breaker transition after this instant.';
+    timeDirty = true;
+    schedule();
+  }
+}
+
+// retentionWindow is the aggregator's history retention as a window parameter.
+function retentionWindow() {
+  const ms = live.optimization && typeof live.optimization.history_retention_ms === 'number' ? live.optimization.history_retention_ms : 3600000;
+  return { ms, param: Math.max(1, Math.floor(ms / 1000)) + 's' };
+}
+
+// fetchRange reads what the scrubber spans: the breaker tiles' timelines over the
+// retention, whose periods start and end where a tile changed state, and from when the
+// aggregator knows.
+async function fetchRange() {
+  clearTimeout(rangeTimer);
+  const ret = retentionWindow();
+  if (!Number.isFinite(time.earliest)) time.earliest = time.pausedAt - ret.ms;
+  time.latest = time.pausedAt;
+  timeDirty = true;
+  try {
+    const data = await fetchJSON('/api/v1/fault-tolerance/circuit-breakers?per_pod=false&window=' + ret.param);
+    const instants = new Set();
+    let earliest = Infinity;
+    for (const b of asList(data, 'breakers')) {
+      if (!isObj(b) || !isTimeline(b.timeline)) continue;
+      const from = parseTime(b.timeline.from);
+      if (Number.isFinite(from)) earliest = Math.min(earliest, from);
+      for (const p of b.timeline.periods) {
+        if (!isObj(p)) continue;
+        const a = parseTime(p.from);
+        const z = parseTime(p.to);
+        if (Number.isFinite(a) && a > from) instants.add(a);
+        if (Number.isFinite(z) && !p.ongoing) instants.add(z);
+      }
+    }
+    if (time.mode === 'live') return;
+    if (Number.isFinite(earliest)) time.earliest = Math.max(earliest, time.pausedAt - ret.ms);
+    time.transitions = [...instants].filter((t) => t <= time.pausedAt).sort((a, b) => a - b);
+    time.transitionsSeq++;
+  } catch (err) {
+    time.error = 'The history of breaker transitions could not be read: ' + (err.message || err);
+  }
+  timeDirty = true;
+  schedule();
+  if (time.mode !== 'live') rangeTimer = setTimeout(fetchRange, RANGE_EVERY_MS);
+}
+
+// timelineSort keeps the timelines behind the grid's "most flapping" and "longest open"
+// sorts fresh while one of them is chosen.
+async function timelineSort() {
+  clearTimeout(sortTimer);
+  if (view.grid.sort !== 'flapping' && view.grid.sort !== 'longest') return;
+  try {
+    const data = await fetchJSON('/api/v1/fault-tolerance/circuit-breakers?per_pod=false&window=' + SORT_WINDOW);
+    const list = asList(data, 'breakers');
+    const ms = typeof data.window_ms === 'number' ? data.window_ms : NaN;
+    for (const st of new Set([live, shown])) {
+      st.guard('grid', () => st.applyTimelines(list, ms), 'timelines');
+    }
+  } catch (err) {
+    live.setError('grid', 'timelines', 'breaker timelines unavailable: ' + (err.message || err));
+  }
+  viewChanged.add('grid');
+  schedule();
+  sortTimer = setTimeout(timelineSort, SORT_EVERY_MS);
+}

@@ -21,12 +21,17 @@ export const STATE_CODE = { closed: 1, half_open: 2, open: 3, forced_open: 4, di
 // STATE_RANK orders tiles for the "state" sort: the ones that need attention first.
 const STATE_RANK = { open: 0, forced_open: 1, half_open: 2, unknown: 3, disabled: 4, closed: 5 };
 
-const MAX_ALERTS = 200; // the feed shows 50; the aggregator keeps the last 200 resolved
+const MAX_ALERTS = 200; // the aggregator keeps the last 200 resolved
+const MAX_ALERT_GROUPS = 30; // the feed's groups, worst first
 const MAX_TRANSITIONS = 10; // per tile
 const MAX_TRANSITION_TILES = 200; // tiles whose recent transitions are kept, most recent first
 const MAX_CHANGES = 50;
 
 export class DataError extends Error {}
+
+// SEVERITY_RANK orders alert severities, worst highest; 'none' ranks a group with
+// nothing firing.
+const SEVERITY_RANK = { none: 0, unknown: 1, info: 2, warning: 3, critical: 4 };
 
 // ORDER_SPAN bounds the tiles that sortKeyOf can order (2^17): far beyond what a grid shows.
 const ORDER_SPAN = 131072;
@@ -45,6 +50,12 @@ function failCode(f) {
   return 10000 - Math.max(0, Math.min(10000, Math.round(f * 100)));
 }
 
+// countCode orders counts (or seconds) from high to low, unknown last.
+function countCode(n) {
+  if (n === null || !Number.isFinite(n)) return RATE_CODES - 1;
+  return rateCode(n);
+}
+
 // sortKeyOf packs a tile's place in a sort into one integer below 2^53: the sort's
 // criteria from the most significant bits down, and the tile's rank by name last, so
 // that ties keep a stable, readable order.
@@ -56,6 +67,12 @@ export function sortKeyOf(t, sort) {
       return (failCode(t.failureRate) * RATE_CODES + rateCode(t.rate)) * ORDER_SPAN + t.order;
     case 'volume':
       return rateCode(t.rate) * ORDER_SPAN + t.order;
+    // The timeline sorts: most transitions, longest open period over the window the
+    // worker fetched (see applyTimelines); tiles without a timeline last.
+    case 'flapping':
+      return countCode(t.timeline ? t.timeline.transitions : null) * ORDER_SPAN + t.order;
+    case 'longest':
+      return countCode(t.timeline ? t.timeline.longestOpenMs / 1000 : null) * ORDER_SPAN + t.order;
     default: {
       const rank = STATE_RANK[t.stateKnown ? t.state : 'unknown'];
       const open = 1023 - Math.max(0, Math.min(1023, t.open ?? 0));
@@ -418,6 +435,7 @@ export class Store {
     t.state = state || 'unknown';
     t.stateKnown = KNOWN_STATES.includes(state);
     t.pods = num(b.pods);
+    t.desired = num(b.desired_pods);
     t.open = num(b.open);
     t.halfOpen = num(b.half_open);
     t.failureRate = num(b.failure_rate);
@@ -627,8 +645,49 @@ export class Store {
     this.dirty.add('perf');
   }
 
-  setPerPod(key, rows) {
-    this.perPod.set(key, { time: this.now(), rows: rows.filter(isObj) });
+  // applyTimelines takes GET /api/v1/fault-tolerance/circuit-breakers?window=...: what each
+  // tile did over the window, for the timeline sorts. Tiles missing from it have none.
+  applyTimelines(breakers, windowMs) {
+    const seen = new Set();
+    for (const b of breakers) {
+      if (!isObj(b) || typeof b.name !== 'string') continue;
+      const t = this.tiles.get(tileKey(str(b.namespace), str(b.workload), b.name));
+      const tl = isObj(b.timeline) ? b.timeline : null;
+      if (!t || !tl) continue;
+      seen.add(t.key);
+      t.timeline = {
+        windowMs, transitions: num(tl.transitions), openMs: num(tl.open_ms), halfOpenMs: num(tl.half_open_ms),
+        longestOpenMs: num(tl.longest_open_ms),
+      };
+    }
+    for (const t of this.tiles.values()) if (!seen.has(t.key)) t.timeline = null;
+    this.sortCache = null;
+    this.dirty.add('grid');
+  }
+
+  // freeze returns a copy of the store as it is now: what a paused dashboard shows while
+  // this one goes on taking events.
+  freeze() {
+    const f = new Store({ sparkPoints: this.ring.cap, now: this.now });
+    const r = this.ring;
+    f.ring.times.set(r.times);
+    f.ring.head = r.head;
+    f.ring.count = r.count;
+    Object.assign(f, structuredClone({
+      cluster: this.cluster, series: this.series, tiles: this.tiles, workloads: this.workloads, namespaces: this.namespaces,
+      pods: this.pods, agents: this.agents, alerts: this.alerts, suggestions: this.suggestions, optimization: this.optimization,
+      changes: this.changes, transitions: this.transitions, perPod: this.perPod, errors: this.errors, warnings: this.warnings,
+      lastEvent: this.lastEvent, streamed: this.streamed, lastFull: this.lastFull, backfill: this.backfill, detailKey: this.detailKey,
+    }));
+    f.tileSet = 1; // order and filters computed afresh
+    f.dirty = new Set(['health', 'perf', 'alerts', 'suggestions', 'filters', 'grid', 'agents', 'detail', 'errors']);
+    return f;
+  }
+
+  // setPerPod keeps the per-pod detail of the tile the detail dialog shows, with the
+  // tile's timeline over the window asked for (null: none).
+  setPerPod(key, rows, timeline = null) {
+    this.perPod.set(key, { time: this.now(), rows: rows.filter(isObj), timeline });
     this.dirty.add('detail');
   }
 
@@ -669,13 +728,49 @@ export class Store {
     return out;
   }
 
-  alertsView(limit = 100) {
+  // alertsView groups the alerts by workload, then by rule, the worst groups first (a
+  // group with a critical alert firing before one with warnings, then the one with more
+  // firing), at most MAX_ALERT_GROUPS of them; within a rule, newest first, at most limit.
+  // Each group counts its firing alerts by severity.
+  alertsView(limit = 20) {
     const all = [...this.alerts.values()];
     all.sort((a, b) => (b.changed || 0) - (a.changed || 0));
+    const groups = new Map();
+    const add = (map, key, make) => {
+      let g = map.get(key);
+      if (!g) {
+        g = make();
+        map.set(key, g);
+      }
+      return g;
+    };
+    const tally = (g, a) => {
+      g.total++;
+      if (a.state === 'firing') {
+        g.firing++;
+        g.counts[a.severity] = (g.counts[a.severity] || 0) + 1;
+        if (SEVERITY_RANK[a.severity] > SEVERITY_RANK[g.severity]) g.severity = a.severity;
+      }
+    };
+    const group = (key, extra) => ({ key, severity: 'none', firing: 0, total: 0, counts: {}, ...extra });
+    for (const a of all) {
+      const t = a.target || {};
+      const key = (str(t.namespace) ? t.namespace + '/' : '') + str(t.workload);
+      const g = add(groups, key, () => group(key, { rules: new Map() }));
+      tally(g, a);
+      const r = add(g.rules, a.rule, () => group(key + '\u0000' + a.rule, { rule: a.rule, items: [] }));
+      tally(r, a);
+      if (r.items.length < limit) r.items.push(a);
+    }
+    const worst = (a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || b.firing - a.firing || b.total - a.total || (a.key < b.key ? -1 : 1);
+    const list = [...groups.values()].sort(worst);
+    const shown = list.slice(0, MAX_ALERT_GROUPS);
+    for (const g of shown) g.rules = [...g.rules.values()].sort(worst);
     return {
       firing: all.filter((a) => a.state === 'firing').length,
       total: all.length,
-      items: all.slice(0, limit),
+      groupsTotal: list.length,
+      groups: shown,
     };
   }
 
@@ -742,7 +837,7 @@ export class Store {
     const v = {
       key: t.key, namespace: t.namespace, workload: t.workload, name: t.name,
       state: t.state, stateKnown: t.stateKnown,
-      pods: t.pods, open: t.open, halfOpen: t.halfOpen,
+      pods: t.pods, desired: t.desired, open: t.open, halfOpen: t.halfOpen, timeline: t.timeline || null,
       failureRate: t.failureRate, rate: t.rate, calls: t.calls,
       since: t.since, stale: t.stale, sources: t.sources, updated: t.updated,
     };
@@ -789,15 +884,16 @@ export class Store {
       transitions: this.transitions.get(key) || [],
       perPod: pp ? pp.rows : null,
       perPodTime: pp ? pp.time : NaN,
+      timeline: pp ? pp.timeline || null : null,
       workload: this.workloads.find((w) => str(w.namespace) === t.namespace && str(w.name) === t.workload) || null,
     };
   }
 
   agentsView(view) {
     if (!this.agentsSorted || this.agentsSorted.sig !== view.sort + '\u0001' + view.text) {
-      const rank = { unavailable: 0, missing: 1, connecting: 2, unknown: 3, connected: 4 };
+      const rank = { unavailable: 0, missing: 1, absent: 2, connecting: 3, unknown: 4, connected: 5 };
       const text = (view.text || '').toLowerCase();
-      const counts = { connected: 0, connecting: 0, unavailable: 0, missing: 0, unknown: 0 };
+      const counts = { connected: 0, connecting: 0, unavailable: 0, missing: 0, absent: 0, unknown: 0 };
       const list = [];
       for (const a of this.agents.values()) {
         counts[a.state in counts ? a.state : 'unknown']++;
@@ -807,7 +903,7 @@ export class Store {
       const byName = (a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.key < b.key ? -1 : 1);
       const cmp = view.sort === 'pod' ? byName
         : view.sort === 'seen' ? (a, b) => (a.lastSeen || 0) - (b.lastSeen || 0) || byName(a, b)
-          : (a, b) => (rank[a.state] ?? 3) - (rank[b.state] ?? 3) || byName(a, b);
+          : (a, b) => (rank[a.state] ?? 4) - (rank[b.state] ?? 4) || byName(a, b);
       list.sort(cmp);
       this.agentsSorted = { sig: view.sort + '\u0001' + view.text, list, counts };
     }

@@ -5,6 +5,8 @@ import { RealtimeDataManager, POLL_ENDPOINTS } from '/js/realtime-data-manager.j
 import { Store, tileKey, tileName } from '/js/store.js';
 import { Panel, h, setText, shown } from '/js/component.js';
 import { fmtBytes, fmtDuration, fmtPercent, fmtRate, fmtCores, NONE } from '/js/format.js';
+import { scale, parseAt, FINE_MS } from '/js/components/time-control.js';
+import { podsText } from '/js/components/breaker-grid.js';
 
 const checks = [];
 const check = (name, fn) => checks.push({ name, fn });
@@ -231,6 +233,63 @@ check('store: alerts that stopped firing while away are marked, not invented', (
   eq([got.state, got.resolvedUnseen], ['resolved', true], 'alert after a snapshot without it');
   s.apply('alert', { ...a, state: 'resolved', resolved: '2026-01-01T00:01:00.000Z' });
   eq([...s.alerts.values()][0].resolvedUnseen, false, 'resolution seen');
+});
+
+check('time: the scrubber steps by the second for 15 minutes, by the minute before', () => {
+  const latest = Date.parse('2026-11-27T14:30:00.000Z');
+  const sc = scale(latest - 3600000, latest);
+  eq(sc.steps, 45 + 900, 'steps over an hour');
+  eq(new Date(sc.toTime(sc.steps)).toISOString(), '2026-11-27T14:30:00.000Z', 'last step: latest');
+  eq(new Date(sc.toTime(sc.steps - 1)).toISOString(), '2026-11-27T14:29:59.000Z', 'one second back');
+  eq(new Date(sc.toTime(45)).toISOString(), '2026-11-27T14:15:00.000Z', 'start of the seconds');
+  eq(new Date(sc.toTime(44)).toISOString(), '2026-11-27T14:14:00.000Z', 'one minute before');
+  eq(new Date(sc.toTime(0)).toISOString(), '2026-11-27T13:30:00.000Z', 'first step: earliest');
+  eq(sc.toStep(Date.parse('2026-11-27T14:23:12.400Z')), 945 - 408, 'an instant in the seconds');
+  eq(sc.toStep(Date.parse('2026-11-27T13:40:30.000Z')), 10, 'an instant in the minutes rounds down to its minute');
+  eq(sc.toStep(latest + 5000), sc.steps, 'clamped to latest');
+  const short = scale(latest - 120000, latest);
+  eq([short.steps, short.toTime(0)], [120, latest - 120000], 'a short history is all seconds');
+  eq(FINE_MS, 900000, 'fine span');
+  eq(parseAt('-90s', latest), latest - 90000, 'negative duration');
+  eq(parseAt('2026-11-27T14:03:12Z'), Date.parse('2026-11-27T14:03:12Z'), 'RFC 3339');
+  eq(Number.isNaN(parseAt('soon')), true, 'bad value');
+});
+
+check('store: k of n counts desired pods; grid sorts by timeline', () => {
+  eq(podsText({ pods: 2, desired: 3, open: 1, halfOpen: 0 }), '1/3 pods open', 'a vanished pod counts');
+  eq(podsText({ pods: 4, desired: 3, open: 1, halfOpen: 0 }), '1/4 pods open', 'a rollout surge');
+  eq(podsText({ pods: 2, desired: null, open: 0, halfOpen: 1 }), '1/2 pods half-open', 'no desired replicas: pods reporting');
+  const s = new Store();
+  s.apply('snapshot', metrics([tile('a', 'w', 'calm', 'closed'), tile('a', 'w', 'flappy', 'closed'), tile('a', 'w', 'stuck', 'open', { desired_pods: 5 })]));
+  eq(s.tiles.get('a/w/stuck').desired, 5, 'desired pods kept');
+  const tl = (name, transitions, longest) => ({ namespace: 'a', workload: 'w', name, timeline: { transitions, open_ms: longest, half_open_ms: 0, longest_open_ms: longest } });
+  s.applyTimelines([tl('calm', 0, 0), tl('flappy', 12, 3000), tl('stuck', 1, 600000)], 900000);
+  const names = (sort) => s.gridView({ sort, namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 10 }).tiles.map((t) => t.name);
+  eq(names('flapping'), ['flappy', 'stuck', 'calm'], 'most flapping');
+  eq(names('longest'), ['stuck', 'flappy', 'calm'], 'longest open');
+});
+
+check('store: alerts grouped by workload then rule, worst first', () => {
+  const s = new Store();
+  const al = (id, rule, sev, wl, state = 'firing') => ({ v: 1, id, rule, state, severity: sev, summary: id, target: { namespace: 'shop', workload: wl }, started: '2026-01-01T00:00:00.000Z' });
+  for (let i = 0; i < 30; i++) s.apply('alert', al('open-' + i, 'breaker-open', 'warning', 'cart'));
+  s.apply('alert', al('down', 'agent-unavailable', 'warning', 'cart'));
+  s.apply('alert', al('crit', 'breaker-open', 'critical', 'pay'));
+  s.apply('alert', al('old', 'cpu-high', 'warning', 'web', 'resolved'));
+  const v = s.alertsView(50);
+  eq([v.firing, v.total], [32, 33], 'totals');
+  eq(v.groups.map((g) => [g.key, g.severity, g.firing, g.total]), [['shop/pay', 'critical', 1, 1], ['shop/cart', 'warning', 31, 31], ['shop/web', 'none', 0, 1]], 'groups worst first');
+  eq(v.groups[1].rules.map((r) => [r.rule, r.firing, r.items.length]), [['breaker-open', 30, 30], ['agent-unavailable', 1, 1]], 'rules within a group');
+});
+
+check('store: a frozen copy keeps what was shown while the store goes on', () => {
+  const s = new Store();
+  s.apply('snapshot', metrics([tile('a', 'w', 'x', 'closed')]));
+  const f = s.freeze();
+  s.apply('metrics', metrics([tile('a', 'w', 'x', 'open')]));
+  const state = (st) => st.gridView({ sort: 'state', namespace: '', workload: '', text: '', problems: false, offset: 0, limit: 10 }).tiles[0].state;
+  eq([state(f), state(s)], ['closed', 'open'], 'frozen and live');
+  eq(f.dirty.has('grid'), true, 'the frozen copy is drawn whole');
 });
 
 check('panel: a component that throws shows a message in its panel only', () => {

@@ -1,6 +1,7 @@
-// AgentsTable lists every agent (and every pod missing one) with its state and reason,
-// pod, workload, node, the AgentProfile the injector applied and when it was last heard
-// from. Rows are virtualised like the
+// AgentsTable lists every agent (and every pod missing one, and every pod a workload's
+// desired replicas call for that is not there) with its state and reason, pod, workload,
+// node, the AgentProfile the injector applied and when it was last heard from. Rows are
+// virtualised like the
 // breaker grid, so a thousand agents scroll smoothly.
 
 import { h, setText, setData, show } from '../component.js';
@@ -11,6 +12,8 @@ export const AGENT_LOOK = {
   connecting: { icon: '\u21bb', word: 'connecting' },
   unavailable: { icon: '\u2716', word: 'unavailable' },
   missing: { icon: '\u2298', word: 'missing' },
+  // a pod the workload's desired replicas call for, not there (Kubernetes)
+  absent: { icon: '\u25cc', word: 'absent' },
   unknown: { icon: '?', word: 'unknown' },
 };
 
@@ -76,8 +79,8 @@ export class AgentsTable {
   render(d) {
     this.data = d;
     const c = d.counts;
-    const parts = [fmtNumber(d.total) + ' agents'];
-    for (const s of ['connected', 'connecting', 'unavailable', 'missing', 'unknown']) {
+    const parts = [fmtNumber(d.total - (c.absent || 0)) + ' agents'];
+    for (const s of ['connected', 'connecting', 'unavailable', 'missing', 'absent', 'unknown']) {
       if (c[s]) parts.push(AGENT_LOOK[s].icon + ' ' + fmtNumber(c[s]) + ' ' + AGENT_LOOK[s].word);
     }
     setText(this.summary, parts.join(' \u00b7 '));

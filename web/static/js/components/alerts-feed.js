@@ -1,7 +1,8 @@
-// AlertsFeed lists alerts newest first, firing and resolved, with severity, state and time;
-// Suggestions lists the aggregator's suggestions with their evidence.
+// AlertsFeed lists alerts, firing and resolved, grouped by workload and rule, with
+// severity, state and time; Suggestions lists the aggregator's suggestions with their
+// evidence.
 
-import { h, setText } from '../component.js';
+import { h, setText, setData } from '../component.js';
 import { fmtAge, fmtClock, fmtDuration, fmtNumber } from '../format.js';
 
 export const SEVERITY = {
@@ -28,44 +29,105 @@ function severityBadge(sev) {
   return h('span', { class: 'sev sev-' + sev }, h('span', { 'aria-hidden': 'true', text: s.icon + ' ' }), s.word);
 }
 
+// groupCounts says what a group holds: "2 firing (1 critical, 1 warning), 1 resolved".
+function groupCounts(g) {
+  const sev = g.counts || {};
+  const parts = ['critical', 'warning', 'info', 'unknown'].filter((k) => sev[k]).map((k) => sev[k] + ' ' + k);
+  const resolved = g.total - g.firing;
+  return fmtNumber(g.firing) + ' firing' + (parts.length && g.firing ? ' (' + parts.join(', ') + ')' : '') + (resolved ? ', ' + fmtNumber(resolved) + ' resolved' : '');
+}
+
+// place makes els the children of list, in order, moving only what moved: items that
+// left go first, so that the ones after them are not moved one by one.
+function place(list, els) {
+  const keep = new Set(els);
+  for (const el of [...list.children]) if (!keep.has(el)) el.remove();
+  const kids = list.children;
+  for (let i = 0; i < els.length; i++) {
+    if (kids[i] !== els[i]) list.insertBefore(els[i], kids[i] || null);
+  }
+}
+
+// AlertsFeed groups alerts by workload, then by rule, the worst group first, with counts
+// in each group's line: in a storm of hundreds of alerts the panel reads as a few lines,
+// and a group opens to show its alerts. The total stays in the panel's title. Only open
+// groups hold their alerts' elements, so a storm costs the page the lines it shows.
 export class AlertsFeed {
   constructor(body, countEl) {
-    this.list = h('ol', { class: 'feed', 'aria-label': 'Alerts, newest first' });
+    this.list = h('ol', { class: 'feed', 'aria-label': 'Alerts by workload and rule, worst first' });
     this.count = countEl;
     body.replaceChildren(this.list);
-    this.sig = null;
     this.items = new Map(); // key + state -> list item, reused across renders
+    this.open = new Map(); // group key -> open, as the user left it
+    this.groups = new Map(); // group key -> its elements
+    this.more = h('li', { class: 'muted small feed-more' });
+    this.empty = h('li', { class: 'muted empty', text: 'No alerts.' });
+    this.last = null;
   }
 
   render(d) {
-    setText(this.count, d.firing + ' firing' + (d.total > d.firing ? ', ' + (d.total - d.firing) + ' resolved' : ''));
-    const sig = d.items.map((a) => a.key + a.state + a.resolvedUnseen).join('|');
-    if (sig !== this.sig) {
-      this.sig = sig;
-      if (!d.items.length) {
-        this.items.clear();
-        this.list.replaceChildren(h('li', { class: 'muted empty', text: 'No alerts.' }));
-      } else {
-        const next = new Map();
-        const lis = d.items.map((a) => {
-          const id = a.key + '|' + a.state + '|' + a.resolvedUnseen;
-          const li = this.items.get(id) || this.item(a);
-          next.set(id, li);
-          return li;
-        });
-        // Move only what moved: new alerts are usually prepended, old ones drop off. Items
-        // that left go first, so that the ones after them are not moved one by one (a
-        // move lays an item out again).
-        for (const [id, li] of this.items) if (!next.has(id)) li.remove();
-        this.items = next;
-        const kids = this.list.children;
-        for (let i = 0; i < lis.length; i++) {
-          if (kids[i] !== lis[i]) this.list.insertBefore(lis[i], kids[i] || null);
-        }
-        while (kids.length > lis.length) this.list.lastElementChild.remove();
-      }
+    this.last = d;
+    const groups = d.groups || [];
+    setText(this.count, d.firing + ' firing' + (d.total > d.firing ? ', ' + (d.total - d.firing) + ' resolved' : '')
+      + (d.groupsTotal > 1 ? ' in ' + d.groupsTotal + ' groups' : ''));
+    // Small feeds show everything; a storm shows its groups closed until opened.
+    const openByDefault = d.total <= 8;
+    const nextItems = new Map();
+    const nextGroups = new Map();
+    const item = (a) => {
+      const id = a.key + '|' + a.state + '|' + a.resolvedUnseen;
+      const li = this.items.get(id) || this.item(a);
+      nextItems.set(id, li);
+      return li;
+    };
+    const lis = groups.map((g) => {
+      const single = g.rules.length === 1;
+      const name = g.key || 'cluster';
+      const head = name + (single ? ' \u00b7 ' + (g.rules[0].rule || 'alert') : '') + ' \u00b7 ' + groupCounts(g);
+      return this.group(nextGroups, g.key, g.severity, head, openByDefault, 'feed-group', { group: name }, () => (single
+        ? g.rules[0].items.map(item)
+        : g.rules.map((r) => this.group(nextGroups, g.key + '\u0000' + r.rule, r.severity, (r.rule || 'alert') + ' \u00b7 ' + groupCounts(r),
+          openByDefault, 'feed-rule', { rule: r.rule }, () => r.items.map(item)))));
+    });
+    if (!groups.length) lis.push(this.empty);
+    if (d.groupsTotal > groups.length) {
+      setText(this.more, (d.groupsTotal - groups.length) + ' more groups, less severe, not shown');
+      lis.push(this.more);
     }
+    for (const [id, li] of this.items) if (!nextItems.has(id)) li.remove();
+    this.items = nextItems;
+    this.groups = nextGroups;
+    place(this.list, lis);
     this.tick();
+  }
+
+  // group makes (or reuses) one expandable group: a line with the worst severity and the
+  // counts, and, while it is open, its members (made by members()).
+  group(next, key, severity, head, openByDefault, cls, data, members) {
+    let g = this.groups.get(key);
+    if (!g) {
+      g = { summary: h('summary', { class: 'group-head' }), body: h('ol', { class: 'group-body' }), severity: '' };
+      g.sev = h('span', { class: 'group-sev' });
+      g.text = h('span', { class: 'group-text' });
+      g.summary.append(g.sev, g.text);
+      g.details = h('details', {}, g.summary, g.body);
+      g.details.open = this.open.has(key) ? this.open.get(key) : openByDefault;
+      g.details.addEventListener('toggle', () => {
+        if (this.open.get(key) === g.details.open) return;
+        this.open.set(key, g.details.open);
+        if (this.last) this.render(this.last);
+      });
+      g.li = h('li', { class: cls, dataset: data }, g.details);
+    }
+    next.set(key, g);
+    if (g.severity !== severity) {
+      g.severity = severity;
+      setData(g.li, 'severity', severity === 'none' ? 'resolved' : severity);
+      g.sev.replaceChildren(severity === 'none' ? h('span', { class: 'sev sev-info', text: '\u2714 Resolved' }) : severityBadge(severity));
+    }
+    setText(g.text, head);
+    place(g.body, g.details.open ? members() : []);
+    return g.li;
   }
 
   item(a) {
@@ -88,7 +150,7 @@ export class AlertsFeed {
 
   // tick refreshes the relative times without rebuilding the list.
   tick(now = Date.now()) {
-    for (const li of this.list.children) {
+    for (const li of this.items.values()) {
       const a = li._alert;
       if (!a) continue;
       let text;

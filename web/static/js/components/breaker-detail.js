@@ -1,6 +1,8 @@
 // BreakerDetail is the dialog opened from a grid tile: the breaker's state on every pod of
-// its workload, its recent transitions and a larger five-minute chart. It is a modal
-// <dialog>, so focus stays inside and Escape closes it.
+// its workload, its recent transitions, a larger five-minute chart, and its timeline over
+// a window (the periods it was open or half-open as a bar, how often it changed state,
+// how long it stayed open, how long it took to close again, and what tripped each
+// opening). It is a modal <dialog>, so focus stays inside and Escape closes it.
 
 import { h, setText, setData } from '../component.js';
 import { fmtClock, fmtDuration, fmtNumber, fmtPercent, fmtRate, parseTime } from '../format.js';
@@ -24,7 +26,7 @@ function calls(c, windowMs) {
 }
 
 export class BreakerDetail {
-  constructor(dialog, { onClose }) {
+  constructor(dialog, { onClose, onWindow }) {
     this.dialog = dialog;
     // The title takes the focus when the dialog opens (not the Close button, which the
     // Enter key that opened the dialog would otherwise press at once).
@@ -36,6 +38,13 @@ export class BreakerDetail {
     this.canvas = h('canvas', { class: 'detail-spark', 'aria-hidden': 'true' });
     this.legend = h('p', { class: 'muted small', text: 'Line: calls per second. Dashed: failure rate (0\u2013100 %). Shaded: open (red) or half-open (amber). Up to the last 5 minutes.' });
     this.pods = h('tbody');
+    this.window = h('select', { id: 'detail-window', class: 'input' },
+      ...[['5m', 'last 5 minutes'], ['15m', 'last 15 minutes'], ['1h', 'last hour']].map(([v, t]) => h('option', { value: v, text: t, selected: v === '15m' })));
+    this.window.addEventListener('change', () => onWindow && onWindow(this.window.value));
+    this.tlBar = h('div', { class: 'tl-bar', id: 'detail-timeline', role: 'img' });
+    this.tlAxis = h('div', { class: 'tl-axis muted small' });
+    this.tlStats = h('dl', { class: 'detail-stats tl-stats' });
+    this.tlOpenings = h('ol', { class: 'transitions tl-openings' });
     this.transitions = h('ol', { class: 'transitions' });
     const close = h('button', { type: 'button', class: 'btn', id: 'detail-close', text: 'Close' });
     close.addEventListener('click', () => dialog.close());
@@ -47,9 +56,16 @@ export class BreakerDetail {
       this.stats,
       this.canvas,
       this.legend,
+      h('div', { class: 'tl-head' }, h('h3', { class: 'sub', text: 'Timeline' }),
+        h('label', { for: 'detail-window', class: 'muted small', text: 'over the' }), this.window),
+      this.tlBar,
+      this.tlAxis,
+      this.tlStats,
+      h('h3', { class: 'sub', text: 'Openings and what tripped them' }),
+      this.tlOpenings,
       h('h3', { class: 'sub', text: 'Per pod' }),
       h('div', { class: 'table-scroll' }, h('table', { class: 'table' },
-        h('thead', {}, h('tr', {}, ...['Pod', 'State', 'Failure rate', 'Slow calls', 'Calls/s', 'Calls', 'In state for', 'Source'].map((t) => h('th', { scope: 'col', text: t })))),
+        h('thead', {}, h('tr', {}, ...['Pod', 'State', 'Failure rate', 'Slow calls', 'Calls/s', 'Calls', 'In state for', 'Transitions', 'Source'].map((t) => h('th', { scope: 'col', text: t })))),
         this.pods)),
       h('h3', { class: 'sub', text: 'Recent transitions' }),
       this.transitions,
@@ -64,6 +80,7 @@ export class BreakerDetail {
     setText(this.sub, 'loading\u2026');
     this.pods.replaceChildren();
     this.transitions.replaceChildren();
+    this.renderTimeline(null);
     if (!this.dialog.open) this.dialog.showModal();
     this.width = this.canvas.parentElement.clientWidth - 48;
   }
@@ -100,9 +117,9 @@ export class BreakerDetail {
       times: d.times, values: t.rateHist, states: t.stateHist, second: t.failHist, now, windowMs: sparkWindow(d.times, now),
     });
     if (d.perPod === null) {
-      this.pods.replaceChildren(h('tr', {}, h('td', { colspan: '8', class: 'muted', text: 'Loading per-pod detail\u2026' })));
+      this.pods.replaceChildren(h('tr', {}, h('td', { colspan: '9', class: 'muted', text: 'Loading per-pod detail\u2026' })));
     } else if (!d.perPod.length) {
-      this.pods.replaceChildren(h('tr', {}, h('td', { colspan: '8', class: 'muted', text: 'No per-pod detail available.' })));
+      this.pods.replaceChildren(h('tr', {}, h('td', { colspan: '9', class: 'muted', text: 'No per-pod detail available.' })));
     } else {
       this.pods.replaceChildren(...d.perPod.map((p) => {
         const b = p.breaker || {};
@@ -116,9 +133,11 @@ export class BreakerDetail {
           h('td', { text: fmtRate(b.rate_per_sec) }),
           h('td', { text: calls(b.calls, b.calls_window_ms) }),
           h('td', { text: Number.isFinite(since) ? fmtDuration(now - since) : '\u2014' }),
+          h('td', { text: p.timeline && typeof p.timeline.transitions === 'number' ? fmtNumber(p.timeline.transitions) : '\u2014' }),
           h('td', { text: b.source || '\u2014' }));
       }));
     }
+    this.renderTimeline(d.timeline);
     if (!d.transitions.length) {
       this.transitions.replaceChildren(h('li', { class: 'muted', text: 'No transitions seen since this page opened.' }));
     } else {
@@ -127,5 +146,55 @@ export class BreakerDetail {
         badge(tr.from || 'unknown', !!tr.from), ' \u2192 ', badge(tr.to, true),
         tr.failureRate !== null ? ' at ' + fmtPercent(tr.failureRate) + ' failures' : '')));
     }
+  }
+
+  // renderTimeline draws what the breaker did over the window: a bar of its open and
+  // half-open periods (placed through CSSOM, which the page's CSP allows), the figures,
+  // and each opening with the failure rate and calls that tripped it.
+  renderTimeline(tl) {
+    if (!tl) {
+      this.tlBar.replaceChildren();
+      this.tlBar.setAttribute('aria-label', 'Timeline loading');
+      setText(this.tlAxis, '');
+      this.tlStats.replaceChildren();
+      this.tlOpenings.replaceChildren(h('li', { class: 'muted', text: 'Loading\u2026' }));
+      return;
+    }
+    const from = parseTime(tl.from);
+    const to = parseTime(tl.to);
+    const span = Math.max(1, to - from);
+    const periods = (Array.isArray(tl.periods) ? tl.periods : []).filter((p) => p && typeof p === 'object');
+    this.tlBar.replaceChildren(...periods.map((p) => {
+      const a = Math.max(from, parseTime(p.from));
+      const z = Math.min(to, parseTime(p.to));
+      const known = ['open', 'half_open', 'forced_open', 'disabled'].includes(p.state);
+      const seg = h('span', { class: 'tl-seg', dataset: { state: known ? p.state : 'unknown', from: p.from, to: p.to },
+        title: stateLook(p.state, known).word + ' ' + fmtClock(a) + '\u2013' + fmtClock(z) + ' (' + fmtDuration(z - a) + ')' + (p.ongoing ? ', ongoing' : '') });
+      seg.style.left = ((a - from) / span * 100).toFixed(3) + '%';
+      seg.style.width = Math.max(0.2, (z - a) / span * 100).toFixed(3) + '%';
+      return seg;
+    }));
+    const openPeriods = periods.filter((p) => p.state === 'open' || p.state === 'forced_open').length;
+    this.tlBar.setAttribute('aria-label', 'Timeline from ' + fmtClock(from) + ' to ' + fmtClock(to) + ': ' + openPeriods + ' open periods, '
+      + fmtDuration(tl.open_ms) + ' open in all');
+    setText(this.tlAxis, fmtClock(from) + ' \u2192 ' + fmtClock(to) + (tl.known_from ? ' \u00b7 changed state more often than is kept: known from ' + fmtClock(parseTime(tl.known_from)) : ''));
+    const rows = [
+      ['Transitions', fmtNumber(tl.transitions)],
+      ['Time open', fmtDuration(tl.open_ms)],
+      ['Time half-open', fmtDuration(tl.half_open_ms)],
+      ['Longest open', fmtDuration(tl.longest_open_ms)],
+      ['Mean open \u2192 closed', typeof tl.mean_open_to_closed_ms === 'number'
+        ? fmtDuration(tl.mean_open_to_closed_ms) + ' over ' + fmtNumber(tl.recoveries) + (tl.recoveries === 1 ? ' recovery' : ' recoveries')
+        : 'no opening closed again in this window'],
+    ];
+    this.tlStats.replaceChildren(...rows.map(([k, v]) => h('div', { dataset: { stat: k } }, h('dt', { text: k }), h('dd', { text: v }))));
+    const openings = (Array.isArray(tl.openings) ? tl.openings : []).filter((o) => o && typeof o === 'object');
+    if (!openings.length) {
+      this.tlOpenings.replaceChildren(h('li', { class: 'muted', text: 'No opening in this window.' }));
+      return;
+    }
+    this.tlOpenings.replaceChildren(...openings.slice().reverse().map((o) => h('li', { class: 'tl-opening' },
+      h('time', { class: 'muted', text: fmtClock(parseTime(o.time)) }), ' pod ' + (o.pod || '?') + ' opened'
+      + (o.from ? ' from ' + stateLook(o.from, true).word.toLowerCase() : '') + ' at ' + fmtPercent(o.failure_rate) + ' failures; calls ' + calls(o.calls))));
   }
 }

@@ -28,13 +28,28 @@ export function rawState(state, known) {
   return !known && state && state !== 'unknown' ? 'state \u201c' + state + '\u201d' : '';
 }
 
+// podsOf is the n of a tile's "k of n": the workload's desired pods when the aggregator
+// knows them (so that a pod that vanished or never came up counts), else the pods
+// reporting the breaker; the larger of the two during a rollout.
+export function podsOf(t) {
+  return t.desired !== null && t.desired !== undefined ? Math.max(t.desired, t.pods ?? 0) : t.pods;
+}
+
 // podsText is the "k/n pods open" of a tile; half-open pods are counted apart.
 export function podsText(t) {
-  if (t.pods === null) return '\u2014 pods';
+  const n = podsOf(t);
+  if (n === null) return '\u2014 pods';
   const open = t.open ?? 0;
-  if (t.halfOpen && !open) return t.halfOpen + '/' + t.pods + ' pods half-open';
-  if (t.halfOpen) return open + '/' + t.pods + ' open, ' + t.halfOpen + ' half';
-  return open + '/' + t.pods + ' pods open';
+  if (t.halfOpen && !open) return t.halfOpen + '/' + n + ' pods half-open';
+  if (t.halfOpen) return open + '/' + n + ' open, ' + t.halfOpen + ' half';
+  return open + '/' + n + ' pods open';
+}
+
+// timelineText says what a tile did over the window of the timeline sorts.
+export function timelineText(tl) {
+  if (!tl || tl.transitions === null) return '';
+  return tl.transitions + (tl.transitions === 1 ? ' transition' : ' transitions') + ', longest open ' + fmtDuration(tl.longestOpenMs)
+    + ' in ' + fmtDuration(tl.windowMs);
 }
 
 const OVERSCAN_ROWS = 0;
@@ -59,7 +74,8 @@ export class BreakerGrid {
       const s = h('select', { id, class: 'input' }, ...options.map(([v, t]) => h('option', { value: v, text: t })));
       return [h('label', { for: id, text: label }), s];
     };
-    const [sortLabel, sort] = sel('grid-sort', 'Sort', [['state', 'State'], ['error', 'Error rate'], ['volume', 'Volume'], ['name', 'Name']]);
+    const [sortLabel, sort] = sel('grid-sort', 'Sort', [['state', 'State'], ['error', 'Error rate'], ['volume', 'Volume'], ['name', 'Name'],
+      ['flapping', 'Most flapping (15 min)'], ['longest', 'Longest open (15 min)']]);
     const [nsLabel, ns] = sel('grid-ns', 'Namespace', [['', 'All']]);
     const [wlLabel, wl] = sel('grid-wl', 'Workload', [['', 'All']]);
     const text = h('input', { id: 'grid-text', class: 'input', type: 'search', placeholder: 'breaker, workload\u2026', autocomplete: 'off' });
@@ -422,9 +438,14 @@ export class BreakerGrid {
       v.lag = lag;
       r.classList.toggle('lagging', lag);
     }
+    const tl = d.view && (d.view.sort === 'flapping' || d.view.sort === 'longest') ? timelineText(t.timeline) : '';
     const label = t.name + ' in ' + (t.namespace ? t.namespace + '/' : '') + t.workload + ': ' + look.word + (raw ? ' ' + raw : '') + ', ' + pods
       + ', failure rate ' + fmtPercent(t.failureRate) + ', ' + fmtRate(t.rate) + ', for ' + sinceText + (t.stale ? ', stale' : '')
-      + (lag ? ', rates from ' + fmtDuration(age) + ' ago' : '');
+      + (lag ? ', rates from ' + fmtDuration(age) + ' ago' : '') + (tl ? ', ' + tl : '');
+    if (v.timeline !== tl) {
+      v.timeline = tl;
+      r.dataset.timeline = tl;
+    }
     if (v.label !== label) {
       v.label = label;
       r.setAttribute('aria-label', shown(label));
