@@ -112,8 +112,10 @@ func TestNamesAsReported(t *testing.T) {
 			t.Errorf("the grid does not show %q as %q; it shows %q", n, shownName(n), onPage)
 		}
 	}
-	// The alerts panel names the breakers too, with nothing that reorders the text.
-	b.waitFor(20*time.Second, `document.querySelectorAll('#alerts .feed-item').length >= `+itoa(len(all)),
+	// The alerts panel names the breakers too, with nothing that reorders the text. Its
+	// groups (workload, then rule) are opened as a user would, to list their alerts.
+	b.waitFor(20*time.Second, `(document.querySelectorAll('#alerts details:not([open])').forEach((d) => { d.open = true; }), `+
+		`document.querySelectorAll('#alerts .feed-item').length >= `+itoa(len(all))+`)`,
 		`document.querySelector('#alerts').innerText`)
 	alerts := eval[string](b, `document.querySelector('#alerts').textContent`)
 	if strings.ContainsAny(alerts, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f") {
