@@ -5,9 +5,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +23,12 @@ import (
 )
 
 // TestAgentContainerKilled: the agent container of a checkout pod is killed (SIGKILL on
-// the node) while the payments service goes down. The kubelet restarts the sidecar, the
-// aggregator's stream client sees the agent go and come back without losing its own
-// connection, the payments breaker's opening reaches it, and once the agent is back the
-// aggregator holds every breaker of the pod in the state the application itself reports:
-// nothing the application reported is lost, as far as the new agent can know.
+// the node) while the payments service goes down and orders keep reaching the pod. The
+// kubelet restarts the sidecar, the aggregator's stream client sees the agent go and come
+// back without losing its own connection, the payments breaker's opening reaches it
+// (whether it opened before the new agent was connected or after), and once the agent is
+// back the aggregator holds every breaker of the pod in the state the application itself
+// reports: nothing the application reported is lost, as far as the new agent can know.
 func TestAgentContainerKilled(t *testing.T) {
 	c := connect(t)
 	pods := c.readyPods(t, c.selector("demo")+",faultline.dev/demo-role=checkout", c.timeout)
@@ -41,9 +45,16 @@ func TestAgentContainerKilled(t *testing.T) {
 		"events": {wire.EventSnapshot + "," + wire.EventCircuitBreaker + "," + wire.EventAgent}}, "")
 	s.next(t, 30*time.Second, wire.EventSnapshot)
 
+	app := c.forward(t, p.Name, 9810)
 	containerd(t, "tasks", "kill", "--signal", "SIGKILL", containerID(p, agentContainer))
 	t.Logf("killed the agent container of %s", p.Name)
 	c.setPattern(t, "payments", "outage")
+	// Orders placed with this pod directly: while its agent restarts the pod is not Ready,
+	// the frontends send their orders to the other checkouts, and their own checkout
+	// breakers open on those failures and then let only trial calls through, too few for
+	// this pod's payments breaker to trip on.
+	stopOrders := order(app+"/checkout", 50*time.Millisecond)
+	defer stopOrders()
 
 	// On the stream: the agent goes, comes back, and the payments breaker opens.
 	var wentAway, cameBack, opened bool
@@ -75,6 +86,7 @@ func TestAgentContainerKilled(t *testing.T) {
 			}
 		}
 	}
+	stopOrders()
 	if !(wentAway && cameBack && opened) {
 		t.Fatalf("within %v the stream showed: agent gone %v, back %v, payments breaker opened %v", c.timeout, wentAway, cameBack, opened)
 	}
@@ -89,7 +101,6 @@ func TestAgentContainerKilled(t *testing.T) {
 	}
 
 	// Every breaker of the pod as the application has it.
-	app := c.forward(t, p.Name, 9810)
 	testbin.Eventually(t, 20*time.Second, func() error {
 		own, err := c.appBreakers(app)
 		if err != nil {
@@ -112,6 +123,32 @@ func TestAgentContainerKilled(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// order posts to url every interval until the returned function is first called, as a
+// client placing orders with one checkout pod would; the answers do not matter.
+func order(url string, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			resp, err := http.Post(url, "application/json", nil)
+			if err != nil {
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	return sync.OnceFunc(func() { close(done); <-finished })
 }
 
 func restartCount(p corev1.Pod, name string) int32 {
