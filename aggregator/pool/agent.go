@@ -5,16 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/backoff"
+	"github.com/faultline-dev/faultline/internal/cause"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -225,7 +225,7 @@ func (a *agent) ended(connectedAt time.Time, err error) {
 		a.answered = true
 	}
 	answered := a.answered
-	delay := backoff(a.attempt, a.p.opts.BackoffBase, a.p.opts.BackoffMax)
+	delay := backoff.Policy{Base: a.p.opts.BackoffBase, Max: a.p.opts.BackoffMax}.Delay(a.attempt)
 	a.attempt++
 	a.life.Unlock()
 
@@ -387,27 +387,18 @@ func (a *agent) noteIdentity(id *wire.Agent) {
 	}
 }
 
-// describe turns a stream error into the reason users see.
+// describe turns a stream error into the reason users see: the pool's own reasons, or
+// the cause of a failed connection or read.
 func describe(err error) string {
 	switch {
 	case err == nil:
 		return "stream ended"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "stalled: no event within twice the sample interval"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EHOSTUNREACH):
-		return "host unreachable"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "stream ended by the agent"
 	case errors.Is(err, errTooLarge), errors.Is(err, errChunked), errors.Is(err, errGarbage), errors.Is(err, errInvalid):
 		return "misbehaving agent: " + err.Error()
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "dns: " + dnsErr.Err
-	}
-	return err.Error()
+	return cause.Of(err)
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"sort"
@@ -258,20 +257,6 @@ func (p *Pool) Connected() map[string]string {
 		}
 	}
 	return out
-}
-
-// backoff returns the delay before retry attempt n (0-based): exponential from base,
-// capped, with full jitter over its upper half so that agents that failed together do
-// not retry together.
-func backoff(n int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // Local is an agent that runs inside this process (the aggregator's --local-agent): it

@@ -507,16 +507,6 @@ func TestUnreachableAgentAndRemoval(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	for n := 0; n < 40; n++ {
-		d := backoff(n, 250*time.Millisecond, 30*time.Second)
-		hi := min(250*time.Millisecond<<min(n, 20), 30*time.Second)
-		if d < hi/2 || d > hi {
-			t.Errorf("backoff(%d) = %v, want within [%v, %v]", n, d, hi/2, hi)
-		}
-	}
-}
-
 // A pod whose agent port has never answered counts as missing an agent, not as an
 // unavailable agent; one that answered once and then stopped is unavailable.
 func TestMissingIfSilent(t *testing.T) {
