@@ -20,8 +20,9 @@ import (
 //
 // Sums are kept in double-double arithmetic, so that taking away exactly what was added
 // leaves no rounding residue however many changes there were; a maximum that is taken
-// away is found again among the workload's agents. The parts equal what Workload merges
-// from the same agents, up to the rounding of the sums (TestLiveAgreesWithWorkload).
+// away is found again among the workload's agents. Live is the one merge of agents into
+// workloads: a view of a set of agents at once (Cluster) is a Live they are all set in,
+// and parts kept up to date change by change equal that (TestLiveAgreesWithFreshMerge).
 //
 // Live is not safe for concurrent use.
 type Live struct {
@@ -281,17 +282,16 @@ func (l *Live) Statuses() []view.AgentStatus {
 	return out
 }
 
-// Workload returns the agents of a workload, for callers that need more than its part.
-func (l *Live) Workload(namespace, name string) []Agent {
+// Detail returns the part of workload namespace/name with per-pod detail: each pod's
+// sample in its row and each pod's breaker in its tile, sorted by pod; nil for a
+// workload Live does not hold.
+func (l *Live) Detail(namespace, name string) *Part {
 	w := l.workloads[wkey{namespace, name}]
 	if w == nil {
 		return nil
 	}
-	out := make([]Agent, 0, len(w.members))
-	for _, m := range w.members {
-		out = append(out, m.current())
-	}
-	return out
+	p, _ := w.assemble(true)
+	return p
 }
 
 // dd is a double-double sum: hi + lo carries about 106 bits, so that adding and then
@@ -309,7 +309,7 @@ func (d *dd) add(x float64) {
 
 func (d *dd) value() float64 { return d.hi + d.lo }
 
-// liveStat is statAcc kept up to date.
+// liveStat is a statistic over a workload's pods, kept up to date.
 type liveStat struct {
 	n        int
 	sum      dd
@@ -361,7 +361,7 @@ func memFloat(p *uint64) *float64 {
 	return wire.Ptr(float64(*p))
 }
 
-// liveWorkload is workloadAcc and the workload's totalsAcc kept up to date.
+// liveWorkload is a workload's figures, tiles and totals, kept up to date.
 type liveWorkload struct {
 	key     wkey
 	members map[string]*member
@@ -579,10 +579,16 @@ func (w *liveWorkload) findSince(t *liveTile) {
 	}
 }
 
-// build makes the workload's part from its sums, finding again the maxima that were
-// taken away.
+// build makes the workload's part from its sums and keeps it until the workload changes.
 func (w *liveWorkload) build() {
 	w.changed = false
+	w.part, w.keys = w.assemble(false)
+}
+
+// assemble makes the workload's part from its sums, finding again the maxima and latest
+// transitions that were taken away; with perPod, each pod's sample goes in its row and
+// each pod's breaker in its tile. It returns the agent keys of the part's rows.
+func (w *liveWorkload) assemble(perPod bool) (*Part, []string) {
 	keys := make([]string, 0, len(w.members))
 	for k := range w.members {
 		keys = append(keys, k)
@@ -653,8 +659,26 @@ func (w *liveWorkload) build() {
 	}
 	for _, k := range keys {
 		m := w.members[k]
-		p.Pods = append(p.Pods, m.row)
+		row := m.row
+		if perPod && m.agent.live() {
+			row.Sample = m.agent.Snapshot.Sample
+			id := m.agent.Status.Key
+			if m.agent.Status.Agent != nil {
+				id = m.agent.Status.Agent.ID
+			}
+			m.each(func(b *wire.Breaker) {
+				if _, i := w.tileOf(b.Name); i >= 0 {
+					p.Tiles[i].PerPod = append(p.Tiles[i].PerPod, view.PodBreaker{Agent: id, Pod: m.agent.Status.Pod, Breaker: *b})
+				}
+			})
+		}
+		p.Pods = append(p.Pods, row)
 		p.Agents = append(p.Agents, m.agent.Status)
+	}
+	if perPod {
+		for i := range p.Tiles {
+			slices.SortStableFunc(p.Tiles[i].PerPod, func(a, b view.PodBreaker) int { return strings.Compare(a.Pod, b.Pod) })
+		}
 	}
 	t := &p.totals
 	t.t.Agents = w.pods
@@ -667,10 +691,10 @@ func (w *liveWorkload) build() {
 		t.t.RequestsPerSec, t.t.ErrorsPerSec = w.rps.value(), w.eps.value()
 	}
 	t.t.Breakers, t.t.BreakersOpen, t.t.BreakersHalfOpen = w.breakers, w.bOpen, w.bHalfOpen
-	w.part, w.keys = p, keys
+	return p, keys
 }
 
-// liveTile is tileAcc kept up to date.
+// liveTile is one breaker name merged over a workload's pods, kept up to date.
 type liveTile struct {
 	name            string
 	pods            int

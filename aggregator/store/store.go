@@ -730,9 +730,10 @@ func (s *Store) Detailed(namespace, workload string) view.Cluster {
 			continue
 		}
 		s.mu.Lock()
-		agents := s.live.Workload(w.Namespace, w.Name)
+		if d := s.live.Detail(w.Namespace, w.Name); d != nil { // nil: gone meanwhile
+			parts[i] = d
+		}
 		s.mu.Unlock()
-		parts[i] = merge.Workload(w.Namespace, w.Name, agents, merge.PartOptions{Detail: true, PerPod: true})
 	}
 	c := merge.Assemble(merge.Input{Time: time.Now(), Mode: s.opts.Mode, Discovery: s.discovery(), Detail: true, Desired: s.desired()}, parts)
 	merge.SetAlerts(&c, s.opts.Alerts.Firing())

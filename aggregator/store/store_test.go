@@ -58,7 +58,7 @@ func TestTransitionEventCarriesTheWorkloadTile(t *testing.T) {
 		t.Fatal("no circuit-breaker event")
 	}
 	st.Removed("b")
-	if n := len(st.live.Workload("shop", "cart")); n != 2 {
+	if n := len(st.live.Detail("shop", "cart").Agents); n != 2 {
 		t.Errorf("cart has %d agents indexed after a removal, want 2", n)
 	}
 }
