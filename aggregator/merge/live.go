@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -161,6 +162,15 @@ func (l *Live) Status(key string) (view.AgentStatus, bool) {
 	return m.agent.Status, true
 }
 
+// Sample returns agent key's latest sample, nil if none.
+func (l *Live) Sample(key string) *wire.Sample {
+	m := l.members[key]
+	if m == nil || m.agent.Snapshot == nil {
+		return nil
+	}
+	return m.agent.Snapshot.Sample
+}
+
 // Transition records one breaker of agent key as a transition left it, and returns the
 // workload's tile of that breaker after the change and the agent's state. It reports
 // false for an agent without a snapshot (its next one carries the breaker).
@@ -243,21 +253,47 @@ func (l *Live) Lag(now time.Time) {
 	}
 }
 
-// Parts returns every workload's part (with Detail: pods and agents, in key order),
-// sorted by namespace and name. A part is built again only if its workload changed since
-// the last call; keys, when not nil, receives the agent keys of each part's rows.
+// Parts returns every workload's part (pods and agents in key order), sorted by
+// namespace and name. A part is built again only if its workload changed since it was
+// last built; keys, when not nil, receives the agent keys of each part's rows.
 func (l *Live) Parts(keys map[*Part][]string) []*Part {
 	out := make([]*Part, 0, len(l.workloads))
-	for _, w := range l.workloads {
-		if w.changed || w.part == nil {
-			w.build()
-		}
-		out = append(out, w.part)
+	for _, k := range l.WorkloadKeys() {
+		p, rows := l.Part(k)
+		out = append(out, p)
 		if keys != nil {
-			keys[w.part] = w.keys
+			keys[p] = rows
 		}
 	}
-	return SortParts(out)
+	return out
+}
+
+// WorkloadKey names a workload.
+type WorkloadKey struct{ Namespace, Name string }
+
+// WorkloadKeys returns every workload's key, sorted by namespace and name.
+func (l *Live) WorkloadKeys() []WorkloadKey {
+	out := make([]WorkloadKey, 0, len(l.workloads))
+	for k := range l.workloads {
+		out = append(out, WorkloadKey{k.ns, k.name})
+	}
+	slices.SortFunc(out, func(a, b WorkloadKey) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// Part returns workload k's part, built again only if the workload changed since it was
+// last built, and the agent keys of its rows; nil for a workload Live does not hold.
+func (l *Live) Part(k WorkloadKey) (*Part, []string) {
+	w := l.workloads[wkey{k.Namespace, k.Name}]
+	if w == nil {
+		return nil, nil
+	}
+	if w.changed || w.part == nil {
+		w.build()
+	}
+	return w.part, w.keys
 }
 
 // Len is the number of agents.

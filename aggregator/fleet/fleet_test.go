@@ -1,4 +1,4 @@
-package store
+package fleet
 
 import (
 	"context"
@@ -14,8 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/faultline-dev/faultline/aggregator/alert"
-	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/merge"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
@@ -27,7 +25,7 @@ import (
 // the pods of that workload, even when an agent moved between workloads.
 func TestTransitionEventCarriesTheWorkloadTile(t *testing.T) {
 	hub := stream.New(stream.Options{})
-	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(alert.DefaultRules())})
+	st := New(Options{Hub: hub})
 	add := func(key, wl string, state wire.BreakerState) {
 		st.Status(view.AgentStatus{V: 1, Key: key, State: view.AgentConnected, Pod: key, Namespace: "shop", Workload: wl})
 		st.Snapshot(key, &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: key}, Breakers: []wire.Breaker{{V: 1, Name: "db", State: state}}}, true)
@@ -58,65 +56,19 @@ func TestTransitionEventCarriesTheWorkloadTile(t *testing.T) {
 		t.Fatal("no circuit-breaker event")
 	}
 	st.Removed("b")
-	if n := len(st.live.Detail("shop", "cart").Agents); n != 2 {
+	if n := len(st.Detail("shop", "cart").Agents); n != 2 {
 		t.Errorf("cart has %d agents indexed after a removal, want 2", n)
 	}
 }
 
-// Slow broadcasts widen the interval, cheap ones narrow it back; each change is an
-// optimization event and is listed in the status.
-func TestAdaptiveCoalescing(t *testing.T) {
-	hub := stream.New(stream.Options{})
-	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil),
-		BroadcastInterval: time.Second, BroadcastBudget: 100 * time.Millisecond})
-	sub := hub.Subscribe(hub.LastID(), nil)
-	defer hub.Unsubscribe(sub)
-	var intervals []float64
-	for _, took := range []time.Duration{300, 300, 300, 300, 5, 5, 5, 5, 5, 5, 5, 5} {
-		st.adapt(took * time.Millisecond)
-		intervals = append(intervals, st.Optimization().BroadcastIntervalMs)
-	}
-	// The running average (weight 0.3, from zero, a broadcast counted at most at twice
-	// the budget) exceeds the budget at the second slow one and falls below half of it
-	// after four cheap ones.
-	want := []float64{1000, 2000, 4000, 8000, 8000, 8000, 8000, 4000, 2000, 1000, 1000, 1000}
-	for i := range want {
-		if intervals[i] != want[i] {
-			t.Fatalf("intervals = %v, want %v", intervals, want)
-		}
-	}
-	o := st.Optimization()
-	if len(o.Changes) != 6 || o.Coalescing {
-		t.Errorf("changes = %d (want 6), coalescing = %v (want false at the end)", len(o.Changes), o.Coalescing)
-	}
-	events := 0
-	for len(sub.C) > 0 {
-		if ev := <-sub.C; ev.Name == wire.EventOptimization {
-			events++
-		}
-	}
-	if events != 6 {
-		t.Errorf("%d optimization events, want 6", events)
-	}
-	// One slow broadcast among cheap ones changes nothing.
-	st = New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil),
-		BroadcastInterval: time.Second, BroadcastBudget: 100 * time.Millisecond})
-	for _, took := range []time.Duration{5, 5, 5, 2000, 5, 5} {
-		st.adapt(took * time.Millisecond)
-		if iv := st.Optimization().BroadcastIntervalMs; iv != 1000 {
-			t.Fatalf("interval %v ms after a single slow broadcast, want 1000", iv)
-		}
-	}
-}
-
-// The store keeps each workload's part of the view up to date event by event; the result
+// The fleet keeps each workload's part of the view up to date event by event; the result
 // must be what merging every agent afresh gives (merge.Cluster), whatever happened in
 // between: snapshots, transitions, state changes, agents moving between workloads,
 // removals (up to the last bits of sums).
 func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
-		st := New(Options{Mode: "static", Hub: stream.New(stream.Options{}), History: history.New(history.Options{}), Alerts: alert.NewEngine(nil)})
+		st := New(Options{Hub: stream.New(stream.Options{})})
 		keys := make([]string, 5+rng.IntN(40))
 		for i := range keys {
 			keys[i] = fmt.Sprintf("agent-%02d", i)
@@ -170,9 +122,9 @@ func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
 				}
 			}
 			now := time.Unix(1e9+int64(round), 0)
-			in := merge.Input{Time: now, Mode: "static", Discovery: st.discovery(), Detail: true}
-			got := merge.Assemble(in, merged(st.refresh()))
-			agents := st.inputs()
+			in := merge.Input{Time: now, Mode: "static", Detail: true}
+			got := merge.Assemble(in, Merged(st.Parts(time.Time{})))
+			agents := st.Agents()
 			slices.SortFunc(agents, func(a, b merge.Agent) int { return strings.Compare(a.Status.Key, b.Status.Key) })
 			in.Agents = agents
 			want := merge.Cluster(in)
@@ -189,7 +141,7 @@ func randomState(rng *rand.Rand) wire.BreakerState {
 	return states[rng.IntN(len(states))]
 }
 
-// The store keeps a slim copy of each snapshot: everything the views, the alert rules
+// The fleet keeps a slim copy of each snapshot: everything the views, the alert rules
 // and the suggestions show must survive it, and nothing of it may alias the snapshot the
 // pool hands over (the pool reuses that memory for the next event).
 func TestSlimCopyKeepsWhatIsShown(t *testing.T) {
@@ -254,64 +206,13 @@ func TestSlimCopyKeepsEveryField(t *testing.T) {
 	}
 }
 
-// Clients connecting at once share snapshot merges, and each still gets a snapshot that
-// includes every event published before it asked.
-func TestSnapshotsSharedByClientsConnectingAtOnce(t *testing.T) {
-	hub := stream.New(stream.Options{})
-	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil)})
-	const n = 100
-	for i := range n {
-		key := fmt.Sprintf("a%03d", i)
-		st.Status(view.AgentStatus{V: 1, Key: key, State: view.AgentConnected, Pod: key, Workload: "w" + key})
-		st.Snapshot(key, &wire.Snapshot{V: 1, Breakers: []wire.Breaker{{V: 1, Name: "db", State: wire.StateClosed}}}, true)
-	}
-	errs := make(chan error, n)
-	for i := range n {
-		go func() {
-			key := fmt.Sprintf("a%03d", i)
-			st.Transition(key, wire.Transition{V: 1, Agent: key, To: wire.StateOpen, Breaker: wire.Breaker{V: 1, Name: "db", State: wire.StateOpen}})
-			data, err := st.SnapshotData("", "")
-			if err != nil {
-				errs <- err
-				return
-			}
-			var c view.Cluster
-			if err := json.Unmarshal(data, &c); err != nil {
-				errs <- err
-				return
-			}
-			for _, tl := range c.Breakers {
-				if tl.Workload == "w"+key {
-					if tl.State != wire.StateOpen {
-						errs <- fmt.Errorf("%s: snapshot taken after its transition shows %s", key, tl.State)
-						return
-					}
-					errs <- nil
-					return
-				}
-			}
-			errs <- fmt.Errorf("%s: no tile", key)
-		}()
-	}
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if m := st.snapMerges.Load(); m >= n {
-		t.Errorf("%d merges for %d clients connecting at once", m, n)
-	} else {
-		t.Logf("%d merges for %d clients", m, n)
-	}
-}
-
 // What the pool reports never waits for merging: while a merge holds the view (here, for
 // as long as the test likes), reports are taken at once, and applied, their events
 // published, as soon as it is done. A transition of an agent with 10,000 breakers then
 // costs what one of a small agent costs (BenchmarkTransitionLargeAgent).
 func TestReportsNeverWaitForMerging(t *testing.T) {
 	hub := stream.New(stream.Options{})
-	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(nil)})
+	st := New(Options{Hub: hub})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go st.Run(ctx)
@@ -349,7 +250,7 @@ func TestReportsNeverWaitForMerging(t *testing.T) {
 			if !strings.Contains(string(ev.Frame), `"open":1,`) {
 				t.Errorf("circuit-breaker event without the tile open on one pod: %.300s", ev.Frame)
 			}
-			c := st.Detailed("ns", "wl")
+			c := merge.Assemble(merge.Input{}, []*merge.Part{st.Detail("ns", "wl")})
 			if c.Totals.Breakers != 10000 || c.Totals.BreakersOpen != 1 {
 				t.Errorf("view after the transition: %d breakers, %d open; want 10000 and 1", c.Totals.Breakers, c.Totals.BreakersOpen)
 			}

@@ -1,4 +1,4 @@
-package store
+package fleet
 
 import (
 	"sync"
@@ -6,7 +6,7 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// What the store keeps of an agent's snapshot is a slim copy: every figure of the sample
+// What the fleet keeps of an agent's snapshot is a slim copy: every figure of the sample
 // and of the breakers, laid out in a few allocations, with what never changes shared
 // between agents. A decoded snapshot spreads over a dozen allocations and carries the
 // agent's identity, which the agent's state already holds; with ten thousand agents that
@@ -115,7 +115,7 @@ func cloneThresholds(t *wire.Thresholds) *wire.Thresholds {
 	return &b.t
 }
 
-// slim returns the copy of snap the store keeps. The result shares no memory with snap,
+// slim returns the copy of snap the fleet keeps. The result shares no memory with snap,
 // which the pool reuses for the next event.
 func (sh *shared) slim(snap *wire.Snapshot) *wire.Snapshot {
 	out := &wire.Snapshot{V: snap.V, Seq: snap.Seq}
