@@ -51,7 +51,6 @@ type Fleet struct {
 	mu        sync.Mutex
 	live      *merge.Live     // every agent, and each workload's part of the view, kept up to date
 	intervals map[float64]int // agents by sample interval (ms)
-	shared    shared
 
 	// TransitionDelay observes how long after the agent saw a transition its
 	// circuit-breaker event was published (agent and aggregator clocks). The aggregator
@@ -82,11 +81,10 @@ func (f *Fleet) Status(st view.AgentStatus) {
 	f.deliver(st.Key, mail{kind: mailStatus, status: &st})
 }
 
-// Snapshot records an agent's latest state: the slim copy of it that the view and the
-// rules need (snap itself is the pool's, reused for the next event).
+// Snapshot records an agent's latest state, kept as it was decoded.
 func (f *Fleet) Snapshot(key string, snap *wire.Snapshot, full bool) {
 	f.eventsIn.Add(1)
-	f.deliver(key, mail{kind: mailSnapshot, snap: f.shared.slim(snap)})
+	f.deliver(key, mail{kind: mailSnapshot, snap: snap})
 }
 
 // Transition records a breaker transition in the agent's state and publishes a

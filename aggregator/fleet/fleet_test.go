@@ -18,7 +18,6 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
-	"github.com/faultline-dev/faultline/internal/wire/wiretest"
 )
 
 // A transition is published at once with the workload's tile after it, counting only
@@ -139,71 +138,6 @@ func TestIncrementalMergeAgreesWithFullMerge(t *testing.T) {
 func randomState(rng *rand.Rand) wire.BreakerState {
 	states := []wire.BreakerState{wire.StateClosed, wire.StateOpen, wire.StateHalfOpen, wire.StateForcedOpen, wire.StateDisabled}
 	return states[rng.IntN(len(states))]
-}
-
-// The fleet keeps a slim copy of each snapshot: everything the views, the alert rules
-// and the suggestions show must survive it, and nothing of it may alias the snapshot the
-// pool hands over (the pool reuses that memory for the next event).
-func TestSlimCopyKeepsWhatIsShown(t *testing.T) {
-	now := wire.NewTime(time.Unix(1e9, 0))
-	limit := uint64(512 << 20)
-	full := func() *wire.Snapshot {
-		s := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "a", Pod: "a", Namespace: "shop", Workload: "cart"}, Seq: 7,
-			Sample: &wire.Sample{V: 1, IntervalMs: 1000, Time: now,
-				CPU:        &wire.CPU{Cores: 0.2, LimitCores: wire.Ptr(1.0), PercentOfLimit: wire.Ptr(20.0), Throttling: &wire.Throttling{Periods: 10, ThrottledPeriods: 3, Percent: 30}},
-				Memory:     &wire.Memory{WorkingSetBytes: 180 << 20, RSSBytes: wire.Ptr(uint64(170 << 20)), LimitBytes: &limit, PercentOfLimit: wire.Ptr(35.2)},
-				Network:    &wire.Network{RxBytesPerSec: 1, TxBytesPerSec: 2},
-				Throughput: &wire.Throughput{RequestsPerSec: 150, ErrorsPerSec: 1, Source: "app", Latency: &wire.Latency{P50Ms: 1}},
-				Collectors: []wire.Collector{{Name: "cpu", OK: true, DurationMs: 0.5, Status: "ok"}}}}
-		for k := range 3 {
-			s.Breakers = append(s.Breakers, wire.Breaker{V: 1, Name: fmt.Sprintf("b%d", k), State: wire.StateOpen, FailureRate: wire.Ptr(60.0),
-				SlowCallRate: wire.Ptr(1.0), CallsWindowMs: wire.Ptr(10000.0), RatePerSec: wire.Ptr(5.0), Latency: &wire.Latency{P50Ms: 3, P99Ms: 9},
-				Calls: wire.Calls{Succeeded: 1, Failed: 2, Rejected: 3, TimedOut: 4}, Since: now, LastSeen: now, Source: "push", Stale: k == 1,
-				Thresholds: &wire.Thresholds{FailureRate: wire.Ptr(50.0), MinimumCalls: wire.Ptr(uint64(20)), OpenMs: wire.Ptr(30000.0)}})
-		}
-		return s
-	}
-	status := view.AgentStatus{V: 1, Key: "a", State: view.AgentConnected, Pod: "a", Namespace: "shop", Workload: "cart", Agent: &wire.Agent{V: 1, ID: "a"}}
-	var sh shared
-	orig := full()
-	slim := sh.slim(orig)
-	in := merge.Input{Time: now.Time, Detail: true, PerPod: true}
-	in.Agents = []merge.Agent{{Status: status, Snapshot: full()}}
-	want := merge.Cluster(in)
-	in.Agents = []merge.Agent{{Status: status, Snapshot: slim}}
-	if diff := cmp.Diff(want, merge.Cluster(in)); diff != "" {
-		t.Errorf("view from the slim copy (-full +slim):\n%s", diff)
-	}
-	// Overwrite everything the original points to: the copy must not change.
-	before, _ := json.Marshal(slim)
-	*orig.Sample.CPU, *orig.Sample.Memory = wire.CPU{}, wire.Memory{}
-	*orig.Sample.CPU = wire.CPU{}
-	orig.Sample.Collectors[0] = wire.Collector{}
-	for i := range orig.Breakers {
-		*orig.Breakers[i].FailureRate, *orig.Breakers[i].Latency, *orig.Breakers[i].Thresholds.FailureRate = 0, wire.Latency{}, 0
-		orig.Breakers[i] = wire.Breaker{}
-	}
-	if after, _ := json.Marshal(slim); string(before) != string(after) {
-		t.Errorf("the slim copy changed with the original:\n%s\n%s", before, after)
-	}
-	if sh.slim(full()).Breakers[0].Thresholds != slim.Breakers[2].Thresholds {
-		t.Errorf("equal thresholds are not shared")
-	}
-}
-
-// The slim copy keeps every field of the sample and of the breakers, a field added to
-// internal/wire later included; only the agent's identity, which the agent's state
-// holds, is left out.
-func TestSlimCopyKeepsEveryField(t *testing.T) {
-	var sh shared
-	orig := wiretest.Filled[wire.Snapshot](1)
-	orig.Breakers = append(orig.Breakers, wiretest.Filled[wire.Breaker](2))
-	slim := sh.slim(&orig)
-	want := orig
-	want.Agent = wire.Agent{}
-	if diff := cmp.Diff(want, *slim); diff != "" {
-		t.Errorf("slim copy (-snapshot +slim):\n%s", diff)
-	}
 }
 
 // What the pool reports never waits for merging: while a merge holds the view (here, for

@@ -27,7 +27,7 @@ const (
 type mail struct {
 	kind   int
 	status *view.AgentStatus
-	snap   *wire.Snapshot // the fleet's own copy
+	snap   *wire.Snapshot
 	tr     *wire.Transition
 	at     time.Time // when the pool handed it over
 }

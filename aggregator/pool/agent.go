@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faultline-dev/faultline/aggregator/decode"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
@@ -57,7 +58,7 @@ type agent struct {
 	states   map[string]wire.BreakerState // last known state of each breaker, from snapshots and transitions
 	synced   bool                         // a snapshot has been seen
 	interval atomic.Int64
-	breakers int // breakers in the last snapshot: the next one's capacity
+	sizes    decode.Sizes // what the last snapshot took: the next one's memory
 }
 
 func newAgent(p *Pool, t discovery.Target) *agent {
@@ -269,7 +270,7 @@ func (a *agent) stallTimeout() time.Duration {
 // event handles one event of the stream, in order. An error means the agent misbehaves
 // (or was stopped): the stream is dropped, and the agent shown unavailable with the error
 // as the reason.
-func (a *agent) event(ev event, dec *decoder) error {
+func (a *agent) event(ev event, dec *decode.Decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker:
 	default:
@@ -290,14 +291,13 @@ func (a *agent) event(ev event, dec *decoder) error {
 }
 
 // handle applies one event; called with a.sinkMu held.
-func (a *agent) handle(ev event, dec *decoder) error {
+func (a *agent) handle(ev event, dec *decode.Decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
-		snap, err := dec.snapshot(ev.Data, a.breakers)
+		snap, err := dec.Snapshot(ev.Data, &a.sizes)
 		if err != nil {
 			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
-		a.breakers = len(snap.Breakers)
 		if snap.Agent.V != 0 && snap.Agent.V != wire.Version {
 			return fmt.Errorf("%w: %s event: agent wire version %d, want %d", errInvalid, ev.Name, snap.Agent.V, wire.Version)
 		}
@@ -322,8 +322,8 @@ func (a *agent) handle(ev event, dec *decoder) error {
 		}
 		a.p.sink.Snapshot(a.target.Key, snap, full)
 	case wire.EventCircuitBreaker:
-		var tr wire.Transition
-		if err := decode(ev.Data, &tr); err != nil {
+		tr, err := dec.Transition(ev.Data)
+		if err != nil {
 			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
 		if err := wire.CheckTransition(&tr); err != nil {
@@ -365,7 +365,7 @@ func (a *agent) resync(snap *wire.Snapshot) {
 		if at.IsZero() {
 			at = wire.Now()
 		}
-		a.p.sink.Transition(a.target.Key, wire.Transition{V: wire.Version, Agent: snap.Agent.ID, From: from, To: b.State, Time: at, Breaker: cloneBreaker(b)})
+		a.p.sink.Transition(a.target.Key, wire.Transition{V: wire.Version, Agent: snap.Agent.ID, From: from, To: b.State, Time: at, Breaker: b})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faultline-dev/faultline/aggregator/decode"
 	"github.com/faultline-dev/faultline/internal/version"
 )
 
@@ -23,7 +24,7 @@ import (
 type conn struct {
 	a           *agent
 	p           *parser
-	dec         *decoder // the reader's
+	dec         *decode.Decoder // the reader's
 	connectedAt time.Time
 
 	nc net.Conn // goroutine mode
@@ -88,7 +89,7 @@ func (a *agent) open() (c *conn, leftover []byte, err error) {
 		b, _ := br.Peek(n)
 		leftover = append([]byte(nil), b...)
 	}
-	c = &conn{a: a, p: newParser(mode, length, a.p.opts.MaxEventBytes, a.p.opts.MaxGarbageBytes), dec: newDecoder(), connectedAt: time.Now(), nc: nc, fd: -1}
+	c = &conn{a: a, p: newParser(mode, length, a.p.opts.MaxEventBytes, a.p.opts.MaxGarbageBytes), dec: decode.New(), connectedAt: time.Now(), nc: nc, fd: -1}
 	if l := a.p.loopFor(a); l != nil && u.Scheme == "http" {
 		if err := l.adopt(c); err != nil {
 			return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/faultline-dev/faultline/aggregator/decode"
 	"github.com/faultline-dev/faultline/internal/health"
 )
 
@@ -25,7 +26,7 @@ type loop struct {
 	epfd int
 	wake [2]int // pipe that interrupts epoll_wait on close
 	buf  []byte
-	dec  *decoder
+	dec  *decode.Decoder
 
 	beat *health.Beat // nil without a health monitor
 
@@ -68,7 +69,7 @@ func newLoop(p *Pool) (*loop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	l := &loop{p: p, epfd: epfd, buf: make([]byte, loopBuffer), dec: newDecoder(), conns: map[uint32]*conn{}, done: make(chan struct{})}
+	l := &loop{p: p, epfd: epfd, buf: make([]byte, loopBuffer), dec: decode.New(), conns: map[uint32]*conn{}, done: make(chan struct{})}
 	if err := syscall.Pipe2(l.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("pipe: %w", err)

@@ -33,8 +33,8 @@ type Sink interface {
 	// Status is called on every change of an agent's state.
 	Status(st view.AgentStatus)
 	// Snapshot is called with an agent's whole state: full is true for a snapshot
-	// event (after a connect or a resync) and false for a metrics event. snap is valid
-	// only during the call (the pool reuses its memory): the sink copies what it keeps.
+	// event (after a connect or a resync) and false for a metrics event. snap is the
+	// sink's to keep; nothing changes it after.
 	Snapshot(key string, snap *wire.Snapshot, full bool)
 	// Transition is called the moment an agent reports a breaker transition.
 	Transition(key string, tr wire.Transition)
