@@ -435,4 +435,3 @@ func (s *scanner) skip() error {
 		return err
 	}
 }
-
