@@ -26,6 +26,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/local"
 	"github.com/faultline-dev/faultline/aggregator/optimize"
 	"github.com/faultline-dev/faultline/aggregator/pool"
+	"github.com/faultline-dev/faultline/aggregator/reader"
 	"github.com/faultline-dev/faultline/aggregator/rewind"
 	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/config"
@@ -157,8 +158,12 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 		Health: monitor, BeforeBroadcast: opts.beforeBroadcast,
 	})
 	keeper := suggest.NewKeeper(0, fl.Agents, record.Flips, hist)
-	p := pool.New(fl, pool.Options{Logger: log.Named("pool"), MaxEventBytes: cfg.AgentMaxEventBytes, MaxGarbageBytes: max(cfg.AgentMaxGarbage, 1),
-		Health: monitor})
+	rd, err := reader.New(reader.Options{MaxEventBytes: cfg.AgentMaxEventBytes, MaxGarbageBytes: max(cfg.AgentMaxGarbage, 1),
+		Logger: log.Named("reader"), Health: monitor})
+	if err != nil {
+		return err
+	}
+	p := pool.New(fl, rd, pool.Options{Logger: log.Named("pool")})
 
 	var delivery func() alert.Delivery
 	if notifier != nil {
@@ -182,7 +187,7 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	goRun(func() { disc.Run(ctx, targets) })
-	goRun(func() { p.Run(ctx, targets) })
+	goRun(func() { p.Run(ctx, targets); rd.Close() })
 	goRun(func() { fl.Run(ctx) })
 	goRun(func() { bc.Run(ctx) })
 	goRun(func() { keeper.Run(ctx) })

@@ -12,6 +12,7 @@ import (
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/optimize"
 	"github.com/faultline-dev/faultline/aggregator/pool"
+	"github.com/faultline-dev/faultline/aggregator/reader"
 	"github.com/faultline-dev/faultline/aggregator/rewind"
 	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/config"
@@ -41,7 +42,12 @@ func TestGuardOnEveryRoute(t *testing.T) {
 		bc := broadcast.New(broadcast.Options{Mode: "static", Fleet: fl, Hub: hub, History: hist, Alerts: engine, Optimizer: opt, Rewind: record})
 		keeper := suggest.NewKeeper(0, fl.Agents, record.Flips, hist)
 		disc := &discovery.Static{}
-		p := pool.New(fl, pool.Options{Goroutines: true})
+		rd, err := reader.New(reader.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rd.Close)
+		p := pool.New(fl, rd, pool.Options{})
 		apiFront := api.Handler(api.Config{State: state{bc, keeper, opt}, Hub: hub, History: hist, Alerts: engine, Guard: guard, Web: web.Handler(),
 			Cleanup: &api.Cleanup{Agents: func() map[string]string { return nil }}}).(*httpx.Front)
 		probeFront := probeHandler(probeDeps{disc: disc, fleet: fl, bc: bc, opt: opt, hub: hub, hist: hist, pool: p, guard: guard, health: health.New(nil)}, true).(*httpx.Front)

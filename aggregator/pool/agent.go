@@ -12,6 +12,7 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/decode"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/reader"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
 	"github.com/faultline-dev/faultline/internal/backoff"
@@ -27,12 +28,11 @@ var errStopped = errors.New("agent stopped")
 var errInvalid = errors.New("invalid event")
 
 // agent is one target and its connection. No goroutine waits on its behalf: a connect
-// runs in a short-lived goroutine, an open stream is read by an event loop (or, for
-// https, by a goroutine of its own), and a retry waits on a timer.
+// runs in a short-lived goroutine, an open stream is read by the transport, and a retry
+// waits on a timer.
 type agent struct {
 	p      *Pool
-	local  bool
-	worker int // the event loop that reads its stream
+	local bool
 
 	mu     sync.Mutex // guards target and st
 	target discovery.Target
@@ -46,14 +46,15 @@ type agent struct {
 	sinkMu  sync.Mutex
 	stopped bool
 
-	life     sync.Mutex // guards the fields below
-	cur      *conn      // the stream being opened or read; nil between attempts
+	life     sync.Mutex    // guards the fields below
+	cur      reader.Stream // the stream being read; nil between attempts
 	timer    *time.Timer
 	attempt  int
 	answered bool
 	finished sync.Once
 
-	// Owned by the stream's reader (one at a time, in order).
+	// Owned by the stream's reader (one at a time, in order); lastID is also read under
+	// sinkMu by a connect.
 	lastID   string
 	states   map[string]wire.BreakerState // last known state of each breaker, from snapshots and transitions
 	synced   bool                         // a snapshot has been seen
@@ -62,7 +63,7 @@ type agent struct {
 }
 
 func newAgent(p *Pool, t discovery.Target) *agent {
-	a := &agent{p: p, target: t, worker: p.workerFor(t.Key)}
+	a := &agent{p: p, target: t}
 	a.st = view.AgentStatus{V: wire.Version, Key: t.Key, URL: t.URL, Since: wire.Now()}
 	a.applyTarget(t)
 	return a
@@ -166,7 +167,7 @@ func (a *agent) stop() {
 	idle := a.timer != nil && a.timer.Stop() // the retry will not run
 	a.life.Unlock()
 	if c != nil {
-		c.shutdown()
+		c.Close()
 	}
 	if idle {
 		a.finish()
@@ -176,53 +177,77 @@ func (a *agent) stop() {
 // finish marks the agent's work as over, once.
 func (a *agent) finish() { a.finished.Do(a.p.wg.Done) }
 
+// attempt is one connection of the agent: the transport hands it the stream's events,
+// and tells it once when the stream ends.
+type attempt struct {
+	a           *agent
+	connectedAt time.Time
+	up          atomic.Bool // reported connected
+	over        bool        // ended; guarded by a.life
+}
+
+var _ reader.Receiver = (*attempt)(nil)
+
+func (at *attempt) Event(ev reader.Event, dec *decode.Decoder) error {
+	at.connected()
+	return at.a.event(ev, dec)
+}
+
+func (at *attempt) Ended(err error) { at.a.ended(at, err) }
+
+func (at *attempt) StallTimeout() time.Duration { return at.a.stallTimeout() }
+
+// connected reports the agent connected, once per attempt, before its first event.
+func (at *attempt) connected() {
+	if at.up.CompareAndSwap(false, true) {
+		at.a.setState(view.AgentConnected, "")
+	}
+}
+
 // connect opens the stream; it runs in a goroutine of its own, which ends once the
-// stream is handed to its reader.
+// stream is handed to the transport's reader.
 func (a *agent) connect() {
 	if a.ctx.Err() != nil {
 		a.finish()
 		return
 	}
-	c, leftover, err := a.open()
+	a.sinkMu.Lock()
+	lastID := a.lastID
+	a.sinkMu.Unlock()
+	at := &attempt{a: a, connectedAt: time.Now()}
+	st, err := a.p.transport.Open(a.ctx, a.target.URL, lastID, at)
 	if err != nil {
-		a.ended(time.Time{}, err)
+		a.ended(nil, err)
 		return
 	}
 	a.life.Lock()
-	if a.ctx.Err() != nil {
+	if at.over || a.ctx.Err() != nil {
 		a.life.Unlock()
-		c.close()
-		a.finish()
+		st.Close() // its end is reported, or is being
 		return
 	}
-	a.cur = c
+	a.cur = st
 	a.life.Unlock()
-	a.setState(view.AgentConnected, "")
-	// What the response's reader took beyond the header: usually the first event.
-	if len(leftover) > 0 {
-		if err := c.feed(leftover); err != nil {
-			c.close()
-			a.ended(c.connectedAt, err)
-			return
-		}
-	}
-	c.serve()
+	at.connected()
 }
 
-// ended is called once per attempt, by whoever saw the stream end (or fail to open): it
-// reports why and schedules the next attempt.
-func (a *agent) ended(connectedAt time.Time, err error) {
+// ended is called once per attempt, when its stream ended (at nil: could not be
+// opened): it reports why and schedules the next attempt.
+func (a *agent) ended(at *attempt, err error) {
 	a.life.Lock()
 	a.cur = nil
+	if at != nil {
+		at.over = true
+	}
 	if a.ctx.Err() != nil {
 		a.life.Unlock()
 		a.finish()
 		return
 	}
-	if !connectedAt.IsZero() && time.Since(connectedAt) > a.p.opts.BackoffMax {
+	if at != nil && time.Since(at.connectedAt) > a.p.opts.BackoffMax {
 		a.attempt = 0 // it was healthy for a while: start backing off afresh
 	}
-	if !connectedAt.IsZero() {
+	if at != nil {
 		a.answered = true
 	}
 	answered := a.answered
@@ -270,7 +295,7 @@ func (a *agent) stallTimeout() time.Duration {
 // event handles one event of the stream, in order. An error means the agent misbehaves
 // (or was stopped): the stream is dropped, and the agent shown unavailable with the error
 // as the reason.
-func (a *agent) event(ev event, dec *decode.Decoder) error {
+func (a *agent) event(ev reader.Event, dec *decode.Decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker:
 	default:
@@ -291,7 +316,7 @@ func (a *agent) event(ev event, dec *decode.Decoder) error {
 }
 
 // handle applies one event; called with a.sinkMu held.
-func (a *agent) handle(ev event, dec *decode.Decoder) error {
+func (a *agent) handle(ev reader.Event, dec *decode.Decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
 		snap, err := dec.Snapshot(ev.Data, &a.sizes)
@@ -397,7 +422,7 @@ func describe(err error) string {
 		return "stalled: no event within twice the sample interval"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "stream ended by the agent"
-	case errors.Is(err, errTooLarge), errors.Is(err, errChunked), errors.Is(err, errGarbage), errors.Is(err, errInvalid):
+	case errors.Is(err, reader.ErrTooLarge), errors.Is(err, reader.ErrChunked), errors.Is(err, reader.ErrGarbage), errors.Is(err, errInvalid):
 		return "misbehaving agent: " + err.Error()
 	}
 	return cause.Of(err)
