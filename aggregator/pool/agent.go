@@ -31,7 +31,7 @@ var errInvalid = errors.New("invalid event")
 // runs in a short-lived goroutine, an open stream is read by the transport, and a retry
 // waits on a timer.
 type agent struct {
-	p      *Pool
+	p     *Pool
 	local bool
 
 	mu     sync.Mutex // guards target and st
