@@ -133,7 +133,8 @@ func (l *loop) add(c *conn) {
 	c.id = l.nextID
 	c.last = time.Now().UnixNano()
 	l.conns[c.id] = c
-	if len(c.leftover) > 0 {
+	first := len(c.leftover) > 0
+	if first {
 		l.added = append(l.added, c)
 	}
 	l.mu.Unlock()
@@ -147,7 +148,7 @@ func (l *loop) add(c *conn) {
 		l.drop(c, fmt.Errorf("poll: %w", err))
 		return
 	}
-	if len(c.leftover) > 0 {
+	if first {
 		l.poll.wake()
 	}
 }
