@@ -12,6 +12,7 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -89,6 +90,7 @@ type Pool struct {
 
 	mu     sync.Mutex
 	agents map[string]*agent
+	gone   gone // breaker states of dropped targets, by key
 	wg     sync.WaitGroup
 
 	dropMu  sync.Mutex
@@ -172,20 +174,80 @@ func (p *Pool) Update(ctx context.Context, set []discovery.Target) {
 				a.setTarget(t)
 				continue
 			}
-			a.stop()
-			delete(p.agents, t.Key)
+			p.drop(a)
 		}
 		a := newAgent(p, t)
+		a.states, a.synced = p.gone.take(t.Key)
 		p.agents[t.Key] = a
 		a.start(ctx)
 	}
 	for key, a := range p.agents {
 		if !seen[key] && !a.local {
-			a.stop()
-			delete(p.agents, key)
+			p.drop(a)
 			p.sink.Removed(key)
 		}
 	}
+}
+
+// drop stops an agent and keeps the breaker states it knew, so that if its target comes
+// back (a pod that was not ready for a while: its agent container restarted, say) the
+// first snapshot is compared with them, and a breaker that changed in the gap is still
+// reported as a transition. Called with p.mu held.
+func (p *Pool) drop(a *agent) {
+	a.stop()
+	delete(p.agents, a.target.Key)
+	a.sinkMu.Lock() // once stopped, the reader no longer touches the states
+	if a.synced {
+		p.gone.put(a.target.Key, a.states)
+	}
+	a.sinkMu.Unlock()
+}
+
+// maxGone bounds the dropped targets whose breaker states are kept, oldest forgotten
+// first.
+const maxGone = 1024
+
+// gone holds the breaker states of the latest maxGone dropped targets.
+type gone struct {
+	kept  map[string]keptStates
+	order []keptKey // oldest first; an entry whose seq is not kept's was taken or put again
+	seq   uint64
+}
+
+type keptStates struct {
+	seq    uint64
+	states map[string]wire.BreakerState
+}
+
+type keptKey struct {
+	key string
+	seq uint64
+}
+
+func (g *gone) put(key string, states map[string]wire.BreakerState) {
+	if g.kept == nil {
+		g.kept = map[string]keptStates{}
+	}
+	g.seq++
+	g.kept[key] = keptStates{g.seq, states}
+	g.order = append(g.order, keptKey{key, g.seq})
+	for len(g.kept) > maxGone {
+		k := g.order[0]
+		g.order = g.order[1:]
+		if g.kept[k.key].seq == k.seq {
+			delete(g.kept, k.key)
+		}
+	}
+	if len(g.order) > 2*maxGone { // mostly entries already taken
+		g.order = slices.DeleteFunc(g.order, func(k keptKey) bool { return g.kept[k.key].seq != k.seq })
+	}
+}
+
+// take returns and forgets the states kept for key; ok is false when none are.
+func (g *gone) take(key string) (states map[string]wire.BreakerState, ok bool) {
+	k, ok := g.kept[key]
+	delete(g.kept, key)
+	return k.states, ok
 }
 
 // Statuses returns every agent's state, sorted by key.

@@ -279,6 +279,50 @@ func TestRestartedAgentResyncs(t *testing.T) {
 	waitTransitions(t, r, 5*time.Second, "db:closed", "db:open")
 }
 
+// A target dropped by discovery and back later (a pod not ready while its agent
+// container restarted) is compared with what was known before it went: a breaker that
+// changed in the gap is reported as a transition, one that did not is not.
+func TestTargetBackAfterDropResyncs(t *testing.T) {
+	a := newFakeAgent(t)
+	r := &recorder{}
+	p := startPool(t, r, setup{}, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	a.flip(t, "db", wire.StateClosed)
+	a.flip(t, "cache", wire.StateClosed)
+	waitTransitions(t, r, 2*time.Second, "db:closed", "cache:closed")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.Update(ctx, nil)
+	a.restart()
+	a.mu.Lock()
+	a.breakers["db"] = wire.StateOpen // changed while the target was dropped
+	a.mu.Unlock()
+	p.Update(ctx, []discovery.Target{target(a.srv.URL)})
+	waitTransitions(t, r, 5*time.Second, "db:closed", "cache:closed", "db:open")
+}
+
+// gone keeps the states of the latest maxGone dropped targets.
+func TestGoneIsBounded(t *testing.T) {
+	var g gone
+	for i := range 3 * maxGone {
+		g.put(fmt.Sprint(i%(maxGone+10)), map[string]wire.BreakerState{"b": wire.StateOpen})
+		if i%7 == 0 {
+			g.take(fmt.Sprint(i % 13))
+		}
+	}
+	if len(g.kept) > maxGone || len(g.order) > 2*maxGone+1 {
+		t.Fatalf("kept %d, order %d: want at most %d", len(g.kept), len(g.order), maxGone)
+	}
+	last := fmt.Sprint((3*maxGone - 1) % (maxGone + 10))
+	if _, ok := g.take(last); !ok {
+		t.Errorf("the latest dropped target %s was forgotten", last)
+	}
+	if _, ok := g.take(last); ok {
+		t.Errorf("states of %s taken twice", last)
+	}
+}
+
 func TestStalledAgentIsUnavailableAndReconnected(t *testing.T) {
 	mode := setup{}
 	var conns sync.WaitGroup

@@ -21,16 +21,11 @@ func TestDashboardInChromium(t *testing.T) {
 	c := connect(t)
 	demo := c.demoPods(t)
 	c.connectedAgents(t, c.timeout, names(demo))
-	aggregator := c.readyPods(t, c.selector("aggregator"), c.timeout)[0]
-	base := c.forward(t, aggregator.Name, 3001)
-
-	b := browser.New(t, 1366, 900)
-	b.Navigate(base + "/")
+	b := c.openDashboard(t)
 	tile := func(workload, breaker string) string {
 		key := browser.JSONString(c.namespace + "/" + c.release + "-demo-" + workload + "/" + breaker)
 		return `document.querySelector('.tile[data-key=` + key + `]')`
 	}
-	b.WaitFor(30*time.Second, `document.querySelector('#conn').dataset.state === 'live'`, `document.querySelector('#conn').textContent`)
 	b.WaitFor(30*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+strconv.Itoa(len(demo)),
 		`document.querySelector('#agents').innerText`)
 	for workload, breakers := range map[string][]string{"frontend": {"checkout"}, "checkout": {"payments", "inventory", "shipping"}} {
@@ -51,5 +46,27 @@ func TestDashboardInChromium(t *testing.T) {
 		if err := os.WriteFile(out, b.Screenshot(), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// openDashboard opens the dashboard in Chromium through a port-forward to the aggregator,
+// as a user opens it, and waits until it is live.
+func (c *cluster) openDashboard(t *testing.T) *browser.Browser {
+	t.Helper()
+	aggregator := c.readyPods(t, c.selector("aggregator"), c.timeout)[0]
+	base := c.forward(t, aggregator.Name, 3001)
+	b := browser.New(t, 1366, 900)
+	b.Navigate(base + "/")
+	b.WaitFor(30*time.Second, `document.querySelector('#conn').dataset.state === 'live'`, `document.querySelector('#conn').textContent`)
+	return b
+}
+
+// showsAgentsConnected waits until the dashboard's agents table has a connected row for
+// every agent key in keys.
+func showsAgentsConnected(b *browser.Browser, keys []string) {
+	b.T().Helper()
+	for _, key := range keys {
+		b.WaitFor(30*time.Second, `document.querySelector('#agents-table tbody tr[data-state="connected"][data-key=`+browser.JSONString(key)+`]')`,
+			`document.querySelector('#agents').innerText`)
 	}
 }

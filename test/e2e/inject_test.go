@@ -195,7 +195,7 @@ func podStates(pods []corev1.Pod) string {
 // TestInjectedDeploymentConnected deploys an application with no faultline YAML into a
 // namespace labelled faultline.dev/inject=enabled: its pods run with the agent as a
 // native sidecar, under the restricted Pod Security profile, and the aggregator
-// connects to each agent and shows it with its workload.
+// connects to each agent and shows it with its workload, in the API and on the dashboard.
 func TestInjectedDeploymentConnected(t *testing.T) {
 	c := connect(t)
 	ns := "faultline-e2e-inject"
@@ -215,19 +215,24 @@ func TestInjectedDeploymentConnected(t *testing.T) {
 			t.Errorf("pod %s is %s", p.Name, p.Status.Phase)
 		}
 	}
+	var keys []string
 	testbin.Eventually(t, c.timeout, func() error {
 		agents, err := c.agents(ns)
 		if err != nil {
 			return err
 		}
+		keys = keys[:0]
 		for _, p := range pods {
 			a := agents[p.Name]
 			if a.State != view.AgentConnected || a.Workload != "shop" {
 				return fmt.Errorf("agent of %s: state %q (%s), workload %q; want connected, shop", p.Name, a.State, a.Reason, a.Workload)
 			}
+			keys = append(keys, a.Key)
 		}
 		return nil
 	})
+	// And the dashboard shows them.
+	showsAgentsConnected(c.openDashboard(t), keys)
 
 	// A pod whose annotation the injector cannot honour is created all the same, without
 	// the agent, and the aggregator lists it as missing one, with the reason.

@@ -5,13 +5,19 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
+	"github.com/faultline-dev/faultline/aggregator/api"
+	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
@@ -105,4 +111,57 @@ func TestScaleUpAndDeletePod(t *testing.T) {
 		return nil
 	})
 	c.connectedAgents(t, c.timeout, replacement)
+}
+
+// TestPodsThatShouldBeThere: a workload whose pods cannot run (they fit no node) is
+// listed with a row per pod its Deployment wants and does not have, read from the
+// Deployment's desired replicas; scaled to zero, the rows go.
+func TestPodsThatShouldBeThere(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	const name = "nowhere"
+	tmpl := handWritten(c.demoTemplate(t), name)
+	tmpl.Spec.NodeSelector = map[string]string{"faultline.dev/e2e": "no-such-node"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.namespace},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: tmpl,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}},
+	}
+	if _, err := c.cs.AppsV1().Deployments(c.namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.cs.AppsV1().Deployments(c.namespace).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	absent := func() ([]view.AgentStatus, error) {
+		var resp api.AgentsResponse
+		q := url.Values{"namespace": {c.namespace}, "workload": {name}}
+		if err := c.getJSON("/api/v1/agents?"+q.Encode(), &resp); err != nil {
+			return nil, err
+		}
+		return slices.DeleteFunc(resp.Agents, func(a view.AgentStatus) bool { return a.State != view.AgentAbsent }), nil
+	}
+	start := time.Now()
+	testbin.Eventually(t, 20*time.Second, func() error {
+		rows, err := absent()
+		if err != nil {
+			return err
+		}
+		if len(rows) != 2 || !strings.Contains(rows[0].Reason, "0 of 2 desired pods") {
+			return fmt.Errorf("workload %s: absent rows %+v, want 2 saying 0 of 2 desired pods", name, rows)
+		}
+		return nil
+	})
+	t.Logf("a Deployment of 2 pods that cannot run: 2 absent rows %v after it was created", time.Since(start).Round(time.Millisecond))
+	patch := []byte(`{"spec":{"replicas":0}}`)
+	if _, err := c.cs.AppsV1().Deployments(c.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "scale"); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Eventually(t, 20*time.Second, func() error {
+		rows, err := absent()
+		if err == nil && len(rows) > 0 {
+			err = fmt.Errorf("scaled to 0, workload %s still has %d absent rows", name, len(rows))
+		}
+		return err
+	})
 }

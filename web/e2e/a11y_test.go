@@ -6,6 +6,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/faultline-dev/faultline/internal/browser"
 )
 
 // contrastJS measures the WCAG 2 contrast ratio of every visible text node against its
@@ -92,19 +94,19 @@ type contrastResult struct {
 	Failures []string `json:"failures"`
 }
 
-func setScheme(b *browser, scheme string) {
-	b.t.Helper()
-	_, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+func setScheme(b *browser.Browser, scheme string) {
+	b.T().Helper()
+	_, err := chromedp.Call(b.Ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
 	})
 	if err != nil {
-		b.t.Fatal(err)
+		b.T().Fatal(err)
 	}
 }
 
-func checkContrast(t *testing.T, b *browser, what string) {
+func checkContrast(t *testing.T, b *browser.Browser, what string) {
 	t.Helper()
-	res := eval[contrastResult](b, contrastJS)
+	res := browser.Eval[contrastResult](b, contrastJS)
 	t.Logf("%s: %d texts checked", what, res.Checked)
 	if res.Checked < 20 {
 		t.Errorf("%s: only %d text nodes checked; the page did not render", what, res.Checked)
@@ -125,26 +127,26 @@ func TestContrastAndStateWords(t *testing.T) {
 	s.web.put(t, "legacy", `{"state":"disabled"}`)
 	bad := badServer(t)
 
-	b := newBrowser(t, 1366, 768)
-	b.allow("status of 500", "status of 404")
+	b := browser.New(t, 1366, 768)
+	b.Allow("status of 500", "status of 404")
 	for _, scheme := range []string{"light", "dark"} {
 		setScheme(b, scheme)
-		b.navigate(s.agg.URL() + "/")
-		b.waitFor(15*time.Second, `document.querySelectorAll('.tile:not([hidden])').length === `+itoa(s.tiles+2)+` && document.querySelector('.tile[data-state="half_open"]') && document.querySelector('.feed-item')`, `document.querySelectorAll('.tile:not([hidden])').length + ' tiles; ' + document.querySelector('#breakers').innerText + document.querySelector('#alerts').innerText`)
-		if got := eval[bool](b, `matchMedia('(prefers-color-scheme: dark)').matches`); got != (scheme == "dark") {
+		b.Navigate(s.agg.URL() + "/")
+		b.WaitFor(15*time.Second, `document.querySelectorAll('.tile:not([hidden])').length === `+itoa(s.tiles+2)+` && document.querySelector('.tile[data-state="half_open"]') && document.querySelector('.feed-item')`, `document.querySelectorAll('.tile:not([hidden])').length + ' tiles; ' + document.querySelector('#breakers').innerText + document.querySelector('#alerts').innerText`)
+		if got := browser.Eval[bool](b, `matchMedia('(prefers-color-scheme: dark)').matches`); got != (scheme == "dark") {
 			t.Fatalf("%s scheme not applied", scheme)
 		}
 		checkContrast(t, b, scheme+" dashboard")
-		if missing := eval[[]string](b, statesInWordsJS); len(missing) > 0 {
+		if missing := browser.Eval[[]string](b, statesInWordsJS); len(missing) > 0 {
 			t.Errorf("%s: states shown by colour only: %v", scheme, missing)
 		}
 
-		b.navigate(s.agg.URL() + "/test-realtime.html")
-		b.waitFor(15*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= 1`, `document.getElementById('log-summary').textContent`)
+		b.Navigate(s.agg.URL() + "/test-realtime.html")
+		b.WaitFor(15*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= 1`, `document.getElementById('log-summary').textContent`)
 		checkContrast(t, b, scheme+" test page")
 
-		b.navigate(bad.URL + "/")
-		b.waitFor(10*time.Second, `document.querySelectorAll('.panel-msg:not([hidden])').length >= 4`, `document.body.innerText.slice(0, 300)`)
+		b.Navigate(bad.URL + "/")
+		b.WaitFor(10*time.Second, `document.querySelectorAll('.panel-msg:not([hidden])').length >= 4`, `document.body.innerText.slice(0, 300)`)
 		checkContrast(t, b, scheme+" error messages")
 	}
 }

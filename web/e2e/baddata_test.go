@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/browser"
 	"github.com/faultline-dev/faultline/web"
 )
 
@@ -60,13 +61,13 @@ func badServer(t *testing.T) *httptest.Server {
 // the panel it feeds, while the rest of the page keeps working.
 func TestBadDataShowsMessages(t *testing.T) {
 	srv := badServer(t)
-	b := newBrowser(t, 1366, 768)
-	b.allow("status of 500", "status of 404") // the bad server's answers, logged by the browser
-	b.navigate(srv.URL + "/")
+	b := browser.New(t, 1366, 768)
+	b.Allow("status of 500", "status of 404") // the bad server's answers, logged by the browser
+	b.Navigate(srv.URL + "/")
 
 	msg := func(panel string) string { return `document.querySelector('#` + panel + ` .panel-msg')` }
 	shows := func(panel, text string) string {
-		return msg(panel) + ` && !` + msg(panel) + `.hidden && ` + msg(panel) + `.textContent.includes(` + jsonString(text) + `)`
+		return msg(panel) + ` && !` + msg(panel) + `.hidden && ` + msg(panel) + `.textContent.includes(` + browser.JSONString(text) + `)`
 	}
 	for _, c := range []struct{ panel, text string }{
 		{"breakers", "metrics.breakers is not a list"},
@@ -76,25 +77,25 @@ func TestBadDataShowsMessages(t *testing.T) {
 		{"perf", "broadcast_interval_ms"},
 		{"agents", "agent has no key"},
 	} {
-		b.waitFor(10*time.Second, shows(c.panel, c.text), msg(c.panel)+`?.textContent`)
+		b.WaitFor(10*time.Second, shows(c.panel, c.text), msg(c.panel)+`?.textContent`)
 	}
 	// The good data still shows: the score, the open tile, and the tile whose state the
 	// dashboard does not know, marked as unknown rather than dropped or shown as closed.
-	b.waitFor(5*time.Second, `document.querySelector('.score-value').textContent === '64'`, `document.querySelector('.score-value').textContent`)
+	b.WaitFor(5*time.Second, `document.querySelector('.score-value').textContent === '64'`, `document.querySelector('.score-value').textContent`)
 	open := `document.querySelector('.tile[data-key="shop/cart/payments"]')`
-	b.waitFor(5*time.Second, open+` && `+open+`.dataset.state === 'open'`, `document.querySelector('#breakers').innerText`)
-	if got := b.text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "2/3 pods open" {
+	b.WaitFor(5*time.Second, open+` && `+open+`.dataset.state === 'open'`, `document.querySelector('#breakers').innerText`)
+	if got := b.Text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "2/3 pods open" {
 		t.Errorf("open tile says %q, want 2/3 pods open", got)
 	}
-	odd := b.text(`.tile[data-key="shop/cart/inventory"]`)
+	odd := b.Text(`.tile[data-key="shop/cart/inventory"]`)
 	if !strings.Contains(odd, "Unknown") || !strings.Contains(odd, "state “exploded”") {
 		t.Errorf("tile with an unknown state shows %q, want it marked unknown and naming the state", odd)
 	}
-	if got := b.text(`#breakers .panel-msg`); !strings.Contains(got, "Showing the last good data") {
+	if got := b.Text(`#breakers .panel-msg`); !strings.Contains(got, "Showing the last good data") {
 		t.Errorf("breaker panel message %q does not say the last good data is shown", got)
 	}
-	if got := b.text(`#conn .conn-label`); got != "Live" {
+	if got := b.Text(`#conn .conn-label`); got != "Live" {
 		t.Errorf("connection shows %q, want Live: bad data is not a broken connection", got)
 	}
-	b.screenshot("bad-data-1366x768.png", 1366, 768)
+	screenshot(b, "bad-data-1366x768.png", 1366, 768)
 }

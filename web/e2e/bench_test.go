@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/systeminfo"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/faultline-dev/faultline/internal/browser"
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
@@ -62,18 +64,18 @@ func BenchmarkDashboardFleet(b *testing.B) {
 	agg := newAggregator(b, "--config="+cfg, fmt.Sprintf("--metrics-max-tiles=%d", *benchTiles), "--broadcast-budget=900ms")
 	waitConnected(b, agg.URL(), opts.Pods())
 
-	br := newBrowser(b, 1920, 1080)
-	br.navigate(agg.URL() + "/")
-	br.waitFor(60*time.Second, fmt.Sprintf(`document.querySelector('.grid-summary')?.textContent.startsWith(%q)`, fmt.Sprint(opts.Tiles())+" breakers"), `document.querySelector('.grid-summary')?.textContent`)
-	eval[bool](br, `(() => {
+	br := browser.New(b, 1920, 1080)
+	br.Navigate(agg.URL() + "/")
+	br.WaitFor(60*time.Second, fmt.Sprintf(`document.querySelector('.grid-summary')?.textContent.startsWith(%q)`, fmt.Sprint(opts.Tiles())+" breakers"), `document.querySelector('.grid-summary')?.textContent`)
+	browser.Eval[bool](br, `(() => {
 		window.__long = [];
 		new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({ type: 'longtask' });
 		return true;
 	})()`)
-	base := newBrowser(b, 1920, 1080)
-	base.allow("favicon.ico")                 // the browser asks for it when showing an SVG document
-	base.navigate(agg.URL() + "/favicon.svg") // any page of the aggregator's origin
-	eval[bool](base, `(() => {
+	base := browser.New(b, 1920, 1080)
+	base.Allow("favicon.ico")                 // the browser asks for it when showing an SVG document
+	base.Navigate(agg.URL() + "/favicon.svg") // any page of the aggregator's origin
+	browser.Eval[bool](base, `(() => {
 		window.faultlineStats = { metrics: 0, events: 0 };
 		window.__long = [];
 		new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({ type: 'longtask' });
@@ -83,7 +85,7 @@ func BenchmarkDashboardFleet(b *testing.B) {
 		}
 		return true;
 	})()`)
-	base.waitFor(30*time.Second, `window.faultlineStats.metrics >= 3`, `window.faultlineStats.metrics`)
+	base.WaitFor(30*time.Second, `window.faultlineStats.metrics >= 3`, `window.faultlineStats.metrics`)
 
 	// The first snapshot and the history backfill are not steady state.
 	time.Sleep(min(30*time.Second, *benchDuration/4))
@@ -171,7 +173,7 @@ type pageStats struct {
 // probe is one page being measured; count is a JS expression counting the metrics
 // events the page has received.
 type probe struct {
-	br        *browser
+	br        *browser.Browser
 	dashboard bool
 	count     string
 
@@ -185,23 +187,23 @@ type probe struct {
 }
 
 func (p *probe) begin(tb testing.TB) {
-	if _, err := chromedp.Call(p.br.ctx, performance.Enable, performance.EnableParams{}); err != nil {
+	if _, err := chromedp.Call(p.br.Ctx, performance.Enable, performance.EnableParams{}); err != nil {
 		tb.Fatal(err)
 	}
 	p.m.heapStart = heapAfterGC(tb, p.br, p.dashboard)
-	p.startStats = eval[pageStats](p.br, `window.faultlineStats`)
-	p.startLong = eval[int](p.br, `window.__long.length`)
+	p.startStats = browser.Eval[pageStats](p.br, `window.faultlineStats`)
+	p.startLong = browser.Eval[int](p.br, `window.__long.length`)
 	p.cpu0 = rendererCPU(tb, p.br)
 	p.first = perfMetrics(tb, p.br)
 	p.prev = p.first
-	p.firstCount = eval[int](p.br, p.count)
+	p.firstCount = browser.Eval[int](p.br, p.count)
 	p.prevCount = p.firstCount
 }
 
 // sample records the main-thread cost per metrics event since the last sample.
 func (p *probe) sample(tb testing.TB) {
 	cur := perfMetrics(tb, p.br)
-	count := eval[int](p.br, p.count)
+	count := browser.Eval[int](p.br, p.count)
 	if n := count - p.prevCount; n > 0 {
 		cost := mainCost(cur) - mainCost(p.prev)
 		p.perSecond = append(p.perSecond, cost*1000/float64(n))
@@ -217,8 +219,8 @@ func (p *probe) end(tb testing.TB, d time.Duration) measurement {
 	m := p.m
 	m.window = d
 	last := perfMetrics(tb, p.br)
-	m.metricsEvents = eval[int](p.br, p.count) - p.firstCount
-	endStats := eval[pageStats](p.br, `window.faultlineStats`)
+	m.metricsEvents = browser.Eval[int](p.br, p.count) - p.firstCount
+	endStats := browser.Eval[pageStats](p.br, `window.faultlineStats`)
 	m.renders = endStats.Renders - p.startStats.Renders
 	if n := float64(m.metricsEvents); n > 0 {
 		per := func(k string) float64 { return (last[k] - p.first[k]) * 1000 / n }
@@ -227,7 +229,7 @@ func (p *probe) end(tb testing.TB, d time.Duration) measurement {
 		m.cpuPerUpdate = (rendererCPU(tb, p.br) - p.cpu0) * 1000 / n
 	}
 	m.mainPerUpdate = summarize(p.perSecond)
-	long := eval[[]float64](p.br, `window.__long`)[p.startLong:]
+	long := browser.Eval[[]float64](p.br, `window.__long`)[p.startLong:]
 	m.longTasks = len(long)
 	for _, l := range long {
 		m.longestTask = max(m.longestTask, l)
@@ -252,16 +254,16 @@ func measure(tb testing.TB, d time.Duration, dash, base *probe) (measurement, me
 			dash.m.heapSeries = append(dash.m.heapSeries, heapAfterGC(tb, dash.br, true))
 			nextHeap = nextHeap.Add(time.Minute)
 			dash.prev = perfMetrics(tb, dash.br) // the forced collection is not the page's cost
-			dash.prevCount = eval[int](dash.br, dash.count)
+			dash.prevCount = browser.Eval[int](dash.br, dash.count)
 		}
 	}
 	return dash.end(tb, d), base.end(tb, d)
 }
 
 // rendererCPU is the CPU time, in seconds, of every renderer process of the browser.
-func rendererCPU(tb testing.TB, br *browser) float64 {
+func rendererCPU(tb testing.TB, br *browser.Browser) float64 {
 	tb.Helper()
-	res, err := chromedp.CallBrowser(br.ctx, systeminfo.GetProcessInfo, cdp.Empty{})
+	res, err := chromedp.CallBrowser(br.Ctx, systeminfo.GetProcessInfo, cdp.Empty{})
 	if err != nil {
 		tb.Fatalf("process info: %v", err)
 	}
@@ -288,9 +290,9 @@ func summarize(v []float64) dist {
 	return dist{mean: sum / float64(len(s)), p50: q(0.5), p95: q(0.95), max: s[len(s)-1]}
 }
 
-func perfMetrics(tb testing.TB, br *browser) map[string]float64 {
+func perfMetrics(tb testing.TB, br *browser.Browser) map[string]float64 {
 	tb.Helper()
-	res, err := chromedp.Call(br.ctx, performance.GetMetrics, cdp.Empty{})
+	res, err := chromedp.Call(br.Ctx, performance.GetMetrics, cdp.Empty{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -303,7 +305,7 @@ func perfMetrics(tb testing.TB, br *browser) map[string]float64 {
 
 // heapAfterGC collects garbage and reads the used JS heap of the page and, for the
 // dashboard, of its data worker (a target of its own).
-func heapAfterGC(tb testing.TB, br *browser, withWorker bool) heap {
+func heapAfterGC(tb testing.TB, br *browser.Browser, withWorker bool) heap {
 	tb.Helper()
 	read := func(ctx context.Context) float64 {
 		if _, err := chromedp.Call(ctx, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
@@ -315,20 +317,20 @@ func heapAfterGC(tb testing.TB, br *browser, withWorker bool) heap {
 		}
 		return u.UsedSize
 	}
-	h := heap{main: read(br.ctx)}
+	h := heap{main: read(br.Ctx)}
 	if !withWorker {
 		return h
 	}
-	wctx, cancel := chromedp.NewContext(br.ctx, chromedp.WithTargetID(dataWorker(tb, br)))
+	wctx, cancel := chromedp.NewContext(br.Ctx, chromedp.WithTargetID(dataWorker(tb, br)))
 	h.worker = read(wctx)
 	cancel()
 	return h
 }
 
 // dataWorker is the target of the dashboard's data worker.
-func dataWorker(tb testing.TB, br *browser) target.ID {
+func dataWorker(tb testing.TB, br *browser.Browser) target.ID {
 	tb.Helper()
-	targets, err := chromedp.Targets(br.ctx)
+	targets, err := chromedp.Targets(br.Ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/faultline-dev/faultline/internal/browser"
 )
 
 // TestChartsDrawn checks the charts the data worker draws off the page: each tile's
@@ -19,9 +21,9 @@ import (
 // places, and after a change of theme in the new colours.
 func TestChartsDrawn(t *testing.T) {
 	s := startShop(t)
-	b := newBrowser(t, 1366, 768)
-	b.navigate(s.agg.URL() + "/")
-	b.waitFor(15*time.Second, tileSel("shop", "web", "search"), `document.querySelector('#breakers').innerText`)
+	b := browser.New(t, 1366, 768)
+	b.Navigate(s.agg.URL() + "/")
+	b.WaitFor(15*time.Second, tileSel("shop", "web", "search"), `document.querySelector('#breakers').innerText`)
 
 	search := `.tile[data-key="shop/web/search"]`
 	charts := []struct{ sel, color string }{
@@ -50,8 +52,8 @@ func TestChartsDrawn(t *testing.T) {
 		}
 	}
 	check("at 1366x768")
-	b.do(chromedp.EmulateViewport(1100, 900))
-	b.waitFor(5*time.Second, `innerWidth === 1100`, `innerWidth`)
+	b.Do(chromedp.EmulateViewport(1100, 900))
+	b.WaitFor(5*time.Second, `innerWidth === 1100`, `innerWidth`)
 	check("after resizing to 1100x900")
 	setScheme(b, "dark")
 	check("in the dark theme")
@@ -60,29 +62,29 @@ func TestChartsDrawn(t *testing.T) {
 // pixelsOf counts the pixels inside the element sel (scrolled into view) that are nearer
 // the colour of the CSS custom property prop than the box's background (its commonest
 // colour): the ink of a chart or a text drawn over it.
-func pixelsOf(b *browser, sel, prop string) int {
-	b.t.Helper()
-	box := eval[struct {
+func pixelsOf(b *browser.Browser, sel, prop string) int {
+	b.T().Helper()
+	box := browser.Eval[struct {
 		X, Y, W, H float64
 		Color      string
 	}](b, `(() => {
-		const el = document.querySelector(`+jsonString(sel)+`);
+		const el = document.querySelector(`+browser.JSONString(sel)+`);
 		el.scrollIntoView({ block: 'nearest' });
 		const r = el.getBoundingClientRect();
 		return { x: r.left, y: r.top, w: r.width, h: r.height,
-			color: getComputedStyle(document.documentElement).getPropertyValue(`+jsonString(prop)+`).trim() };
+			color: getComputedStyle(document.documentElement).getPropertyValue(`+browser.JSONString(prop)+`).trim() };
 	})()`)
 	ink, ok := hexColor(box.Color)
 	if !ok {
-		b.t.Fatalf("%s is %q, not a #rrggbb colour", prop, box.Color)
+		b.T().Fatalf("%s is %q, not a #rrggbb colour", prop, box.Color)
 	}
-	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	buf, err := chromedp.Run(b.Ctx, chromedp.CaptureScreenshot())
 	if err != nil {
-		b.t.Fatal(err)
+		b.T().Fatal(err)
 	}
 	img, err := png.Decode(bytes.NewReader(buf))
 	if err != nil {
-		b.t.Fatal(err)
+		b.T().Fatal(err)
 	}
 	r := image.Rect(int(box.X), int(box.Y), int(box.X+box.W), int(box.Y+box.H)).Intersect(img.Bounds())
 	rgb := func(x, y int) [3]int {

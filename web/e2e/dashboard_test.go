@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/faultline-dev/faultline/internal/browser"
 	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
@@ -50,7 +51,7 @@ func startShop(t *testing.T) *shop {
 
 // tileSel selects the grid tile of a breaker.
 func tileSel(ns, wl, name string) string {
-	return `document.querySelector('.tile[data-key=` + jsonString(ns+"/"+wl+"/"+name) + `]')`
+	return `document.querySelector('.tile[data-key=` + browser.JSONString(ns+"/"+wl+"/"+name) + `]')`
 }
 
 // TestDashboardLive checks that the dashboard connects and shows live data from real
@@ -58,30 +59,30 @@ func tileSel(ns, wl, name string) string {
 // the agents report, merged per workload.
 func TestDashboardLive(t *testing.T) {
 	s := startShop(t)
-	b := newBrowser(t, 1366, 768)
-	b.navigate(s.agg.URL() + "/")
+	b := browser.New(t, 1366, 768)
+	b.Navigate(s.agg.URL() + "/")
 
-	b.waitFor(15*time.Second, `document.querySelector('#conn').dataset.state === 'live'`, `document.querySelector('#conn').textContent`)
-	b.waitFor(10*time.Second, `/^\d+$/.test(document.querySelector('.score-value').textContent)`, `document.querySelector('#health').innerText`)
-	b.waitFor(10*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+itoa(s.agents), `document.querySelector('#agents').innerText`)
+	b.WaitFor(15*time.Second, `document.querySelector('#conn').dataset.state === 'live'`, `document.querySelector('#conn').textContent`)
+	b.WaitFor(10*time.Second, `/^\d+$/.test(document.querySelector('.score-value').textContent)`, `document.querySelector('#health').innerText`)
+	b.WaitFor(10*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+itoa(s.agents), `document.querySelector('#agents').innerText`)
 	pay := tileSel("shop", "cart", "payments")
-	b.waitFor(10*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('#breakers').innerText`)
-	if got := b.text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "0/2 pods open" {
+	b.WaitFor(10*time.Second, pay+` && `+pay+`.dataset.state === 'closed'`, `document.querySelector('#breakers').innerText`)
+	if got := b.Text(`.tile[data-key="shop/cart/payments"] .tile-pods`); got != "0/2 pods open" {
 		t.Errorf("payments tile says %q, want 0/2 pods open (two cart pods report it)", got)
 	}
 	for _, name := range []string{"checkout", "payments", "inventory", "shipping"} {
-		b.waitFor(10*time.Second, tileSel("shop", "frontend", name), `document.querySelector('.grid-summary').textContent`)
+		b.WaitFor(10*time.Second, tileSel("shop", "frontend", name), `document.querySelector('.grid-summary').textContent`)
 	}
-	b.waitFor(10*time.Second, tileSel("shop", "web", "search"), `document.querySelector('.grid-summary').textContent`)
+	b.WaitFor(10*time.Second, tileSel("shop", "web", "search"), `document.querySelector('.grid-summary').textContent`)
 	// Live data keeps arriving: the CPU figure is a number and the page re-renders.
-	b.waitFor(10*time.Second, `document.querySelector('[data-metric="cpu"] .metric-value span').textContent !== '\u2014'`, `document.querySelector('#perf').innerText`)
-	r1 := eval[int](b, `window.faultlineStats.renders`)
-	b.waitFor(5*time.Second, `window.faultlineStats.renders !== `+itoa(r1), `window.faultlineStats.renders`)
-	if got := b.text(`.grid-summary`); !strings.HasPrefix(got, itoa(s.tiles)+" breakers") {
+	b.WaitFor(10*time.Second, `document.querySelector('[data-metric="cpu"] .metric-value span').textContent !== '\u2014'`, `document.querySelector('#perf').innerText`)
+	r1 := browser.Eval[int](b, `window.faultlineStats.renders`)
+	b.WaitFor(5*time.Second, `window.faultlineStats.renders !== `+itoa(r1), `window.faultlineStats.renders`)
+	if got := b.Text(`.grid-summary`); !strings.HasPrefix(got, itoa(s.tiles)+" breakers") {
 		t.Errorf("grid summary %q, want %d breakers", got, s.tiles)
 	}
 	// The demo's traffic shows as throughput.
-	b.waitFor(10*time.Second, `parseFloat(document.querySelector('[data-metric="rps"] .metric-value span').textContent) > 0`, `document.querySelector('#perf').innerText`)
+	b.WaitFor(10*time.Second, `parseFloat(document.querySelector('[data-metric="rps"] .metric-value span').textContent) > 0`, `document.querySelector('#perf').innerText`)
 }
 
 // TestBreakerTileOpensWithin1s puts the demo's payments dependency into an outage, so
@@ -90,13 +91,13 @@ func TestDashboardLive(t *testing.T) {
 // breaker opened in the demo (the transition time its agent recorded).
 func TestBreakerTileOpensWithin1s(t *testing.T) {
 	s := startShop(t)
-	b := newBrowser(t, 1366, 768)
-	b.navigate(s.agg.URL() + "/")
-	b.waitFor(15*time.Second, tileSel("shop", "frontend", "payments")+`?.dataset.state === 'closed' && `+tileSel("shop", "frontend", "checkout")+`?.dataset.state === 'closed'`,
+	b := browser.New(t, 1366, 768)
+	b.Navigate(s.agg.URL() + "/")
+	b.WaitFor(15*time.Second, tileSel("shop", "frontend", "payments")+`?.dataset.state === 'closed' && `+tileSel("shop", "frontend", "checkout")+`?.dataset.state === 'closed'`,
 		`document.querySelector('.grid-summary').textContent`)
 
 	// Record, in the page, the moment each tile first shows open.
-	eval[bool](b, `(() => {
+	browser.Eval[bool](b, `(() => {
 		window.__openedAt = {};
 		const check = () => {
 			for (const el of document.querySelectorAll('.tile[data-state="open"]')) {
@@ -121,27 +122,27 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 		return fmt.Errorf("no breaker of the demo opened on the aggregator stream")
 	})
 	key := "shop/frontend/" + first.Breaker.Name
-	b.waitFor(5*time.Second, `window.__openedAt[`+jsonString(key)+`] > 0`, `JSON.stringify(window.__openedAt)`)
-	openedAt := time.UnixMilli(eval[int64](b, `window.__openedAt[`+jsonString(key)+`]`))
+	b.WaitFor(5*time.Second, `window.__openedAt[`+browser.JSONString(key)+`] > 0`, `JSON.stringify(window.__openedAt)`)
+	openedAt := time.UnixMilli(browser.Eval[int64](b, `window.__openedAt[`+browser.JSONString(key)+`]`))
 	latency := openedAt.Sub(first.Time.Time)
 	t.Logf("breaker %s opened in the demo at %s, tile open in the browser %v later", first.Breaker.Name, first.Time.Format(time.RFC3339Nano), latency)
 	if latency > time.Second {
 		t.Errorf("tile turned open %v after the transition, want within 1s", latency)
 	}
 	sel := `.tile[data-key="` + key + `"]`
-	if got := b.text(sel + ` .tile-pods`); got != "1/1 pods open" {
+	if got := b.Text(sel + ` .tile-pods`); got != "1/1 pods open" {
 		t.Errorf("open tile says %q, want 1/1 pods open", got)
 	}
-	if got := b.text(sel + ` .badge`); !strings.Contains(got, "Open") {
+	if got := b.Text(sel + ` .badge`); !strings.Contains(got, "Open") {
 		t.Errorf("open tile badge says %q: the state must be in words, not only colour", got)
 	}
 	// The tile changed where it stood; the next metrics event (one a second) sorts open
 	// tiles first and the summary counts them.
-	b.waitFor(3*time.Second, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.state === 'open'`, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`)
-	b.waitFor(3*time.Second, `/ open/.test(document.querySelector('.grid-summary').textContent)`, `document.querySelector('.grid-summary').textContent`)
+	b.WaitFor(3*time.Second, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.state === 'open'`, `document.querySelector('.tile:not([hidden])[data-index="0"]').dataset.key`)
+	b.WaitFor(3*time.Second, `/ open/.test(document.querySelector('.grid-summary').textContent)`, `document.querySelector('.grid-summary').textContent`)
 	// Tiles are moved rather than rewritten when the order changes, so their elements are
 	// not in the order shown: the listbox owns them in that order, for screen readers.
-	order := eval[[]string](b, `(document.getElementById('breaker-grid').getAttribute('aria-owns') || '').split(' ').map((id) => {
+	order := browser.Eval[[]string](b, `(document.getElementById('breaker-grid').getAttribute('aria-owns') || '').split(' ').map((id) => {
 		const el = document.getElementById(id);
 		return el ? el.dataset.index + ' ' + el.dataset.key : 'missing ' + id;
 	})`)
@@ -160,43 +161,43 @@ func TestBreakerTileOpensWithin1s(t *testing.T) {
 func TestBreakerDetailKeyboard(t *testing.T) {
 	s := startShop(t)
 	s.cart[1].put(t, "payments", `{"state":"open","failure_rate":70,"rate_per_sec":20,"calls":{"succeeded":100,"failed":200}}`)
-	b := newBrowser(t, 1366, 768)
-	b.navigate(s.agg.URL() + "/")
+	b := browser.New(t, 1366, 768)
+	b.Navigate(s.agg.URL() + "/")
 	pay := tileSel("shop", "cart", "payments")
-	b.waitFor(15*time.Second, pay+` && `+pay+`.dataset.state === 'open'`, `document.querySelector('#breakers').innerText`)
+	b.WaitFor(15*time.Second, pay+` && `+pay+`.dataset.state === 'open'`, `document.querySelector('#breakers').innerText`)
 
 	// Tab from the page start until the grid has focus: it must be reachable.
-	eval[bool](b, `(document.activeElement && document.activeElement.blur(), true)`)
+	browser.Eval[bool](b, `(document.activeElement && document.activeElement.blur(), true)`)
 	reached := false
 	for i := 0; i < 40 && !reached; i++ {
-		b.do(keyPress("Tab"))
-		reached = eval[bool](b, `document.activeElement && document.activeElement.id === 'breaker-grid'`)
+		b.Do(keyPress("Tab"))
+		reached = browser.Eval[bool](b, `document.activeElement && document.activeElement.id === 'breaker-grid'`)
 	}
 	if !reached {
-		t.Fatalf("the breaker grid is not reachable with Tab; focus is on %s", eval[string](b, `document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : 'nothing'`))
+		t.Fatalf("the breaker grid is not reachable with Tab; focus is on %s", browser.Eval[string](b, `document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : 'nothing'`))
 	}
 	// Focus selects the first tile (the open one); ArrowRight moves to the next.
-	b.waitFor(2*time.Second, `document.querySelector('.tile.active')?.dataset.key === 'shop/cart/payments'`, `document.querySelector('.tile.active')?.dataset.key`)
-	b.do(keyPress("ArrowRight"))
-	b.waitFor(2*time.Second, `document.querySelector('.tile.active')?.dataset.index === '1'`, `document.querySelector('.tile.active')?.dataset.index`)
-	if got := eval[string](b, `document.getElementById('breaker-grid').getAttribute('aria-activedescendant')`); got != "bt-1" {
+	b.WaitFor(2*time.Second, `document.querySelector('.tile.active')?.dataset.key === 'shop/cart/payments'`, `document.querySelector('.tile.active')?.dataset.key`)
+	b.Do(keyPress("ArrowRight"))
+	b.WaitFor(2*time.Second, `document.querySelector('.tile.active')?.dataset.index === '1'`, `document.querySelector('.tile.active')?.dataset.index`)
+	if got := browser.Eval[string](b, `document.getElementById('breaker-grid').getAttribute('aria-activedescendant')`); got != "bt-1" {
 		t.Errorf("aria-activedescendant = %q, want bt-1", got)
 	}
-	b.do(keyPress("ArrowLeft"), keyPress("Enter"))
-	b.waitFor(5*time.Second, `document.getElementById('breaker-detail').open`, `document.getElementById('breaker-detail').outerHTML.slice(0, 200)`)
+	b.Do(keyPress("ArrowLeft"), keyPress("Enter"))
+	b.WaitFor(5*time.Second, `document.getElementById('breaker-detail').open`, `document.getElementById('breaker-detail').outerHTML.slice(0, 200)`)
 	// The per-pod table lists both cart pods with their own state.
-	b.waitFor(10*time.Second, `document.querySelectorAll('#breaker-detail tbody tr[data-pod]').length === 2`, `document.querySelector('#breaker-detail').innerText`)
-	got := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll('#breaker-detail tbody tr[data-pod]')].map((r) => [r.dataset.pod, r.dataset.state]))`)
+	b.WaitFor(10*time.Second, `document.querySelectorAll('#breaker-detail tbody tr[data-pod]').length === 2`, `document.querySelector('#breaker-detail').innerText`)
+	got := browser.Eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll('#breaker-detail tbody tr[data-pod]')].map((r) => [r.dataset.pod, r.dataset.state]))`)
 	want := map[string]string{"cart-7d4f9-0": "closed", "cart-7d4f9-1": "open"}
 	for pod, st := range want {
 		if got[pod] != st {
 			t.Errorf("detail: pod %s state %q, want %q (all: %v)", pod, got[pod], st, got)
 		}
 	}
-	b.do(keyPress("Escape"))
-	b.waitFor(2*time.Second, `!document.getElementById('breaker-detail').open`, `'still open'`)
+	b.Do(keyPress("Escape"))
+	b.WaitFor(2*time.Second, `!document.getElementById('breaker-detail').open`, `'still open'`)
 	// Focus returns to the grid, so the keyboard user carries on where they were.
-	b.waitFor(2*time.Second, `document.activeElement && document.activeElement.id === 'breaker-grid'`, `document.activeElement?.id`)
+	b.WaitFor(2*time.Second, `document.activeElement && document.activeElement.id === 'breaker-grid'`, `document.activeElement?.id`)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -206,18 +207,18 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // that flaps brings a suggestion with its evidence.
 func TestAgentsAlertsSuggestions(t *testing.T) {
 	s := startShop(t)
-	b := newBrowser(t, 1366, 768)
-	b.navigate(s.agg.URL() + "/")
-	b.waitFor(15*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+itoa(s.agents), `document.querySelector('#agents').innerText`)
+	b := browser.New(t, 1366, 768)
+	b.Navigate(s.agg.URL() + "/")
+	b.WaitFor(15*time.Second, `document.querySelectorAll('#agents-table tbody tr[data-state="connected"]:not([hidden])').length === `+itoa(s.agents), `document.querySelector('#agents').innerText`)
 
 	// Once every breaker is known, nothing may move while data streams in: panels keep
 	// their place and size (a new breaker row is a change of content, not an update).
-	b.waitFor(15*time.Second, `document.querySelectorAll('.tile:not([hidden])').length === `+itoa(s.tiles), `document.querySelector('.grid-summary').textContent`)
+	b.WaitFor(15*time.Second, `document.querySelectorAll('.tile:not([hidden])').length === `+itoa(s.tiles), `document.querySelector('.grid-summary').textContent`)
 	rects := `JSON.stringify([...document.querySelectorAll('main > .panel')].map((p) => { const r = p.getBoundingClientRect(); return [p.id, r.x, r.y, r.width, r.height]; }))`
-	before := eval[string](b, rects)
-	r0 := eval[int](b, `window.faultlineStats.renders`)
-	b.waitFor(10*time.Second, `window.faultlineStats.renders >= `+itoa(r0+4), `window.faultlineStats.renders`)
-	if after := eval[string](b, rects); after != before {
+	before := browser.Eval[string](b, rects)
+	r0 := browser.Eval[int](b, `window.faultlineStats.renders`)
+	b.WaitFor(10*time.Second, `window.faultlineStats.renders >= `+itoa(r0+4), `window.faultlineStats.renders`)
+	if after := browser.Eval[string](b, rects); after != before {
 		t.Errorf("panels moved while data streamed in:\nbefore %s\nafter  %s", before, after)
 	}
 
@@ -229,27 +230,27 @@ func TestAgentsAlertsSuggestions(t *testing.T) {
 	s.cart[1].Kill()
 
 	row := `document.querySelector('#agents-table tr[data-state="unavailable"]')`
-	b.waitFor(15*time.Second, row, `document.querySelector('#agents').innerText`)
-	if got := eval[string](b, row+`.cells[0].textContent`); !strings.HasPrefix(got, "\u2716 unavailable: ") || len(got) < len("\u2716 unavailable: x") {
+	b.WaitFor(15*time.Second, row, `document.querySelector('#agents').innerText`)
+	if got := browser.Eval[string](b, row+`.cells[0].textContent`); !strings.HasPrefix(got, "\u2716 unavailable: ") || len(got) < len("\u2716 unavailable: x") {
 		t.Errorf("unavailable agent's state cell %q does not give the reason", got)
 	}
-	if got := eval[string](b, row+`.cells[1].textContent`); got != "cart-7d4f9-1" {
+	if got := browser.Eval[string](b, row+`.cells[1].textContent`); got != "cart-7d4f9-1" {
 		t.Errorf("unavailable row is for pod %q, want cart-7d4f9-1", got)
 	}
 	// Problems sort first.
-	if got := eval[string](b, `document.querySelector('#agents-table tbody tr[data-key]:not([hidden])').dataset.state`); got != "unavailable" {
+	if got := browser.Eval[string](b, `document.querySelector('#agents-table tbody tr[data-key]:not([hidden])').dataset.state`); got != "unavailable" {
 		t.Errorf("first agent row is %q, want the unavailable one first", got)
 	}
-	b.waitFor(15*time.Second, `[...document.querySelectorAll('.feed-item[data-state="firing"]')].some((li) => /cart-7d4f9-1|unavailable/.test(li.textContent))`, `document.querySelector('#alerts').innerText`)
+	b.WaitFor(15*time.Second, `[...document.querySelectorAll('.feed-item[data-state="firing"]')].some((li) => /cart-7d4f9-1|unavailable/.test(li.textContent))`, `document.querySelector('#alerts').innerText`)
 
 	sug := `[...document.querySelectorAll('.suggestion')].find((li) => li.textContent.includes('flapping'))`
-	b.waitFor(40*time.Second, sug, `document.querySelector('#suggestions').innerText`)
-	b.do(chromedp.Click(chromedp.CSS(`.suggestion details summary`), chromedp.NodeVisible))
-	evidence := eval[string](b, sug+`.querySelector('.evidence').textContent`)
+	b.WaitFor(40*time.Second, sug, `document.querySelector('#suggestions').innerText`)
+	b.Do(chromedp.Click(chromedp.CSS(`.suggestion details summary`), chromedp.NodeVisible))
+	evidence := browser.Eval[string](b, sug+`.querySelector('.evidence').textContent`)
 	if !strings.Contains(evidence, "transitions in the last") {
 		t.Errorf("flapping suggestion's evidence %q", evidence)
 	}
-	if got := eval[string](b, sug+`.querySelector('.action')?.textContent || ''`); !strings.HasPrefix(got, "Action: ") {
+	if got := browser.Eval[string](b, sug+`.querySelector('.action')?.textContent || ''`); !strings.HasPrefix(got, "Action: ") {
 		t.Errorf("suggestion action %q", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/api"
+	"github.com/faultline-dev/faultline/internal/browser"
 	"github.com/faultline-dev/faultline/internal/names/namestest"
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
@@ -102,11 +103,11 @@ func TestNamesAsReported(t *testing.T) {
 	}
 
 	// The dashboard.
-	b := newBrowser(t, 1600, 2400)
-	b.navigate(agg.URL() + "/")
-	b.waitFor(20*time.Second, `document.querySelectorAll('.tile:not([hidden]) .tile-name').length === `+itoa(len(all)),
+	b := browser.New(t, 1600, 2400)
+	b.Navigate(agg.URL() + "/")
+	b.WaitFor(20*time.Second, `document.querySelectorAll('.tile:not([hidden]) .tile-name').length === `+itoa(len(all)),
 		`document.querySelector('.grid-summary').textContent`)
-	onPage := eval[[]string](b, `[...document.querySelectorAll('.tile:not([hidden]) .tile-name')].map((e) => e.textContent)`)
+	onPage := browser.Eval[[]string](b, `[...document.querySelectorAll('.tile:not([hidden]) .tile-name')].map((e) => e.textContent)`)
 	for _, n := range all {
 		if !slices.Contains(onPage, shownName(n)) {
 			t.Errorf("the grid does not show %q as %q; it shows %q", n, shownName(n), onPage)
@@ -114,10 +115,10 @@ func TestNamesAsReported(t *testing.T) {
 	}
 	// The alerts panel names the breakers too, with nothing that reorders the text. Its
 	// groups (workload, then rule) are opened as a user would, to list their alerts.
-	b.waitFor(20*time.Second, `(document.querySelectorAll('#alerts details:not([open])').forEach((d) => { d.open = true; }), `+
+	b.WaitFor(20*time.Second, `(document.querySelectorAll('#alerts details:not([open])').forEach((d) => { d.open = true; }), `+
 		`document.querySelectorAll('#alerts .feed-item').length >= `+itoa(len(all))+`)`,
 		`document.querySelector('#alerts').innerText`)
-	alerts := eval[string](b, `document.querySelector('#alerts').textContent`)
+	alerts := browser.Eval[string](b, `document.querySelector('#alerts').textContent`)
 	if strings.ContainsAny(alerts, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f") {
 		t.Errorf("the alerts panel holds a text direction control: %q", alerts)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/cdproto/tracing"
 	"github.com/chromedp/chromedp"
+
+	"github.com/faultline-dev/faultline/internal/browser"
 )
 
 // traceCategories are the ones Chromium DevTools' Performance panel records: main-thread
@@ -37,17 +39,17 @@ var traceCategories = []string{
 // data worker, sampled every 100 µs; DevTools opens them too). The trace and the
 // profiles are taken one after the other so that neither adds its overhead to the other;
 // neither overlaps the measured window.
-func recordProfile(tb testing.TB, br *browser, d time.Duration, dir string) {
+func recordProfile(tb testing.TB, br *browser.Browser, d time.Duration, dir string) {
 	tb.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
 	recordTrace(tb, br, d, filepath.Join(dir, "trace.json"))
-	wctx, cancel := chromedp.NewContext(br.ctx, chromedp.WithTargetID(dataWorker(tb, br)))
+	wctx, cancel := chromedp.NewContext(br.Ctx, chromedp.WithTargetID(dataWorker(tb, br)))
 	defer cancel()
 	werr := make(chan error, 1)
 	go func() { werr <- recordCPUProfile(wctx, d, filepath.Join(dir, "worker.cpuprofile")) }()
-	if err := recordCPUProfile(br.ctx, d, filepath.Join(dir, "page.cpuprofile")); err != nil {
+	if err := recordCPUProfile(br.Ctx, d, filepath.Join(dir, "page.cpuprofile")); err != nil {
 		tb.Fatalf("page profile: %v", err)
 	}
 	if err := <-werr; err != nil {
@@ -56,9 +58,9 @@ func recordProfile(tb testing.TB, br *browser, d time.Duration, dir string) {
 	tb.Logf("wrote %s/page.cpuprofile and worker.cpuprofile", dir)
 }
 
-func recordTrace(tb testing.TB, br *browser, d time.Duration, path string) {
+func recordTrace(tb testing.TB, br *browser.Browser, d time.Duration, path string) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(br.ctx, d+2*time.Minute)
+	ctx, cancel := context.WithTimeout(br.Ctx, d+2*time.Minute)
 	defer cancel()
 	complete := chromedp.Events(ctx, tracing.TracingComplete)
 	cfg := &tracing.TraceConfig{RecordMode: tracing.TraceConfigRecordModeRecordContinuously, IncludedCategories: traceCategories}

@@ -14,14 +14,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/faultline-dev/faultline/internal/browser"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
 // recordStates makes the page keep every connection label it shows, in order, in
 // window.__states, so a test sees short-lived states too.
-func recordStates(b *browser) {
-	b.t.Helper()
-	eval[bool](b, `(() => {
+func recordStates(b *browser.Browser) {
+	b.T().Helper()
+	browser.Eval[bool](b, `(() => {
 		window.__states = [];
 		const el = document.getElementById('conn');
 		const note = () => {
@@ -42,9 +43,9 @@ type logEntry struct {
 }
 
 // eventLog returns the test page's log, oldest first, without the status rows.
-func eventLog(b *browser) []logEntry {
-	b.t.Helper()
-	return eval[[]logEntry](b, `[...document.querySelectorAll('#event-log tbody tr')].reverse()
+func eventLog(b *browser.Browser) []logEntry {
+	b.T().Helper()
+	return browser.Eval[[]logEntry](b, `[...document.querySelectorAll('#event-log tbody tr')].reverse()
 		.filter((r) => r.dataset.kind !== 'status')
 		.map((r) => ({ id: r.dataset.id || '', type: r.dataset.type || '', kind: r.dataset.kind }))`)
 }
@@ -118,28 +119,28 @@ func waitServerEvents(t testing.TB, base, lastID string, n int) {
 //     snapshot and then every event, with no gap.
 func TestTestPageResumeAndFallback(t *testing.T) {
 	s := startShop(t)
-	b := newBrowser(t, 1366, 900)
-	b.allow("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET", "ERR_INCOMPLETE_CHUNKED_ENCODING")
+	b := browser.New(t, 1366, 900)
+	b.Allow("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET", "ERR_INCOMPLETE_CHUNKED_ENCODING")
 	const params = "?backoff-ms=200&poll-ms=500"
-	b.navigate(s.agg.URL() + "/test-realtime.html" + params)
-	b.waitFor(15*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
-	b.waitFor(10*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= 2`, `document.getElementById('log-summary').textContent`)
+	b.Navigate(s.agg.URL() + "/test-realtime.html" + params)
+	b.WaitFor(15*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
+	b.WaitFor(10*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= 2`, `document.getElementById('log-summary').textContent`)
 
 	// A second browser with the dashboard goes through the same outage.
-	d := newBrowser(t, 1366, 768)
-	d.allow("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET", "ERR_INCOMPLETE_CHUNKED_ENCODING")
-	d.navigate(s.agg.URL() + "/" + params)
-	d.waitFor(15*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
+	d := browser.New(t, 1366, 768)
+	d.Allow("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET", "ERR_INCOMPLETE_CHUNKED_ENCODING")
+	d.Navigate(s.agg.URL() + "/" + params)
+	d.WaitFor(15*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
 
 	// 1. Disconnect and reconnect by hand: the replay fills the gap.
-	b.click("#disconnect")
-	b.waitFor(5*time.Second, `document.querySelector('#conn .conn-label').textContent === 'Offline (disconnected)'`, `document.getElementById('conn').textContent`)
-	lastID := b.text("#m-lastId")
+	b.Click("#disconnect")
+	b.WaitFor(5*time.Second, `document.querySelector('#conn .conn-label').textContent === 'Offline (disconnected)'`, `document.getElementById('conn').textContent`)
+	lastID := b.Text("#m-lastId")
 	waitServerEvents(t, s.agg.URL(), lastID, 3)
-	b.click("#connect")
-	b.waitFor(10*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
+	b.Click("#connect")
+	b.WaitFor(10*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
 	_, lastSeq := splitID(t, lastID)
-	b.waitFor(10*time.Second, `(() => { const id = document.getElementById('m-lastId').textContent; return Number(id.slice(id.lastIndexOf('-') + 1)) >= `+strconv.FormatUint(lastSeq+3, 10)+`; })()`, `document.getElementById('m-lastId').textContent`)
+	b.WaitFor(10*time.Second, `(() => { const id = document.getElementById('m-lastId').textContent; return Number(id.slice(id.lastIndexOf('-') + 1)) >= `+strconv.FormatUint(lastSeq+3, 10)+`; })()`, `document.getElementById('m-lastId').textContent`)
 	log := eventLog(b)
 	checkContiguous(t, log)
 	for _, e := range log {
@@ -152,58 +153,58 @@ func TestTestPageResumeAndFallback(t *testing.T) {
 	recordStates(b)
 	recordStates(d)
 	s.agg.stop()
-	for _, p := range []*browser{b, d} {
-		p.waitFor(20*time.Second, `window.__states.includes('Polling only')`, `window.__states.join(' > ')`)
-		states := eval[[]string](p, `window.__states`)
+	for _, p := range []*browser.Browser{b, d} {
+		p.WaitFor(20*time.Second, `window.__states.includes('Polling only')`, `window.__states.join(' > ')`)
+		states := browser.Eval[[]string](p, `window.__states`)
 		want := []string{"Live", "Reconnecting 1/5", "Reconnecting 2/5", "Reconnecting 3/5", "Reconnecting 4/5", "Reconnecting 5/5", "Polling only"}
 		if got := strings.Join(states[:min(len(states), len(want))], " > "); got != strings.Join(want, " > ") {
 			t.Errorf("connection states %q, want %q", strings.Join(states, " > "), strings.Join(want, " > "))
 		}
-		p.waitFor(5*time.Second, `!document.getElementById('banner').hidden && document.getElementById('retry-live')`, `document.getElementById('banner').outerHTML`)
+		p.WaitFor(5*time.Second, `!document.getElementById('banner').hidden && document.getElementById('retry-live')`, `document.getElementById('banner').outerHTML`)
 	}
 	// Nothing answers the polls while it is down, and the banner says so.
-	b.waitFor(10*time.Second, `document.getElementById('conn').dataset.reachable === 'false'`, `document.getElementById('conn').textContent`)
-	if got := b.text("#banner"); !strings.Contains(got, "does not answer") {
+	b.WaitFor(10*time.Second, `document.getElementById('conn').dataset.reachable === 'false'`, `document.getElementById('conn').textContent`)
+	if got := b.Text("#banner"); !strings.Contains(got, "does not answer") {
 		t.Errorf("banner while the aggregator is down: %q", got)
 	}
 
 	// 3. It comes back on the same address: polling reaches it, and "Retry live" resumes.
 	s.agg.start()
 	before := len(eventLog(b))
-	for _, p := range []*browser{b, d} {
-		p.waitFor(15*time.Second, `document.getElementById('conn').dataset.reachable === 'true'`, `document.getElementById('conn').textContent`)
-		if got := p.text("#conn .conn-label"); got != "Polling only" {
+	for _, p := range []*browser.Browser{b, d} {
+		p.WaitFor(15*time.Second, `document.getElementById('conn').dataset.reachable === 'true'`, `document.getElementById('conn').textContent`)
+		if got := p.Text("#conn .conn-label"); got != "Polling only" {
 			t.Errorf("label with the aggregator back but before Retry live: %q", got)
 		}
-		p.click("#retry-live")
-		p.waitFor(10*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
-		p.waitFor(5*time.Second, `document.getElementById('banner').hidden`, `document.getElementById('banner').textContent`)
+		p.Click("#retry-live")
+		p.WaitFor(10*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
+		p.WaitFor(5*time.Second, `document.getElementById('banner').hidden`, `document.getElementById('banner').textContent`)
 	}
-	b.waitFor(10*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= `+strconv.Itoa(before+2), `document.getElementById('log-summary').textContent`)
+	b.WaitFor(10*time.Second, `document.querySelectorAll('#event-log tr[data-type="metrics"]').length >= `+strconv.Itoa(before+2), `document.getElementById('log-summary').textContent`)
 	log = eventLog(b)
 	checkContiguous(t, log)
 	after := log[before:]
 	if len(after) == 0 || after[0].Type != wire.EventSnapshot {
 		t.Errorf("first event after the restart is %+v, want the new run's snapshot", after)
 	}
-	if got := b.text("#m-missed"); got != "0" {
+	if got := b.Text("#m-missed"); got != "0" {
 		t.Errorf("the page counted %s missed events", got)
 	}
-	d.waitFor(10*time.Second, `/^\d+$/.test(document.querySelector('.score-value').textContent)`, `document.getElementById('health').innerText`)
+	d.WaitFor(10*time.Second, `/^\d+$/.test(document.querySelector('.score-value').textContent)`, `document.getElementById('health').innerText`)
 }
 
 // TestTestPageButtons presses the test page's buttons: every polling endpoint answers
 // with its status and latency shown, and memory cleanup shows its result.
 func TestTestPageButtons(t *testing.T) {
 	s := startShop(t)
-	b := newBrowser(t, 1366, 900)
-	b.navigate(s.agg.URL() + "/test-realtime.html")
-	b.waitFor(15*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
-	b.waitFor(10*time.Second, `document.getElementById('m-health').textContent !== '\u2014'`, `document.getElementById('live-metrics').innerText`)
+	b := browser.New(t, 1366, 900)
+	b.Navigate(s.agg.URL() + "/test-realtime.html")
+	b.WaitFor(15*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
+	b.WaitFor(10*time.Second, `document.getElementById('m-health').textContent !== '\u2014'`, `document.getElementById('live-metrics').innerText`)
 
-	b.click("#test-polling")
-	b.waitFor(15*time.Second, `document.querySelectorAll('#polling-results tr[data-endpoint]').length === 6`, `document.getElementById('polling-results').innerText`)
-	rows := eval[[][]string](b, `[...document.querySelectorAll('#polling-results tr[data-endpoint]')].map((r) => [r.dataset.endpoint, r.dataset.ok, ...[...r.cells].map((c) => c.textContent)])`)
+	b.Click("#test-polling")
+	b.WaitFor(15*time.Second, `document.querySelectorAll('#polling-results tr[data-endpoint]').length === 6`, `document.getElementById('polling-results').innerText`)
+	rows := browser.Eval[[][]string](b, `[...document.querySelectorAll('#polling-results tr[data-endpoint]')].map((r) => [r.dataset.endpoint, r.dataset.ok, ...[...r.cells].map((c) => c.textContent)])`)
 	latency := regexp.MustCompile(`^\d+\.\d ms$`)
 	wantEndpoints := map[string]string{
 		"fault-tolerance-status": "GET /api/v1/fault-tolerance/status", "circuit-breakers": "GET /api/v1/fault-tolerance/circuit-breakers",
@@ -223,15 +224,15 @@ func TestTestPageButtons(t *testing.T) {
 	if len(wantEndpoints) > 0 {
 		t.Errorf("endpoints not polled: %v", wantEndpoints)
 	}
-	if got := b.text("#polling-summary"); !strings.HasPrefix(got, "6/6 OK") {
+	if got := b.Text("#polling-summary"); !strings.HasPrefix(got, "6/6 OK") {
 		t.Errorf("polling summary %q", got)
 	}
 
 	for _, scope := range []string{"aggregator", "cluster"} {
-		b.do(chromedp.SetValue(chromedp.ID("cleanup-scope"), scope))
-		eval[bool](b, `(document.getElementById('cleanup-status').textContent = '', true)`)
-		b.click("#cleanup")
-		b.waitFor(30*time.Second, `document.getElementById('cleanup-status').textContent.startsWith('\u2714 HTTP 200')`, `document.getElementById('cleanup-status').textContent + ' ' + document.getElementById('cleanup-result').textContent`)
+		b.Do(chromedp.SetValue(chromedp.ID("cleanup-scope"), scope))
+		browser.Eval[bool](b, `(document.getElementById('cleanup-status').textContent = '', true)`)
+		b.Click("#cleanup")
+		b.WaitFor(30*time.Second, `document.getElementById('cleanup-status').textContent.startsWith('\u2714 HTTP 200')`, `document.getElementById('cleanup-status').textContent + ' ' + document.getElementById('cleanup-result').textContent`)
 		var res struct {
 			Scope      string `json:"scope"`
 			AgentsOK   int    `json:"agents_ok"`
@@ -239,7 +240,7 @@ func TestTestPageButtons(t *testing.T) {
 				HeapBefore uint64 `json:"heap_in_use_before_bytes"`
 			} `json:"aggregator"`
 		}
-		if err := json.Unmarshal([]byte(b.text("#cleanup-result")), &res); err != nil {
+		if err := json.Unmarshal([]byte(b.Text("#cleanup-result")), &res); err != nil {
 			t.Fatalf("cleanup result is not the JSON answer: %v", err)
 		}
 		if res.Scope != scope || res.Aggregator.HeapBefore == 0 {
@@ -248,16 +249,16 @@ func TestTestPageButtons(t *testing.T) {
 		if scope == "cluster" && res.AgentsOK != s.agents {
 			t.Errorf("cluster cleanup freed memory in %d agents, want %d", res.AgentsOK, s.agents)
 		}
-		if got := b.text("#cleanup-summary"); !strings.Contains(got, "returned to the OS") {
+		if got := b.Text("#cleanup-summary"); !strings.Contains(got, "returned to the OS") {
 			t.Errorf("cleanup summary %q", got)
 		}
 	}
 
-	b.click("#disconnect")
-	b.waitFor(5*time.Second, `document.querySelector('#conn .conn-label').textContent === 'Offline (disconnected)'`, `document.getElementById('conn').textContent`)
+	b.Click("#disconnect")
+	b.WaitFor(5*time.Second, `document.querySelector('#conn .conn-label').textContent === 'Offline (disconnected)'`, `document.getElementById('conn').textContent`)
 	n := len(eventLog(b))
-	b.click("#connect")
-	b.waitFor(10*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
-	b.waitFor(10*time.Second, fmt.Sprintf(`document.querySelectorAll('#event-log tr[data-type]:not([data-kind="status"])').length > %d`, n), `document.getElementById('log-summary').textContent`)
+	b.Click("#connect")
+	b.WaitFor(10*time.Second, `document.getElementById('conn').dataset.state === 'live'`, `document.getElementById('conn').textContent`)
+	b.WaitFor(10*time.Second, fmt.Sprintf(`document.querySelectorAll('#event-log tr[data-type]:not([data-kind="status"])').length > %d`, n), `document.getElementById('log-summary').textContent`)
 	checkContiguous(t, eventLog(b))
 }

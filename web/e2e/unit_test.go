@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/browser"
 	"github.com/faultline-dev/faultline/web"
 )
 
@@ -23,11 +24,11 @@ func TestJSUnits(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	b := newBrowser(t, 1024, 768)
-	b.allow("cannot read properties of undefined") // the panel check logs the error it shows
-	b.navigate(srv.URL + "/unit/index.html")
-	b.waitFor(20*time.Second, `document.body.dataset.done === '1'`, `document.getElementById('out').textContent`)
-	res := eval[struct {
+	b := browser.New(t, 1024, 768)
+	b.Allow("cannot read properties of undefined") // the panel check logs the error it shows
+	b.Navigate(srv.URL + "/unit/index.html")
+	b.WaitFor(20*time.Second, `document.body.dataset.done === '1'`, `document.getElementById('out').textContent`)
+	res := browser.Eval[struct {
 		Total  int      `json:"total"`
 		Passed []string `json:"passed"`
 		Failed []string `json:"failed"`
