@@ -16,8 +16,8 @@ HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
 KIND_VERSION := v0.33.0
 CONTROLLER_TOOLS_VERSION := v0.23.0
-# What make generate writes, from the types in injector/api.
-GENERATED = charts/faultline/crds/*.yaml injector/api/*/zz_generated.deepcopy.go
+# What make generate writes, from the types in injector/api and internal/wire.
+GENERATED = charts/faultline/crds/*.yaml injector/api/*/zz_generated.deepcopy.go aggregator/decode/zz_generated.decode.go
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.10.0
 # The Go vulnerability database, as golang.org/x/vulndb publishes it through the module
@@ -51,9 +51,10 @@ test: tools envtest-assets ## Run every test (installs helm, alertmanager and th
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -timeout 30m ./...
 
 .PHONY: generate
-generate: $(BIN)/controller-gen ## Generate the AgentProfile CRD (charts/faultline/crds) and deep-copy code from injector/api
+generate: $(BIN)/controller-gen ## Generate the AgentProfile CRD (charts/faultline/crds) and deep-copy code from injector/api, the aggregator's decoders from internal/wire
 	controller-gen object paths=./injector/api/...
 	controller-gen crd paths=./injector/api/... output:crd:artifacts:config=charts/faultline/crds
+	go generate ./aggregator/decode
 
 .PHONY: verify
 verify: $(BIN)/controller-gen $(BIN)/staticcheck $(BIN)/govulncheck $(BIN)/helm $(VULNDB)/index/db.json ## Check formatting, vet and staticcheck (all build tags), go.mod tidiness, that generated files are current, known vulnerabilities (govulncheck), the chart (helm lint --strict)

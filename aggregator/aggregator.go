@@ -1,7 +1,8 @@
 // Package aggregator wires faultline's aggregator together, as hubble-relay does: a
 // discoverer hands targets to the pool, the pool keeps one stream per agent and reports
-// into the store, the store merges and publishes into the stream hub, and the API serves
-// what the store holds. Run is what cmd/faultline-aggregator calls.
+// into the fleet, which keeps every agent merged into its workload; the broadcaster
+// assembles the view from the fleet and publishes it into the stream hub, and the API
+// serves the views. Run is what cmd/faultline-aggregator calls.
 package aggregator
 
 import (
@@ -17,21 +18,45 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/api"
+	"github.com/faultline-dev/faultline/aggregator/broadcast"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
 	"github.com/faultline-dev/faultline/aggregator/discovery/kube"
+	"github.com/faultline-dev/faultline/aggregator/fleet"
 	"github.com/faultline-dev/faultline/aggregator/history"
 	"github.com/faultline-dev/faultline/aggregator/local"
+	"github.com/faultline-dev/faultline/aggregator/optimize"
 	"github.com/faultline-dev/faultline/aggregator/pool"
-	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/aggregator/reader"
+	"github.com/faultline-dev/faultline/aggregator/rewind"
+	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/version"
+	"github.com/faultline-dev/faultline/internal/wire"
 	"github.com/faultline-dev/faultline/web"
 )
 
-var _ api.State = (*store.Store)(nil)
+// state is what the API reads: the views the broadcaster builds, the suggestions and
+// the operating parameters.
+type state struct {
+	*broadcast.Broadcaster
+	*suggest.Keeper
+	*optimize.Optimizer
+}
+
+var _ api.State = state{}
+
+// noteReload records a reload of the config file's agents as a change of the operating
+// parameters.
+func noteReload(opt *optimize.Optimizer, file string, before, after int, err error) {
+	if err != nil {
+		opt.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(before), "config file reload failed, previous agents kept: "+err.Error())
+		return
+	}
+	opt.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(after), "config file "+file+" changed")
+}
 
 // Options are what Run takes besides the configuration. Zero values are filled in for
 // single-node mode.
@@ -83,9 +108,13 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 
 	hub := stream.New(stream.Options{SubscriberBuffer: cfg.SubscriberBuffer})
 	hist := history.New(history.Options{Retention: cfg.HistoryRetention})
+	record := rewind.New(hist.Retention(), time.Now())
 	engine := alert.NewEngine(rules)
+	monitor := health.New(nil)
+	fl := fleet.New(fleet.Options{Hub: hub, Rewind: record, Logger: log.Named("fleet"), Health: monitor})
+	opt := optimize.New(optimize.Options{Hub: hub, SampleInterval: fl.SampleInterval, BroadcastInterval: cfg.BroadcastInterval,
+		BroadcastBudget: cfg.BroadcastBudget, HistoryRetention: hist.Retention(), Logger: log.Named("optimize")})
 	disc := opts.Discoverer
-	var reload func(before, after int, err error)
 	if disc == nil {
 		switch cfg.Mode {
 		case config.ModeKubernetes:
@@ -104,7 +133,7 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 			st := &discovery.Static{Fixed: cfg.Agents, Logger: log.Named("discovery")}
 			if !cfg.AgentsPinned && cfg.ConfigFile != "" {
 				st.Fixed, st.File, st.Read = nil, cfg.ConfigFile, config.AgentsFromFile
-				st.OnReload = func(b, a int, err error) { reload(b, a, err) }
+				st.OnReload = func(before, after int, err error) { noteReload(opt, cfg.ConfigFile, before, after, err) }
 			}
 			disc = st
 		}
@@ -113,34 +142,28 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 		opts.IsLeader = func() bool { return true }
 	}
 	var notifier *alert.Notifier
+	var deliver func(...wire.Alert)
 	if cfg.AlertmanagerURL != "" {
 		notifier = alert.NewNotifier(cfg.AlertmanagerURL, opts.IsLeader, log.Named("alertmanager"))
 		notifier.GeneratorURL = "http://" + advertised(apiLn.Addr()) + "/"
+		deliver = notifier.Enqueue
 	}
-
-	monitor := health.New(nil)
 	var replicas func() map[discovery.Workload]int
 	if r, ok := disc.(discovery.Replicas); ok {
 		replicas = r.DesiredReplicas
 	}
-	st := store.New(store.Options{
-		Mode: cfg.Mode, Hub: hub, History: hist, Alerts: engine, Discovery: disc.Status, Replicas: replicas, Logger: log.Named("store"),
-		BroadcastInterval: cfg.BroadcastInterval, BroadcastBudget: cfg.BroadcastBudget,
-		MaxWorkloads: cfg.MetricsMaxWorkloads, MaxTiles: cfg.MetricsMaxTiles,
+	bc := broadcast.New(broadcast.Options{
+		Mode: cfg.Mode, Fleet: fl, Hub: hub, History: hist, Alerts: engine, Deliver: deliver, Discovery: disc.Status, Replicas: replicas,
+		Rewind: record, Optimizer: opt, Logger: log.Named("broadcast"), MaxWorkloads: cfg.MetricsMaxWorkloads, MaxTiles: cfg.MetricsMaxTiles,
 		Health: monitor, BeforeBroadcast: opts.beforeBroadcast,
 	})
-	if notifier != nil {
-		st.SetDeliver(notifier.Enqueue)
+	keeper := suggest.NewKeeper(0, fl.Agents, record.Flips, hist)
+	rd, err := reader.New(reader.Options{MaxEventBytes: cfg.AgentMaxEventBytes, MaxGarbageBytes: max(cfg.AgentMaxGarbage, 1),
+		Logger: log.Named("reader"), Health: monitor})
+	if err != nil {
+		return err
 	}
-	reload = func(before, after int, err error) {
-		if err != nil {
-			st.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(before), "config file reload failed, previous agents kept: "+err.Error())
-			return
-		}
-		st.NoteChange("agents", fmt.Sprint(before), fmt.Sprint(after), "config file "+cfg.ConfigFile+" changed")
-	}
-	p := pool.New(st, pool.Options{Logger: log.Named("pool"), MaxEventBytes: cfg.AgentMaxEventBytes, MaxGarbageBytes: max(cfg.AgentMaxGarbage, 1),
-		Health: monitor})
+	p := pool.New(fl, rd, pool.Options{Logger: log.Named("pool")})
 
 	var delivery func() alert.Delivery
 	if notifier != nil {
@@ -148,12 +171,12 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 	}
 	guard := cfg.Guard("faultline-aggregator", cfg.Token, log.Named("http"))
 	handler := api.Handler(api.Config{
-		State: st, Hub: hub, History: hist, Alerts: engine, Delivery: delivery, Guard: guard, Web: opts.Web, Logger: log.Named("api"),
+		State: state{bc, keeper, opt}, Hub: hub, History: hist, Alerts: engine, Delivery: delivery, Guard: guard, Web: opts.Web, Logger: log.Named("api"),
 		Cleanup: &api.Cleanup{Agents: p.Connected, Token: cfg.AgentToken},
 	})
 	apiSrv := guard.Server(handler, httpx.ServerOptions{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: log.Named("api")})
-	probes := probeHandler(probeDeps{disc: disc, st: st, hub: hub, hist: hist, n: notifier, pool: p, guard: guard, health: monitor}, cfg.Profiling)
+	probes := probeHandler(probeDeps{disc: disc, fleet: fl, bc: bc, opt: opt, hub: hub, hist: hist, n: notifier, pool: p, guard: guard, health: monitor}, cfg.Profiling)
 	probeSrv := guard.Server(probes, httpx.ServerOptions{ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: log.Named("probe")})
 
@@ -164,8 +187,10 @@ func Run(ctx context.Context, cfg config.Aggregator, opts Options) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	goRun(func() { disc.Run(ctx, targets) })
-	goRun(func() { p.Run(ctx, targets) })
-	goRun(func() { st.Run(ctx) })
+	goRun(func() { p.Run(ctx, targets); rd.Close() })
+	goRun(func() { fl.Run(ctx) })
+	goRun(func() { bc.Run(ctx) })
+	goRun(func() { keeper.Run(ctx) })
 	if notifier != nil {
 		goRun(func() { notifier.Run(ctx, engine.Firing) })
 	}

@@ -2,13 +2,19 @@ package aggregator
 
 import (
 	"testing"
+	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/api"
+	"github.com/faultline-dev/faultline/aggregator/broadcast"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/fleet"
 	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/optimize"
 	"github.com/faultline-dev/faultline/aggregator/pool"
-	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/aggregator/reader"
+	"github.com/faultline-dev/faultline/aggregator/rewind"
+	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/httpx"
@@ -30,12 +36,21 @@ func TestGuardOnEveryRoute(t *testing.T) {
 		t.Cleanup(hub.Close)
 		hist := history.New(history.Options{})
 		engine := alert.NewEngine(alert.DefaultRules())
-		st := store.New(store.Options{Mode: "static", Hub: hub, History: hist, Alerts: engine})
+		record := rewind.New(hist.Retention(), time.Now())
+		fl := fleet.New(fleet.Options{Hub: hub, Rewind: record})
+		opt := optimize.New(optimize.Options{Hub: hub, SampleInterval: fl.SampleInterval, HistoryRetention: hist.Retention()})
+		bc := broadcast.New(broadcast.Options{Mode: "static", Fleet: fl, Hub: hub, History: hist, Alerts: engine, Optimizer: opt, Rewind: record})
+		keeper := suggest.NewKeeper(0, fl.Agents, record.Flips, hist)
 		disc := &discovery.Static{}
-		p := pool.New(st, pool.Options{Goroutines: true})
-		apiFront := api.Handler(api.Config{State: st, Hub: hub, History: hist, Alerts: engine, Guard: guard, Web: web.Handler(),
+		rd, err := reader.New(reader.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rd.Close)
+		p := pool.New(fl, rd, pool.Options{})
+		apiFront := api.Handler(api.Config{State: state{bc, keeper, opt}, Hub: hub, History: hist, Alerts: engine, Guard: guard, Web: web.Handler(),
 			Cleanup: &api.Cleanup{Agents: func() map[string]string { return nil }}}).(*httpx.Front)
-		probeFront := probeHandler(probeDeps{disc: disc, st: st, hub: hub, hist: hist, pool: p, guard: guard, health: health.New(nil)}, true).(*httpx.Front)
+		probeFront := probeHandler(probeDeps{disc: disc, fleet: fl, bc: bc, opt: opt, hub: hub, hist: hist, pool: p, guard: guard, health: health.New(nil)}, true).(*httpx.Front)
 		body, _ := guard.Limits()
 		httpxtest.EveryRoute(t, httpxtest.Listener{Name: "api", Handler: apiFront, Routes: apiFront.Routes(), Host: "localhost:3001", Token: token, MaxBodyBytes: body})
 		httpxtest.EveryRoute(t, httpxtest.Listener{Name: "probe", Handler: probeFront, Routes: probeFront.Routes(), Host: "10.244.0.12:8081", Token: token, MaxBodyBytes: body})

@@ -9,10 +9,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/faultline-dev/faultline/aggregator/alert"
+	"github.com/faultline-dev/faultline/aggregator/broadcast"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/fleet"
 	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/optimize"
 	"github.com/faultline-dev/faultline/aggregator/pool"
-	"github.com/faultline-dev/faultline/aggregator/store"
 	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
@@ -22,7 +24,9 @@ import (
 // probeDeps are what the probe listener reports on.
 type probeDeps struct {
 	disc   discovery.Discoverer
-	st     *store.Store
+	fleet  *fleet.Fleet
+	bc     *broadcast.Broadcaster
+	opt    *optimize.Optimizer
 	hub    *stream.Hub
 	hist   *history.Store
 	n      *alert.Notifier
@@ -38,7 +42,7 @@ type probeDeps struct {
 func probeHandler(d probeDeps, profiling bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&selfCollector{d}, d.st.TransitionDelay, d.st.BroadcastTime)
+		&selfCollector{d}, d.fleet.TransitionDelay, d.bc.BroadcastTime)
 	mux := httpx.NewMux()
 	mux.Get("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}).ServeHTTP)
 	mux.Get("/healthz", d.health.Handler(map[string]string{"version": version.Version}))
@@ -111,19 +115,20 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range c.pool.Dropped() {
 		counter(descAgentDrops, float64(n), reason)
 	}
-	counter(descMailDropped, float64(c.st.TransitionsDropped()))
-	for state, n := range c.st.AgentCounts() {
+	counter(descMailDropped, float64(c.fleet.TransitionsDropped()))
+	for state, n := range c.fleet.AgentCounts() {
 		gauge(descAgents, float64(n), state)
 	}
 	gauge(descClients, float64(c.hub.Subscribers()))
 	counter(descDropped, float64(c.hub.Dropped()))
-	k := c.st.Counters()
-	counter(descEventsIn, float64(k.EventsIn))
-	counter(descTransitions, float64(k.Transitions))
-	counter(descBroadcasts, float64(k.Broadcasts))
-	gauge(descBroadcastDur, k.LastBroadcast.Seconds())
-	gauge(descInterval, c.st.Optimization().BroadcastIntervalMs/1000)
-	gauge(descFiring, float64(len(c.st.View().Alerts)))
+	events, transitions := c.fleet.Counters()
+	counter(descEventsIn, float64(events))
+	counter(descTransitions, float64(transitions))
+	broadcasts, last := c.bc.Counters()
+	counter(descBroadcasts, float64(broadcasts))
+	gauge(descBroadcastDur, last.Seconds())
+	gauge(descInterval, c.opt.Interval().Seconds())
+	gauge(descFiring, float64(len(c.bc.View().Alerts)))
 	gauge(descSeries, float64(c.hist.Len()))
 	gauge(descHistBytes, float64(c.hist.Bytes()))
 	s := c.disc.Status()

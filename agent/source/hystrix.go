@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"sync"
@@ -15,6 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/faultline-dev/faultline/agent/breaker"
+	"github.com/faultline-dev/faultline/internal/backoff"
+	"github.com/faultline-dev/faultline/internal/cause"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -106,7 +107,7 @@ func (h *Hystrix) Run(ctx context.Context, reg *breaker.Registry) {
 		if delivered {
 			failures = 0
 		}
-		wait := backoff(failures, h.opts.MinBackoff, h.opts.MaxBackoff)
+		wait := backoff.Policy{Base: h.opts.MinBackoff, Max: h.opts.MaxBackoff}.Delay(failures)
 		failures++
 		reg.MarkStale(NameHystrix)
 		h.health.failed(time.Since(start), err, reg.Count(NameHystrix), time.Now().Add(wait))
@@ -119,25 +120,6 @@ func (h *Hystrix) Run(ctx context.Context, reg *breaker.Registry) {
 		case <-t.C:
 		}
 	}
-}
-
-// backoff is the wait before reconnect attempt n (0-based): min doubled n times, capped
-// at max, then scaled by a random factor in [0.5, 1) so that agents restarted together
-// do not reconnect together.
-func backoff(n int, min, max time.Duration) time.Duration {
-	d := min
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = minDuration(d, max)
-	return time.Duration(float64(d) * (0.5 + rand.Float64()/2))
-}
-
-func minDuration(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
 }
 
 var (
@@ -161,7 +143,7 @@ func (h *Hystrix) stream(ctx context.Context, reg *breaker.Registry) (bool, erro
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return false, statusError{resp.StatusCode}
+		return false, cause.Status(resp.StatusCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		if mt, _, _ := mime.ParseMediaType(ct); mt != "text/event-stream" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/faultline-dev/faultline/agent/breaker"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/cause"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -148,7 +149,7 @@ func (p *Prometheus) fetch(ctx context.Context) (map[string]*dto.MetricFamily, e
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("scrape %s: %w", p.opts.URL, statusError{resp.StatusCode})
+		return nil, fmt.Errorf("scrape %s: %w", p.opts.URL, cause.Status(resp.StatusCode))
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" || mt == "application/json" {
 		return nil, fmt.Errorf("content type %s is not a metrics exposition", mt)

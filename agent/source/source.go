@@ -10,20 +10,19 @@ package source
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/faultline-dev/faultline/agent/breaker"
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/cause"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -121,7 +120,7 @@ func (h *health) succeeded(d time.Duration, breakers, over, problems int, proble
 func (h *health) failed(d time.Duration, err error, stale int, retryAt time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.attempted, h.ok, h.reason = true, false, reason(err)
+	h.attempted, h.ok, h.reason = true, false, cause.Of(err)
 	h.duration, h.retryAt = d, retryAt
 	if stale > 0 || h.breakers > 0 {
 		h.breakers = max(stale, h.breakers)
@@ -173,33 +172,6 @@ func ago(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%d min", int(d.Minutes()))
 	}
-}
-
-// reason is a short, user-facing cause of a failed read.
-func reason(err error) string {
-	var status statusError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out"
-	case errors.As(err, &status):
-		return status.Error()
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return "cannot resolve " + dns.Name
-	}
-	return err.Error()
-}
-
-// statusError is a non-2xx answer.
-type statusError struct{ code int }
-
-func (e statusError) Error() string {
-	return fmt.Sprintf("HTTP %d %s", e.code, http.StatusText(e.code))
 }
 
 // capper keeps the breakers one source reports to a maximum. Names admitted earlier keep

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/faultline-dev/faultline/internal/backoff"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -32,7 +33,7 @@ type Delivery struct {
 
 // Notifier posts alerts to Alertmanager's v2 API (POST {url}/api/v2/alerts). Changes are
 // sent at once; firing alerts are sent again every Resend so Alertmanager keeps them;
-// failed posts are retried with exponential backoff, keeping the newest state of each
+// failed posts are retried with exponential backoff and jitter, keeping the newest state of each
 // alert. Only the leader replica delivers.
 type Notifier struct {
 	url      string
@@ -117,11 +118,8 @@ func (n *Notifier) Run(ctx context.Context, firing func() []wire.Alert) {
 			continue
 		}
 		if err := n.flush(ctx); err != nil {
+			d := backoff.Policy{Base: n.BackoffBase, Max: n.BackoffMax}.Delay(failures)
 			failures++
-			d := n.BackoffBase << min(failures-1, 16)
-			if d > n.BackoffMax || d <= 0 {
-				d = n.BackoffMax
-			}
 			n.log.Warn("alert delivery failed; will retry", "url", n.url, "error", err, "retry_in", d)
 			retry.Reset(d)
 			continue

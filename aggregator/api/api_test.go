@@ -13,27 +13,49 @@ import (
 
 	"github.com/faultline-dev/faultline/aggregator/alert"
 	"github.com/faultline-dev/faultline/aggregator/api"
+	"github.com/faultline-dev/faultline/aggregator/broadcast"
+	"github.com/faultline-dev/faultline/aggregator/fleet"
 	"github.com/faultline-dev/faultline/aggregator/history"
-	"github.com/faultline-dev/faultline/aggregator/store"
+	"github.com/faultline-dev/faultline/aggregator/optimize"
+	"github.com/faultline-dev/faultline/aggregator/rewind"
+	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/httpx"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-func newHandler(t *testing.T, token string) (http.Handler, *store.Store) {
+// engine is the fleet the test reports into and the broadcaster of its view.
+type engine struct {
+	*fleet.Fleet
+	*broadcast.Broadcaster
+}
+
+// state is what the API reads.
+type state struct {
+	*broadcast.Broadcaster
+	*suggest.Keeper
+	*optimize.Optimizer
+}
+
+func newHandler(t *testing.T, token string) (http.Handler, engine) {
 	t.Helper()
 	hub := stream.New(stream.Options{})
 	t.Cleanup(hub.Close)
 	hist := history.New(history.Options{})
-	engine := alert.NewEngine(alert.DefaultRules())
-	st := store.New(store.Options{Mode: "static", Hub: hub, History: hist, Alerts: engine})
+	rules := alert.NewEngine(alert.DefaultRules())
+	record := rewind.New(hist.Retention(), time.Now())
+	fl := fleet.New(fleet.Options{Hub: hub, Rewind: record})
+	opt := optimize.New(optimize.Options{Hub: hub, SampleInterval: fl.SampleInterval, HistoryRetention: hist.Retention()})
+	bc := broadcast.New(broadcast.Options{Mode: "static", Fleet: fl, Hub: hub, History: hist, Alerts: rules, Optimizer: opt, Rewind: record})
+	st := engine{fl, bc}
 	st.Status(view.AgentStatus{V: 1, Key: "http://a", State: view.AgentConnected, Pod: "cart-1", Namespace: "shop", Workload: "cart"})
 	st.Snapshot("http://a", &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "cart-1"}, Sample: &wire.Sample{V: 1, IntervalMs: 1000,
 		CPU: &wire.CPU{Cores: 0.5}}, Breakers: []wire.Breaker{{V: 1, Name: "db", State: wire.StateOpen}}}, true)
 	st.Broadcast(time.Now())
 	guard := httpx.New(httpx.Options{Server: "faultline-aggregator", Token: token, AllowedHosts: []string{"example.com"}})
-	h := api.Handler(api.Config{State: st, Hub: hub, History: hist, Alerts: engine, Guard: guard,
+	keeper := suggest.NewKeeper(0, fl.Agents, record.Flips, hist)
+	h := api.Handler(api.Config{State: state{bc, keeper, opt}, Hub: hub, History: hist, Alerts: rules, Guard: guard,
 		Cleanup: &api.Cleanup{Agents: func() map[string]string { return nil }}})
 	return h, st
 }

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -20,8 +21,9 @@ import (
 //
 // Sums are kept in double-double arithmetic, so that taking away exactly what was added
 // leaves no rounding residue however many changes there were; a maximum that is taken
-// away is found again among the workload's agents. The parts equal what Workload merges
-// from the same agents, up to the rounding of the sums (TestLiveAgreesWithWorkload).
+// away is found again among the workload's agents. Live is the one merge of agents into
+// workloads: a view of a set of agents at once (Cluster) is a Live they are all set in,
+// and parts kept up to date change by change equal that (TestLiveAgreesWithFreshMerge).
 //
 // Live is not safe for concurrent use.
 type Live struct {
@@ -160,6 +162,15 @@ func (l *Live) Status(key string) (view.AgentStatus, bool) {
 	return m.agent.Status, true
 }
 
+// Sample returns agent key's latest sample, nil if none.
+func (l *Live) Sample(key string) *wire.Sample {
+	m := l.members[key]
+	if m == nil || m.agent.Snapshot == nil {
+		return nil
+	}
+	return m.agent.Snapshot.Sample
+}
+
 // Transition records one breaker of agent key as a transition left it, and returns the
 // workload's tile of that breaker after the change and the agent's state. It reports
 // false for an agent without a snapshot (its next one carries the breaker).
@@ -242,21 +253,47 @@ func (l *Live) Lag(now time.Time) {
 	}
 }
 
-// Parts returns every workload's part (with Detail: pods and agents, in key order),
-// sorted by namespace and name. A part is built again only if its workload changed since
-// the last call; keys, when not nil, receives the agent keys of each part's rows.
+// Parts returns every workload's part (pods and agents in key order), sorted by
+// namespace and name. A part is built again only if its workload changed since it was
+// last built; keys, when not nil, receives the agent keys of each part's rows.
 func (l *Live) Parts(keys map[*Part][]string) []*Part {
 	out := make([]*Part, 0, len(l.workloads))
-	for _, w := range l.workloads {
-		if w.changed || w.part == nil {
-			w.build()
-		}
-		out = append(out, w.part)
+	for _, k := range l.WorkloadKeys() {
+		p, rows := l.Part(k)
+		out = append(out, p)
 		if keys != nil {
-			keys[w.part] = w.keys
+			keys[p] = rows
 		}
 	}
-	return SortParts(out)
+	return out
+}
+
+// WorkloadKey names a workload.
+type WorkloadKey struct{ Namespace, Name string }
+
+// WorkloadKeys returns every workload's key, sorted by namespace and name.
+func (l *Live) WorkloadKeys() []WorkloadKey {
+	out := make([]WorkloadKey, 0, len(l.workloads))
+	for k := range l.workloads {
+		out = append(out, WorkloadKey{k.ns, k.name})
+	}
+	slices.SortFunc(out, func(a, b WorkloadKey) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// Part returns workload k's part, built again only if the workload changed since it was
+// last built, and the agent keys of its rows; nil for a workload Live does not hold.
+func (l *Live) Part(k WorkloadKey) (*Part, []string) {
+	w := l.workloads[wkey{k.Namespace, k.Name}]
+	if w == nil {
+		return nil, nil
+	}
+	if w.changed || w.part == nil {
+		w.build()
+	}
+	return w.part, w.keys
 }
 
 // Len is the number of agents.
@@ -281,17 +318,16 @@ func (l *Live) Statuses() []view.AgentStatus {
 	return out
 }
 
-// Workload returns the agents of a workload, for callers that need more than its part.
-func (l *Live) Workload(namespace, name string) []Agent {
+// Detail returns the part of workload namespace/name with per-pod detail: each pod's
+// sample in its row and each pod's breaker in its tile, sorted by pod; nil for a
+// workload Live does not hold.
+func (l *Live) Detail(namespace, name string) *Part {
 	w := l.workloads[wkey{namespace, name}]
 	if w == nil {
 		return nil
 	}
-	out := make([]Agent, 0, len(w.members))
-	for _, m := range w.members {
-		out = append(out, m.current())
-	}
-	return out
+	p, _ := w.assemble(true)
+	return p
 }
 
 // dd is a double-double sum: hi + lo carries about 106 bits, so that adding and then
@@ -309,7 +345,7 @@ func (d *dd) add(x float64) {
 
 func (d *dd) value() float64 { return d.hi + d.lo }
 
-// liveStat is statAcc kept up to date.
+// liveStat is a statistic over a workload's pods, kept up to date.
 type liveStat struct {
 	n        int
 	sum      dd
@@ -361,7 +397,7 @@ func memFloat(p *uint64) *float64 {
 	return wire.Ptr(float64(*p))
 }
 
-// liveWorkload is workloadAcc and the workload's totalsAcc kept up to date.
+// liveWorkload is a workload's figures, tiles and totals, kept up to date.
 type liveWorkload struct {
 	key     wkey
 	members map[string]*member
@@ -579,10 +615,16 @@ func (w *liveWorkload) findSince(t *liveTile) {
 	}
 }
 
-// build makes the workload's part from its sums, finding again the maxima that were
-// taken away.
+// build makes the workload's part from its sums and keeps it until the workload changes.
 func (w *liveWorkload) build() {
 	w.changed = false
+	w.part, w.keys = w.assemble(false)
+}
+
+// assemble makes the workload's part from its sums, finding again the maxima and latest
+// transitions that were taken away; with perPod, each pod's sample goes in its row and
+// each pod's breaker in its tile. It returns the agent keys of the part's rows.
+func (w *liveWorkload) assemble(perPod bool) (*Part, []string) {
 	keys := make([]string, 0, len(w.members))
 	for k := range w.members {
 		keys = append(keys, k)
@@ -653,8 +695,26 @@ func (w *liveWorkload) build() {
 	}
 	for _, k := range keys {
 		m := w.members[k]
-		p.Pods = append(p.Pods, m.row)
+		row := m.row
+		if perPod && m.agent.live() {
+			row.Sample = m.agent.Snapshot.Sample
+			id := m.agent.Status.Key
+			if m.agent.Status.Agent != nil {
+				id = m.agent.Status.Agent.ID
+			}
+			m.each(func(b *wire.Breaker) {
+				if _, i := w.tileOf(b.Name); i >= 0 {
+					p.Tiles[i].PerPod = append(p.Tiles[i].PerPod, view.PodBreaker{Agent: id, Pod: m.agent.Status.Pod, Breaker: *b})
+				}
+			})
+		}
+		p.Pods = append(p.Pods, row)
 		p.Agents = append(p.Agents, m.agent.Status)
+	}
+	if perPod {
+		for i := range p.Tiles {
+			slices.SortStableFunc(p.Tiles[i].PerPod, func(a, b view.PodBreaker) int { return strings.Compare(a.Pod, b.Pod) })
+		}
 	}
 	t := &p.totals
 	t.t.Agents = w.pods
@@ -667,10 +727,10 @@ func (w *liveWorkload) build() {
 		t.t.RequestsPerSec, t.t.ErrorsPerSec = w.rps.value(), w.eps.value()
 	}
 	t.t.Breakers, t.t.BreakersOpen, t.t.BreakersHalfOpen = w.breakers, w.bOpen, w.bHalfOpen
-	w.part, w.keys = p, keys
+	return p, keys
 }
 
-// liveTile is tileAcc kept up to date.
+// liveTile is one breaker name merged over a workload's pods, kept up to date.
 type liveTile struct {
 	name            string
 	pods            int

@@ -64,21 +64,18 @@ func (a Agent) live() bool {
 
 type wkey struct{ ns, name string }
 
-// Cluster merges the input into the cluster view: each workload's agents into a Part,
-// then the parts into the view (Assemble).
+// Cluster merges the input into the cluster view: the agents set in a Live, whose parts
+// Assemble puts together.
 func Cluster(in Input) view.Cluster {
-	groups := map[wkey][]Agent{}
-	var order []wkey
+	l := NewLive()
 	for _, a := range in.Agents {
-		k := wkey{a.Status.Namespace, WorkloadOf(a.Status)}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], a)
+		l.Set(a.Status.Key, a)
 	}
-	parts := make([]*Part, 0, len(groups))
-	for _, k := range order {
-		parts = append(parts, Workload(k.ns, k.name, groups[k], PartOptions{Detail: in.Detail, PerPod: in.PerPod}))
+	parts := l.Parts(nil)
+	if in.PerPod {
+		for i, p := range parts {
+			parts[i] = l.Detail(p.Workload.Namespace, p.Workload.Name)
+		}
 	}
 	return Assemble(in, parts)
 }
@@ -190,55 +187,10 @@ type Part struct {
 	Workload view.Workload
 	Tiles    []view.BreakerTile // one per breaker name, in no particular order
 	Pressure Pressure           // of the connected pods
-	// With PartOptions.Detail: one row per agent, in the order given.
+	// One row per agent, in key order.
 	Pods   []view.Pod
 	Agents []view.AgentStatus
 	totals totalsAcc
-}
-
-// PartOptions choose what a Part holds besides its figures.
-type PartOptions struct {
-	Detail bool // pods and agent rows
-	PerPod bool // each pod's sample in its row, and its view of every breaker in the tiles
-}
-
-// Workload merges the agents of one workload into its Part.
-func Workload(namespace, name string, agents []Agent, opts PartOptions) *Part {
-	w := newWorkloadAcc(wkey{namespace, name})
-	p := &Part{}
-	if opts.Detail {
-		p.Pods = make([]view.Pod, 0, len(agents))
-		p.Agents = make([]view.AgentStatus, 0, len(agents))
-	}
-	for _, a := range agents {
-		var pod view.Pod
-		if opts.Detail {
-			pod = podRow(a)
-		} else {
-			pod = podNumbers(a)
-		}
-		p.totals.addAgent(a.Status.State)
-		w.pods++
-		if a.live() {
-			w.connected++
-			w.add(pod)
-			p.totals.addPod(pod, a.Snapshot)
-			for i := range a.Snapshot.Breakers {
-				w.addBreaker(a, &a.Snapshot.Breakers[i], opts.PerPod)
-			}
-			p.Pressure.add(PressureOf(podPressure(pod)))
-		}
-		if opts.Detail {
-			if opts.PerPod && a.live() {
-				pod.Sample = a.Snapshot.Sample
-			}
-			p.Pods = append(p.Pods, pod)
-			p.Agents = append(p.Agents, a.Status)
-		}
-	}
-	p.Workload = w.workload()
-	p.Tiles = w.tiles()
-	return p
 }
 
 // SortTiles orders tiles worst first (open, half-open, then by failure rate and volume),
@@ -282,9 +234,9 @@ func deref(p *float64) float64 {
 	return *p
 }
 
-// podNumbers extracts the figures of an agent's latest sample; nil where the agent
-// did not report one.
-func podNumbers(a Agent) view.Pod {
+// podRow is an agent's row: the figures of its latest sample (nil where the agent did
+// not report one) and its collectors' health.
+func podRow(a Agent) view.Pod {
 	st := a.Status
 	p := view.Pod{Agent: st.Key, Pod: st.Pod, Namespace: st.Namespace, Workload: WorkloadOf(st), Node: st.Node, State: st.State, LastSeen: st.LastSeen}
 	if st.Agent != nil {
@@ -307,6 +259,7 @@ func podNumbers(a Agent) view.Pod {
 	if s == nil {
 		return p
 	}
+	p.Collectors = s.Collectors
 	v := new(podValues) // one allocation for all of the row's figures
 	if s.CPU != nil {
 		p.CPUCores = v.put(s.CPU.Cores)
@@ -339,15 +292,6 @@ func podNumbers(a Agent) view.Pod {
 	if s.Throughput != nil {
 		p.RequestsPerSec = v.put(s.Throughput.RequestsPerSec)
 		p.ErrorsPerSec = v.put(s.Throughput.ErrorsPerSec)
-	}
-	return p
-}
-
-// podRow is podNumbers plus the collectors' health.
-func podRow(a Agent) view.Pod {
-	p := podNumbers(a)
-	if a.live() && a.Snapshot.Sample != nil {
-		p.Collectors = a.Snapshot.Sample.Collectors
 	}
 	return p
 }

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/faultline-dev/faultline/aggregator/decode"
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/reader"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/backoff"
+	"github.com/faultline-dev/faultline/internal/cause"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -26,12 +28,11 @@ var errStopped = errors.New("agent stopped")
 var errInvalid = errors.New("invalid event")
 
 // agent is one target and its connection. No goroutine waits on its behalf: a connect
-// runs in a short-lived goroutine, an open stream is read by an event loop (or, for
-// https, by a goroutine of its own), and a retry waits on a timer.
+// runs in a short-lived goroutine, an open stream is read by the transport, and a retry
+// waits on a timer.
 type agent struct {
-	p      *Pool
-	local  bool
-	worker int // the event loop that reads its stream
+	p     *Pool
+	local bool
 
 	mu     sync.Mutex // guards target and st
 	target discovery.Target
@@ -45,23 +46,24 @@ type agent struct {
 	sinkMu  sync.Mutex
 	stopped bool
 
-	life     sync.Mutex // guards the fields below
-	cur      *conn      // the stream being opened or read; nil between attempts
+	life     sync.Mutex    // guards the fields below
+	cur      reader.Stream // the stream being read; nil between attempts
 	timer    *time.Timer
 	attempt  int
 	answered bool
 	finished sync.Once
 
-	// Owned by the stream's reader (one at a time, in order).
+	// Owned by the stream's reader (one at a time, in order); lastID is also read under
+	// sinkMu by a connect.
 	lastID   string
 	states   map[string]wire.BreakerState // last known state of each breaker, from snapshots and transitions
 	synced   bool                         // a snapshot has been seen
 	interval atomic.Int64
-	breakers int // breakers in the last snapshot: the next one's capacity
+	sizes    decode.Sizes // what the last snapshot took: the next one's memory
 }
 
 func newAgent(p *Pool, t discovery.Target) *agent {
-	a := &agent{p: p, target: t, worker: p.workerFor(t.Key)}
+	a := &agent{p: p, target: t}
 	a.st = view.AgentStatus{V: wire.Version, Key: t.Key, URL: t.URL, Since: wire.Now()}
 	a.applyTarget(t)
 	return a
@@ -165,7 +167,7 @@ func (a *agent) stop() {
 	idle := a.timer != nil && a.timer.Stop() // the retry will not run
 	a.life.Unlock()
 	if c != nil {
-		c.shutdown()
+		c.Close()
 	}
 	if idle {
 		a.finish()
@@ -175,57 +177,81 @@ func (a *agent) stop() {
 // finish marks the agent's work as over, once.
 func (a *agent) finish() { a.finished.Do(a.p.wg.Done) }
 
+// attempt is one connection of the agent: the transport hands it the stream's events,
+// and tells it once when the stream ends.
+type attempt struct {
+	a           *agent
+	connectedAt time.Time
+	up          atomic.Bool // reported connected
+	over        bool        // ended; guarded by a.life
+}
+
+var _ reader.Receiver = (*attempt)(nil)
+
+func (at *attempt) Event(ev reader.Event, dec *decode.Decoder) error {
+	at.connected()
+	return at.a.event(ev, dec)
+}
+
+func (at *attempt) Ended(err error) { at.a.ended(at, err) }
+
+func (at *attempt) StallTimeout() time.Duration { return at.a.stallTimeout() }
+
+// connected reports the agent connected, once per attempt, before its first event.
+func (at *attempt) connected() {
+	if at.up.CompareAndSwap(false, true) {
+		at.a.setState(view.AgentConnected, "")
+	}
+}
+
 // connect opens the stream; it runs in a goroutine of its own, which ends once the
-// stream is handed to its reader.
+// stream is handed to the transport's reader.
 func (a *agent) connect() {
 	if a.ctx.Err() != nil {
 		a.finish()
 		return
 	}
-	c, leftover, err := a.open()
+	a.sinkMu.Lock()
+	lastID := a.lastID
+	a.sinkMu.Unlock()
+	at := &attempt{a: a, connectedAt: time.Now()}
+	st, err := a.p.transport.Open(a.ctx, a.target.URL, lastID, at)
 	if err != nil {
-		a.ended(time.Time{}, err)
+		a.ended(nil, err)
 		return
 	}
 	a.life.Lock()
-	if a.ctx.Err() != nil {
+	if at.over || a.ctx.Err() != nil {
 		a.life.Unlock()
-		c.close()
-		a.finish()
+		st.Close() // its end is reported, or is being
 		return
 	}
-	a.cur = c
+	a.cur = st
 	a.life.Unlock()
-	a.setState(view.AgentConnected, "")
-	// What the response's reader took beyond the header: usually the first event.
-	if len(leftover) > 0 {
-		if err := c.feed(leftover); err != nil {
-			c.close()
-			a.ended(c.connectedAt, err)
-			return
-		}
-	}
-	c.serve()
+	at.connected()
 }
 
-// ended is called once per attempt, by whoever saw the stream end (or fail to open): it
-// reports why and schedules the next attempt.
-func (a *agent) ended(connectedAt time.Time, err error) {
+// ended is called once per attempt, when its stream ended (at nil: could not be
+// opened): it reports why and schedules the next attempt.
+func (a *agent) ended(at *attempt, err error) {
 	a.life.Lock()
 	a.cur = nil
+	if at != nil {
+		at.over = true
+	}
 	if a.ctx.Err() != nil {
 		a.life.Unlock()
 		a.finish()
 		return
 	}
-	if !connectedAt.IsZero() && time.Since(connectedAt) > a.p.opts.BackoffMax {
+	if at != nil && time.Since(at.connectedAt) > a.p.opts.BackoffMax {
 		a.attempt = 0 // it was healthy for a while: start backing off afresh
 	}
-	if !connectedAt.IsZero() {
+	if at != nil {
 		a.answered = true
 	}
 	answered := a.answered
-	delay := backoff(a.attempt, a.p.opts.BackoffBase, a.p.opts.BackoffMax)
+	delay := backoff.Policy{Base: a.p.opts.BackoffBase, Max: a.p.opts.BackoffMax}.Delay(a.attempt)
 	a.attempt++
 	a.life.Unlock()
 
@@ -269,7 +295,7 @@ func (a *agent) stallTimeout() time.Duration {
 // event handles one event of the stream, in order. An error means the agent misbehaves
 // (or was stopped): the stream is dropped, and the agent shown unavailable with the error
 // as the reason.
-func (a *agent) event(ev event, dec *decoder) error {
+func (a *agent) event(ev reader.Event, dec *decode.Decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics, wire.EventCircuitBreaker:
 	default:
@@ -290,14 +316,13 @@ func (a *agent) event(ev event, dec *decoder) error {
 }
 
 // handle applies one event; called with a.sinkMu held.
-func (a *agent) handle(ev event, dec *decoder) error {
+func (a *agent) handle(ev reader.Event, dec *decode.Decoder) error {
 	switch ev.Name {
 	case wire.EventSnapshot, wire.EventMetrics:
-		snap, err := dec.snapshot(ev.Data, a.breakers)
+		snap, err := dec.Snapshot(ev.Data, &a.sizes)
 		if err != nil {
 			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
-		a.breakers = len(snap.Breakers)
 		if snap.Agent.V != 0 && snap.Agent.V != wire.Version {
 			return fmt.Errorf("%w: %s event: agent wire version %d, want %d", errInvalid, ev.Name, snap.Agent.V, wire.Version)
 		}
@@ -322,8 +347,8 @@ func (a *agent) handle(ev event, dec *decoder) error {
 		}
 		a.p.sink.Snapshot(a.target.Key, snap, full)
 	case wire.EventCircuitBreaker:
-		var tr wire.Transition
-		if err := decode(ev.Data, &tr); err != nil {
+		tr, err := dec.Transition(ev.Data)
+		if err != nil {
 			return fmt.Errorf("%w: %s event: %v", errInvalid, ev.Name, err)
 		}
 		if err := wire.CheckTransition(&tr); err != nil {
@@ -365,7 +390,7 @@ func (a *agent) resync(snap *wire.Snapshot) {
 		if at.IsZero() {
 			at = wire.Now()
 		}
-		a.p.sink.Transition(a.target.Key, wire.Transition{V: wire.Version, Agent: snap.Agent.ID, From: from, To: b.State, Time: at, Breaker: cloneBreaker(b)})
+		a.p.sink.Transition(a.target.Key, wire.Transition{V: wire.Version, Agent: snap.Agent.ID, From: from, To: b.State, Time: at, Breaker: b})
 	}
 }
 
@@ -387,27 +412,18 @@ func (a *agent) noteIdentity(id *wire.Agent) {
 	}
 }
 
-// describe turns a stream error into the reason users see.
+// describe turns a stream error into the reason users see: the pool's own reasons, or
+// the cause of a failed connection or read.
 func describe(err error) string {
 	switch {
 	case err == nil:
 		return "stream ended"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "stalled: no event within twice the sample interval"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EHOSTUNREACH):
-		return "host unreachable"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "stream ended by the agent"
-	case errors.Is(err, errTooLarge), errors.Is(err, errChunked), errors.Is(err, errGarbage), errors.Is(err, errInvalid):
+	case errors.Is(err, reader.ErrTooLarge), errors.Is(err, reader.ErrChunked), errors.Is(err, reader.ErrGarbage), errors.Is(err, errInvalid):
 		return "misbehaving agent: " + err.Error()
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "dns: " + dnsErr.Err
-	}
-	return err.Error()
+	return cause.Of(err)
 }

@@ -1,19 +1,17 @@
-// Package pool keeps one long-lived stream open to every agent that discovery names. It
-// resumes each stream by Last-Event-ID after a break, backs off with jitter while an
-// agent cannot be reached, notices an agent that stops sending, and reports each agent's
-// state (connecting, connected, unavailable with the reason, missing) as data. A
-// misbehaving agent is marked unavailable; it never takes the pool down.
+// Package pool keeps one long-lived stream open to every agent that discovery names: the
+// agents' lifecycle. It resumes each stream by Last-Event-ID after a break, backs off
+// with jitter while an agent cannot be reached, tells the transport how long an agent may
+// stay silent, checks and decodes each event, and reports each agent's state
+// (connecting, connected, unavailable with the reason, missing) as data. A misbehaving
+// agent is marked unavailable; it never takes the pool down. Opening and reading the
+// streams is the transport's job (aggregator/reader).
 package pool
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"hash/maphash"
 	"maps"
-	"math/rand/v2"
 	"os"
-	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -22,8 +20,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/reader"
 	"github.com/faultline-dev/faultline/aggregator/view"
-	"github.com/faultline-dev/faultline/internal/health"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
@@ -35,8 +33,8 @@ type Sink interface {
 	// Status is called on every change of an agent's state.
 	Status(st view.AgentStatus)
 	// Snapshot is called with an agent's whole state: full is true for a snapshot
-	// event (after a connect or a resync) and false for a metrics event. snap is valid
-	// only during the call (the pool reuses its memory): the sink copies what it keeps.
+	// event (after a connect or a resync) and false for a metrics event. snap is the
+	// sink's to keep; nothing changes it after.
 	Snapshot(key string, snap *wire.Snapshot, full bool)
 	// Transition is called the moment an agent reports a breaker transition.
 	Transition(key string, tr wire.Transition)
@@ -44,44 +42,30 @@ type Sink interface {
 	Removed(key string)
 }
 
+// Transport opens the agents' event streams and reads them (aggregator/reader).
+type Transport interface {
+	// Open connects to the agent at url and asks for its event stream, resuming after
+	// lastID; from then on each event goes to r, until the stream ends.
+	Open(ctx context.Context, url, lastID string, r reader.Receiver) (reader.Stream, error)
+}
+
+var _ Transport = (*reader.Reader)(nil)
+
 // Options tune the pool; zero values take the defaults.
 type Options struct {
-	Logger        hclog.Logger
-	MaxEventBytes int // default wire.MaxEventBytes (1 MiB)
-	// MaxGarbageBytes bounds the bytes of lines that are no Server-Sent Events field a
-	// stream may carry before the agent is dropped as misbehaving (default 4 KiB).
-	MaxGarbageBytes int
-	DialTimeout     time.Duration // default 5 s
-	BackoffBase     time.Duration // first retry delay (default 250 ms)
-	BackoffMax      time.Duration // retry delay cap (default 30 s)
+	Logger      hclog.Logger
+	BackoffBase time.Duration // first retry delay (default 250 ms)
+	BackoffMax  time.Duration // retry delay cap (default 30 s)
 	// StallFloor is the shortest stall timeout; the timeout is twice the agent's sample
 	// interval, but never below this (default 1 s).
 	StallFloor time.Duration
 	// DefaultInterval stands for the agent's interval until it has told us (default 1 s).
 	DefaultInterval time.Duration
-	// Loops is the number of event loops reading plain-HTTP streams (default
-	// GOMAXPROCS). Goroutines reads every stream in a goroutine of its own instead, as
-	// https streams always are (and every stream where event loops are not available).
-	Loops      int
-	Goroutines bool
-	// TLS is the client configuration for https agents (default: the system's roots).
-	TLS *tls.Config
-	// Health, when set, learns whether each event loop goes round.
-	Health *health.Monitor
 }
 
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
-	}
-	if o.MaxEventBytes <= 0 {
-		o.MaxEventBytes = wire.MaxEventBytes
-	}
-	if o.MaxGarbageBytes <= 0 {
-		o.MaxGarbageBytes = DefaultMaxGarbageBytes
-	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 5 * time.Second
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = 250 * time.Millisecond
@@ -95,22 +79,19 @@ func (o Options) withDefaults() Options {
 	if o.DefaultInterval <= 0 {
 		o.DefaultInterval = time.Second
 	}
-	if o.Loops <= 0 {
-		o.Loops = runtime.GOMAXPROCS(0)
-	}
 	return o
 }
 
-// Pool manages the connections.
+// Pool manages the agents.
 type Pool struct {
-	sink Sink
-	opts Options
+	sink      Sink
+	transport Transport
+	opts      Options
 
 	mu     sync.Mutex
 	agents map[string]*agent
 	gone   gone // breaker states of dropped targets, by key
 	wg     sync.WaitGroup
-	loops  []*loop // nil: goroutine mode
 
 	dropMu  sync.Mutex
 	dropped map[string]uint64 // streams dropped for misbehaving, by reason
@@ -135,13 +116,13 @@ func (p *Pool) Dropped() map[string]uint64 {
 func (p *Pool) countDrop(err error) {
 	var reason string
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, reader.ErrTooLarge):
 		reason = DropTooLarge
-	case errors.Is(err, errGarbage):
+	case errors.Is(err, reader.ErrGarbage):
 		reason = DropGarbage
 	case errors.Is(err, errInvalid):
 		reason = DropInvalid
-	case errors.Is(err, errChunked):
+	case errors.Is(err, reader.ErrChunked):
 		reason = DropChunked
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		reason = DropStalled
@@ -153,43 +134,15 @@ func (p *Pool) countDrop(err error) {
 	p.dropMu.Unlock()
 }
 
-// New returns a pool reporting to sink.
-func New(sink Sink, opts Options) *Pool {
-	p := &Pool{sink: sink, opts: opts.withDefaults(), agents: make(map[string]*agent), dropped: map[string]uint64{}}
-	if !p.opts.Goroutines {
-		loops, err := newLoops(p, p.opts.Loops)
-		if err != nil {
-			p.opts.Logger.Warn("event loops unavailable; reading each agent in a goroutine", "error", err)
-		}
-		p.loops = loops
-	}
-	return p
+// New returns a pool reporting to sink, reading the agents' streams with transport.
+func New(sink Sink, transport Transport, opts Options) *Pool {
+	return &Pool{sink: sink, transport: transport, opts: opts.withDefaults(), agents: make(map[string]*agent), dropped: map[string]uint64{}}
 }
-
-// loopFor is the event loop that reads the agent's stream, nil in goroutine mode.
-func (p *Pool) loopFor(a *agent) *loop {
-	if len(p.loops) == 0 {
-		return nil
-	}
-	return p.loops[a.worker%len(p.loops)]
-}
-
-// workerFor spreads agents over the event loops by key.
-func (p *Pool) workerFor(key string) int {
-	return int(maphash.String(seed, key) % (1 << 16))
-}
-
-var seed = maphash.MakeSeed()
 
 // Run applies every target set received until ctx is done, then closes every
-// connection and returns.
+// connection and returns once every agent's stream has ended.
 func (p *Pool) Run(ctx context.Context, targets <-chan []discovery.Target) {
-	defer func() {
-		p.wg.Wait()
-		for _, l := range p.loops {
-			l.stop()
-		}
-	}()
+	defer p.wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -320,20 +273,6 @@ func (p *Pool) Connected() map[string]string {
 		}
 	}
 	return out
-}
-
-// backoff returns the delay before retry attempt n (0-based): exponential from base,
-// capped, with full jitter over its upper half so that agents that failed together do
-// not retry together.
-func backoff(n int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // Local is an agent that runs inside this process (the aggregator's --local-agent): it

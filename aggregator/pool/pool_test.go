@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/faultline-dev/faultline/aggregator/discovery"
+	"github.com/faultline-dev/faultline/aggregator/reader"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/testbin"
@@ -148,20 +149,31 @@ func (a *fakeAgent) restart() {
 	old.Close()
 }
 
-func startPool(t *testing.T, sink Sink, opts Options, targets ...discovery.Target) *Pool {
+// setup is how a test's pool and its transport are tuned.
+type setup struct {
+	pool   Options
+	reader reader.Options
+}
+
+func startPool(t *testing.T, sink Sink, s setup, targets ...discovery.Target) *Pool {
 	t.Helper()
+	opts := s.pool
 	if opts.BackoffBase == 0 {
 		opts.BackoffBase = 20 * time.Millisecond
 	}
 	if opts.BackoffMax == 0 {
 		opts.BackoffMax = 100 * time.Millisecond
 	}
-	p := New(sink, opts)
+	rd, err := reader.New(s.reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(sink, rd, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan []discovery.Target, 1)
 	ch <- targets
 	done := make(chan struct{})
-	go func() { p.Run(ctx, ch); close(done) }()
+	go func() { p.Run(ctx, ch); rd.Close(); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -173,15 +185,12 @@ func startPool(t *testing.T, sink Sink, opts Options, targets ...discovery.Targe
 	return p
 }
 
-// bothModes runs a test with streams read by the event loops and by a goroutine each.
-func bothModes(t *testing.T, f func(t *testing.T, mode Options)) {
-	t.Run("event loops", func(t *testing.T) { f(t, Options{}) })
-	t.Run("goroutines", func(t *testing.T) { f(t, Options{Goroutines: true}) })
-}
-
-func withStallFloor(o Options, d time.Duration) Options {
-	o.StallFloor = d
-	return o
+// withStallFloor is a setup where an agent may stay silent for d at least, checked every
+// d/4.
+func withStallFloor(s setup, d time.Duration) setup {
+	s.pool.StallFloor = d
+	s.reader.Sweep = d / 4
+	return s
 }
 
 func target(url string) discovery.Target { return discovery.Target{Key: url, URL: url} }
@@ -211,91 +220,86 @@ func waitTransitions(t *testing.T, r *recorder, timeout time.Duration, want ...s
 }
 
 func TestConnectsAndForwardsTransitionsAtOnce(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		a := newFakeAgent(t)
-		r := &recorder{}
-		startPool(t, r, mode, target(a.srv.URL))
-		st := waitState(t, r, view.AgentConnected, "")
-		if st.Pod != "cart-1" || st.Namespace != "shop" || st.Workload != "cart" {
-			t.Errorf("identity not taken from the agent: %+v", st)
-		}
-		a.flip(t, "db", wire.StateOpen)
-		waitTransitions(t, r, 2*time.Second, "db:open")
-	})
+	mode := setup{}
+	a := newFakeAgent(t)
+	r := &recorder{}
+	startPool(t, r, mode, target(a.srv.URL))
+	st := waitState(t, r, view.AgentConnected, "")
+	if st.Pod != "cart-1" || st.Namespace != "shop" || st.Workload != "cart" {
+		t.Errorf("identity not taken from the agent: %+v", st)
+	}
+	a.flip(t, "db", wire.StateOpen)
+	waitTransitions(t, r, 2*time.Second, "db:open")
 }
 
 // The stream breaks again and again while breakers change: every transition arrives
 // once, in order, through Last-Event-ID resume.
 func TestResumeLosesNoTransition(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		a := newFakeAgent(t)
-		r := &recorder{}
-		startPool(t, r, mode, target(a.srv.URL))
-		waitState(t, r, view.AgentConnected, "")
-		var want []string
-		for i := 0; i < 30; i++ {
-			to := wire.StateOpen
-			if i%2 == 1 {
-				to = wire.StateClosed
-			}
-			name := fmt.Sprintf("b%d", i%3)
-			a.flip(t, name, to)
-			want = append(want, name+":"+string(to))
-			if i%5 == 2 {
-				a.srv.CloseClientConnections()
-			}
-			a.metrics(t)
+	mode := setup{}
+	a := newFakeAgent(t)
+	r := &recorder{}
+	startPool(t, r, mode, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	var want []string
+	for i := 0; i < 30; i++ {
+		to := wire.StateOpen
+		if i%2 == 1 {
+			to = wire.StateClosed
 		}
-		waitTransitions(t, r, 5*time.Second, want...)
-	})
+		name := fmt.Sprintf("b%d", i%3)
+		a.flip(t, name, to)
+		want = append(want, name+":"+string(to))
+		if i%5 == 2 {
+			a.srv.CloseClientConnections()
+		}
+		a.metrics(t)
+	}
+	waitTransitions(t, r, 5*time.Second, want...)
 }
 
 // After an agent restart the ring is gone; the fresh snapshot's differences become
 // transitions, so a breaker that opened in the gap is still reported.
 func TestRestartedAgentResyncs(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		a := newFakeAgent(t)
-		r := &recorder{}
-		startPool(t, r, mode, target(a.srv.URL))
-		waitState(t, r, view.AgentConnected, "")
-		a.flip(t, "db", wire.StateClosed)
-		testbin.Eventually(t, 2*time.Second, func() error {
-			if len(r.toStates()) != 1 {
-				return fmt.Errorf("first transition not seen")
-			}
-			return nil
-		})
-		a.restart()
-		a.mu.Lock()
-		a.breakers["db"] = wire.StateOpen // changed while no stream was open
-		a.mu.Unlock()
-		waitTransitions(t, r, 5*time.Second, "db:closed", "db:open")
+	mode := setup{}
+	a := newFakeAgent(t)
+	r := &recorder{}
+	startPool(t, r, mode, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	a.flip(t, "db", wire.StateClosed)
+	testbin.Eventually(t, 2*time.Second, func() error {
+		if len(r.toStates()) != 1 {
+			return fmt.Errorf("first transition not seen")
+		}
+		return nil
 	})
+	a.restart()
+	a.mu.Lock()
+	a.breakers["db"] = wire.StateOpen // changed while no stream was open
+	a.mu.Unlock()
+	waitTransitions(t, r, 5*time.Second, "db:closed", "db:open")
 }
 
 // A target dropped by discovery and back later (a pod not ready while its agent
 // container restarted) is compared with what was known before it went: a breaker that
 // changed in the gap is reported as a transition, one that did not is not.
 func TestTargetBackAfterDropResyncs(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		a := newFakeAgent(t)
-		r := &recorder{}
-		p := startPool(t, r, mode, target(a.srv.URL))
-		waitState(t, r, view.AgentConnected, "")
-		a.flip(t, "db", wire.StateClosed)
-		a.flip(t, "cache", wire.StateClosed)
-		waitTransitions(t, r, 2*time.Second, "db:closed", "cache:closed")
+	a := newFakeAgent(t)
+	r := &recorder{}
+	p := startPool(t, r, setup{}, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	a.flip(t, "db", wire.StateClosed)
+	a.flip(t, "cache", wire.StateClosed)
+	waitTransitions(t, r, 2*time.Second, "db:closed", "cache:closed")
 
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		p.Update(ctx, nil)
-		a.restart()
-		a.mu.Lock()
-		a.breakers["db"] = wire.StateOpen // changed while the target was dropped
-		a.mu.Unlock()
-		p.Update(ctx, []discovery.Target{target(a.srv.URL)})
-		waitTransitions(t, r, 5*time.Second, "db:closed", "cache:closed", "db:open")
-	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.Update(ctx, nil)
+	a.restart()
+	a.mu.Lock()
+	a.breakers["db"] = wire.StateOpen // changed while the target was dropped
+	a.mu.Unlock()
+	p.Update(ctx, []discovery.Target{target(a.srv.URL)})
+	waitTransitions(t, r, 5*time.Second, "db:closed", "cache:closed", "db:open")
 }
 
 // gone keeps the states of the latest maxGone dropped targets.
@@ -320,71 +324,69 @@ func TestGoneIsBounded(t *testing.T) {
 }
 
 func TestStalledAgentIsUnavailableAndReconnected(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		var conns sync.WaitGroup
-		var mu sync.Mutex
-		n := 0
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			n++
-			mu.Unlock()
-			w.Header().Set("Content-Type", "text/event-stream")
-			snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
-			_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
-			w.(http.Flusher).Flush()
-			conns.Add(1)
-			defer conns.Done()
-			<-r.Context().Done() // then silence: no events, no heartbeat
-		}))
-		defer srv.Close()
-		r := &recorder{}
-		start := time.Now()
-		startPool(t, r, withStallFloor(mode, 50*time.Millisecond), target(srv.URL))
-		waitState(t, r, view.AgentUnavailable, "stalled")
-		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
+	mode := setup{}
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
+		_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
+		w.(http.Flusher).Flush()
+		conns.Add(1)
+		defer conns.Done()
+		<-r.Context().Done() // then silence: no events, no heartbeat
+	}))
+	defer srv.Close()
+	r := &recorder{}
+	start := time.Now()
+	startPool(t, r, withStallFloor(mode, 50*time.Millisecond), target(srv.URL))
+	waitState(t, r, view.AgentUnavailable, "stalled")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
+	}
+	testbin.Eventually(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if n < 2 {
+			return fmt.Errorf("not reconnected")
 		}
-		testbin.Eventually(t, 5*time.Second, func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			if n < 2 {
-				return fmt.Errorf("not reconnected")
-			}
-			return nil
-		})
+		return nil
 	})
 }
 
 // Bytes that make no event do not keep a stream alive: an agent trickling lines that are
 // no Server-Sent Events is stalled as a silent one is.
 func TestTrickleOfNonEventsStalls(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
-			_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
-			for {
-				w.(http.Flusher).Flush()
-				select {
-				case <-r.Context().Done():
-					return
-				case <-time.After(20 * time.Millisecond):
-					_, _ = w.Write([]byte("x\n")) // never a whole event
-				}
+	mode := setup{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		snap, _ := json.Marshal(wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "x"}, Sample: &wire.Sample{V: 1, IntervalMs: 100}})
+		_, _ = w.Write(wire.Frame("e-1", wire.EventSnapshot, snap))
+		for {
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				_, _ = w.Write([]byte("x\n")) // never a whole event
 			}
-		}))
-		defer srv.Close()
-		r := &recorder{}
-		p := startPool(t, r, withStallFloor(mode, 50*time.Millisecond), target(srv.URL))
-		start := time.Now()
-		waitState(t, r, view.AgentUnavailable, "stalled")
-		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
 		}
-		if p.Dropped()[DropStalled] == 0 {
-			t.Errorf("dropped streams %v do not count the stall", p.Dropped())
-		}
-	})
+	}))
+	defer srv.Close()
+	r := &recorder{}
+	p := startPool(t, r, withStallFloor(mode, 50*time.Millisecond), target(srv.URL))
+	start := time.Now()
+	waitState(t, r, view.AgentUnavailable, "stalled")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("stall noticed after %v; the agent's interval is 100 ms", took)
+	}
+	if p.Dropped()[DropStalled] == 0 {
+		t.Errorf("dropped streams %v do not count the stall", p.Dropped())
+	}
 }
 
 // A misbehaving agent is shown unavailable with the reason, and the pool keeps going.
@@ -443,15 +445,13 @@ func TestMisbehavingAgents(t *testing.T) {
 		}, "not an event stream"},
 	}
 	for _, tt := range tests {
-		bothModes(t, func(t *testing.T, mode Options) {
-			t.Run(tt.name, func(t *testing.T) { misbehave(t, mode, tt.handle, tt.reason) })
-		})
+		t.Run(tt.name, func(t *testing.T) { misbehave(t, setup{}, tt.handle, tt.reason) })
 	}
 }
 
 // misbehave serves one misbehaving stream and waits for the agent to be shown
 // unavailable with the reason.
-func misbehave(t *testing.T, mode Options, handle func(w http.ResponseWriter), reason string) {
+func misbehave(t *testing.T, mode setup, handle func(w http.ResponseWriter), reason string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handle(w)
 		if f, ok := w.(http.Flusher); ok {
@@ -468,11 +468,12 @@ func misbehave(t *testing.T, mode Options, handle func(w http.ResponseWriter), r
 	waitState(t, r, view.AgentUnavailable, reason)
 }
 
-// https streams are read by a goroutine each (the event loops read plain sockets).
+// https streams are decrypted on a goroutine each and read by the event loops as any
+// stream is: resumed, stalls noticed, transitions in order.
 func TestHTTPSAgent(t *testing.T) {
 	a := startFakeAgent(t, httptest.NewTLSServer)
 	r := &recorder{}
-	startPool(t, r, Options{TLS: a.srv.Client().Transport.(*http.Transport).TLSClientConfig}, target(a.srv.URL))
+	startPool(t, r, setup{reader: reader.Options{TLS: a.srv.Client().Transport.(*http.Transport).TLSClientConfig}}, target(a.srv.URL))
 	waitState(t, r, view.AgentConnected, "")
 	a.flip(t, "db", wire.StateOpen)
 	waitTransitions(t, r, 2*time.Second, "db:open")
@@ -484,51 +485,50 @@ func TestHTTPSAgent(t *testing.T) {
 // Once discovery drops an agent, the sink hears nothing more about it, even while the
 // agent keeps sending: a late event would bring a removed agent back.
 func TestNothingAfterRemoval(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode Options) {
-		a := newFakeAgent(t)
-		r := &recorder{}
-		p := startPool(t, r, mode, target(a.srv.URL))
-		waitState(t, r, view.AgentConnected, "")
-		stop := make(chan struct{})
-		var sent atomic.Int64
-		go func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				a.metrics(t)
-				sent.Add(1)
-				time.Sleep(100 * time.Microsecond)
+	mode := setup{}
+	a := newFakeAgent(t)
+	r := &recorder{}
+	p := startPool(t, r, mode, target(a.srv.URL))
+	waitState(t, r, view.AgentConnected, "")
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
 			}
-		}()
-		defer close(stop)
-		testbin.Eventually(t, 5*time.Second, func() error {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if len(r.snaps) < 20 {
-				return fmt.Errorf("%d events received", len(r.snaps))
-			}
-			return nil
-		})
-		p.Update(context.Background(), nil)
-		r.mu.Lock()
-		snaps, statuses := len(r.snaps), len(r.statuses)
-		r.mu.Unlock()
-		after := sent.Load()
-		testbin.Eventually(t, 5*time.Second, func() error {
-			if n := sent.Load() - after; n < 200 {
-				return fmt.Errorf("agent sent %d more events", n)
-			}
-			return nil
-		})
+			a.metrics(t)
+			sent.Add(1)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	defer close(stop)
+	testbin.Eventually(t, 5*time.Second, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if len(r.snaps) != snaps || len(r.statuses) != statuses {
-			t.Errorf("after removal: %d snapshots and %d states more", len(r.snaps)-snaps, len(r.statuses)-statuses)
+		if len(r.snaps) < 20 {
+			return fmt.Errorf("%d events received", len(r.snaps))
 		}
+		return nil
 	})
+	p.Update(context.Background(), nil)
+	r.mu.Lock()
+	snaps, statuses := len(r.snaps), len(r.statuses)
+	r.mu.Unlock()
+	after := sent.Load()
+	testbin.Eventually(t, 5*time.Second, func() error {
+		if n := sent.Load() - after; n < 200 {
+			return fmt.Errorf("agent sent %d more events", n)
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.snaps) != snaps || len(r.statuses) != statuses {
+		t.Errorf("after removal: %d snapshots and %d states more", len(r.snaps)-snaps, len(r.statuses)-statuses)
+	}
 }
 
 func TestUnreachableAgentAndRemoval(t *testing.T) {
@@ -539,7 +539,7 @@ func TestUnreachableAgentAndRemoval(t *testing.T) {
 	url := "http://" + ln.Addr().String()
 	ln.Close()
 	r := &recorder{}
-	p := startPool(t, r, Options{}, target(url), discovery.Target{Key: "uid-1", Pod: "web-1", Missing: "no container port named faultline"})
+	p := startPool(t, r, setup{}, target(url), discovery.Target{Key: "uid-1", Pod: "web-1", Missing: "no container port named faultline"})
 	waitState(t, r, view.AgentUnavailable, "connection refused")
 	sts := p.Statuses()
 	if len(sts) != 2 || sts[1].State != view.AgentMissing || sts[1].Reason != "no container port named faultline" {
@@ -553,16 +553,6 @@ func TestUnreachableAgentAndRemoval(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	for n := 0; n < 40; n++ {
-		d := backoff(n, 250*time.Millisecond, 30*time.Second)
-		hi := min(250*time.Millisecond<<min(n, 20), 30*time.Second)
-		if d < hi/2 || d > hi {
-			t.Errorf("backoff(%d) = %v, want within [%v, %v]", n, d, hi/2, hi)
-		}
-	}
-}
-
 // A pod whose agent port has never answered counts as missing an agent, not as an
 // unavailable agent; one that answered once and then stopped is unavailable.
 func TestMissingIfSilent(t *testing.T) {
@@ -573,12 +563,12 @@ func TestMissingIfSilent(t *testing.T) {
 	url := "http://" + ln.Addr().String()
 	ln.Close()
 	r := &recorder{}
-	startPool(t, r, Options{}, discovery.Target{Key: "uid-1", URL: url, MissingIfSilent: "nothing answering at the default agent port"})
+	startPool(t, r, setup{}, discovery.Target{Key: "uid-1", URL: url, MissingIfSilent: "nothing answering at the default agent port"})
 	waitState(t, r, view.AgentMissing, "nothing answering at the default agent port: connection refused")
 
 	a := newFakeAgent(t)
 	r2 := &recorder{}
-	startPool(t, r2, Options{}, discovery.Target{Key: "uid-2", URL: a.srv.URL, MissingIfSilent: "never answered"})
+	startPool(t, r2, setup{}, discovery.Target{Key: "uid-2", URL: a.srv.URL, MissingIfSilent: "never answered"})
 	waitState(t, r2, view.AgentConnected, "")
 	a.srv.CloseClientConnections()
 	a.srv.Close()
@@ -589,7 +579,7 @@ func TestMissingIfSilent(t *testing.T) {
 // pod reach the agent's status, for the agents table and the alert rules.
 func TestProfileAndThresholds(t *testing.T) {
 	r := &recorder{}
-	startPool(t, r, Options{}, discovery.Target{Key: "uid-1", Missing: "agent not injected: bad annotation", Pod: "web-1", Namespace: "shop",
+	startPool(t, r, setup{}, discovery.Target{Key: "uid-1", Missing: "agent not injected: bad annotation", Pod: "web-1", Namespace: "shop",
 		Profile: "web", AlertThresholds: "cpu-high=80,error-rate-high=2.5"})
 	st := waitState(t, r, view.AgentMissing, "agent not injected: bad annotation")
 	if diff := cmp.Diff(map[string]float64{"cpu-high": 80, "error-rate-high": 2.5}, st.AlertThresholds); st.Profile != "web" || diff != "" {

@@ -135,10 +135,13 @@ func CheckSample(s *Sample) error {
 	}
 	for i := range s.Collectors {
 		col := &s.Collectors[i]
-		at := fmt.Sprintf("collectors[%d].", i)
-		c.text(at+"name", col.Name, names.MaxSource)
-		c.text(at+"status", col.Status, names.MaxText)
-		c.rangeOf(at+"duration_ms", col.DurationMs, MaxMs)
+		var in checker
+		in.text("name", col.Name, names.MaxSource)
+		in.text("status", col.Status, names.MaxText)
+		in.rangeOf("duration_ms", col.DurationMs, MaxMs)
+		if in.err != nil && c.err == nil {
+			c.err = fmt.Errorf("collectors[%d].%w", i, in.err)
+		}
 	}
 	return c.err
 }
@@ -238,10 +241,12 @@ func (c *checker) optCount(field string, v *uint64) {
 }
 
 func (c *checker) calls(field string, k Calls) {
-	c.count(field+".succeeded", k.Succeeded)
-	c.count(field+".failed", k.Failed)
-	c.count(field+".rejected", k.Rejected)
-	c.count(field+".timed_out", k.TimedOut)
+	var in checker
+	in.count("succeeded", k.Succeeded)
+	in.count("failed", k.Failed)
+	in.count("rejected", k.Rejected)
+	in.count("timed_out", k.TimedOut)
+	c.nested(field, in.err)
 }
 
 func (c *checker) bytes(field string, v *uint64) {
@@ -252,9 +257,20 @@ func (c *checker) bytes(field string, v *uint64) {
 
 func (c *checker) latency(field string, l *Latency) {
 	if l != nil {
-		c.rangeOf(field+".p50_ms", l.P50Ms, MaxMs)
-		c.rangeOf(field+".p90_ms", l.P90Ms, MaxMs)
-		c.rangeOf(field+".p99_ms", l.P99Ms, MaxMs)
+		var in checker
+		in.rangeOf("p50_ms", l.P50Ms, MaxMs)
+		in.rangeOf("p90_ms", l.P90Ms, MaxMs)
+		in.rangeOf("p99_ms", l.P99Ms, MaxMs)
+		c.nested(field, in.err)
+	}
+}
+
+// nested keeps err, the first problem of the object field, named as a field of it. The
+// fields of an object are checked by a checker of their own and named in full only when
+// one fails: ten thousand agents' messages a second would otherwise build every name.
+func (c *checker) nested(field string, err error) {
+	if err != nil && c.err == nil {
+		c.err = fmt.Errorf("%s.%w", field, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package store
+package broadcast
 
 import (
 	"fmt"
@@ -6,23 +6,25 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/alert"
-	"github.com/faultline-dev/faultline/aggregator/history"
+	"github.com/faultline-dev/faultline/aggregator/fleet"
+	"github.com/faultline-dev/faultline/aggregator/merge"
+	"github.com/faultline-dev/faultline/aggregator/suggest"
 	"github.com/faultline-dev/faultline/aggregator/view"
 	"github.com/faultline-dev/faultline/internal/stream"
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// fleet fills a store with n connected agents, 20 per workload, 10 breakers each, as
+// fleetOf is a broadcaster of n connected agents, 20 per workload, 10 breakers each, as
 // the fleet benchmark's simulated agents are.
-func fleet(b testing.TB, n int) *Store {
+func fleetOf(b testing.TB, n int) (*Broadcaster, *fleet.Fleet) {
 	hub := stream.New(stream.Options{})
-	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(alert.DefaultRules())})
+	st, fl := newBroadcaster(hub, alert.DefaultRules())
 	limit := uint64(512 << 20)
 	for i := 0; i < n; i++ {
 		w := i / 20
 		ns, wl, pod := fmt.Sprintf("ns-%02d", w%20), fmt.Sprintf("svc-%03d", w), fmt.Sprintf("svc-%03d-%05d", w, i)
 		key := fmt.Sprintf("http://127.1.%d.%d:19800", i/250, i%250+1)
-		st.Status(view.AgentStatus{V: 1, Key: key, URL: key, State: view.AgentConnected, Pod: pod, Namespace: ns, Workload: wl,
+		fl.Status(view.AgentStatus{V: 1, Key: key, URL: key, State: view.AgentConnected, Pod: pod, Namespace: ns, Workload: wl,
 			Agent: &wire.Agent{V: 1, ID: pod, Pod: pod, Namespace: ns, Workload: wl}})
 		snap := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: pod}, Sample: &wire.Sample{V: 1, IntervalMs: 1000,
 			CPU:        &wire.CPU{Cores: 0.2, LimitCores: wire.Ptr(1.0), PercentOfLimit: wire.Ptr(20.0), Throttling: &wire.Throttling{Periods: 10}},
@@ -37,9 +39,9 @@ func fleet(b testing.TB, n int) *Store {
 				RatePerSec: wire.Ptr(15.0), Calls: wire.Calls{Succeeded: 1000, Failed: 20}, Source: "push",
 				Thresholds: &wire.Thresholds{FailureRate: wire.Ptr(50.0)}})
 		}
-		st.Snapshot(key, snap, false)
+		fl.Snapshot(key, snap, false)
 	}
-	return st
+	return st, fl
 }
 
 // BenchmarkBroadcast10k is one broadcast (merge, alerts, history, metrics event) over
@@ -47,13 +49,13 @@ func fleet(b testing.TB, n int) *Store {
 // benchmark; the budget is 250 ms per broadcast at the default interval of 1 s.
 // Suggestions (every 10 s) are left out: BenchmarkSuggest10k measures them.
 func BenchmarkBroadcast10k(b *testing.B) {
-	st, snaps := broadcasting(b)
+	st, fl, snaps := broadcasting(b)
 	now := time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		for k, snap := range snaps {
-			st.Snapshot(k, snap, false)
+			fl.Snapshot(k, snap, false)
 		}
 		b.StartTimer()
 		now = now.Add(time.Second)
@@ -63,22 +65,20 @@ func BenchmarkBroadcast10k(b *testing.B) {
 
 // broadcasting is a fleet of 10,000 agents after a first broadcast, with the snapshot
 // each agent sends every second.
-func broadcasting(b *testing.B) (*Store, map[string]*wire.Snapshot) {
-	st := fleet(b, 10000)
-	st.opts.SuggestEvery = time.Hour
+func broadcasting(b *testing.B) (*Broadcaster, *fleet.Fleet, map[string]*wire.Snapshot) {
+	st, fl := fleetOf(b, 10000)
 	st.Broadcast(time.Now())
 	snaps := map[string]*wire.Snapshot{}
-	for _, a := range st.inputs() {
+	for _, a := range fl.Agents() {
 		snaps[a.Status.Key] = a.Snapshot
 	}
-	return st, snaps
+	return st, fl, snaps
 }
 
 // BenchmarkBroadcastUnchanged10k is a broadcast when no agent sent anything since the
 // last one: what a broadcast costs besides merging.
 func BenchmarkBroadcastUnchanged10k(b *testing.B) {
-	st := fleet(b, 10000)
-	st.opts.SuggestEvery = time.Hour
+	st, _ := fleetOf(b, 10000)
 	now := time.Now()
 	st.Broadcast(now)
 	b.ResetTimer()
@@ -89,15 +89,16 @@ func BenchmarkBroadcastUnchanged10k(b *testing.B) {
 }
 
 func BenchmarkSuggest10k(b *testing.B) {
-	st := fleet(b, 10000)
+	st, fl := fleetOf(b, 10000)
 	now := time.Now()
 	for i := 0; i < 120; i++ {
 		st.Broadcast(now.Add(time.Duration(i) * time.Second))
 	}
-	agents := st.inputs()
+	agents := fl.Agents()
+	keeper := suggest.NewKeeper(0, func() []merge.Agent { return agents }, st.opts.Rewind.Flips, st.opts.History)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		st.suggest(now.Add(120*time.Second), agents)
+		keeper.Update(now.Add(120 * time.Second))
 	}
 }
 
@@ -105,41 +106,14 @@ func BenchmarkSuggest10k(b *testing.B) {
 // counted too: what the store does with a second of a 10,000-agent fleet's metrics
 // events (keeping them and merging them into the view) and one broadcast.
 func BenchmarkIngestAndBroadcast10k(b *testing.B) {
-	st, snaps := broadcasting(b)
+	st, fl, snaps := broadcasting(b)
 	now := time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for k, snap := range snaps {
-			st.Snapshot(k, snap, false)
+			fl.Snapshot(k, snap, false)
 		}
 		now = now.Add(time.Second)
 		st.Broadcast(now)
-	}
-}
-
-// BenchmarkTransitionLargeAgent is one circuit-breaker event from an agent holding
-// 10,000 breakers in one workload: its cost must not grow with the breakers (a
-// transition is handled on the reader of the agent's stream).
-func BenchmarkTransitionLargeAgent(b *testing.B) {
-	hub := stream.New(stream.Options{})
-	st := New(Options{Mode: "static", Hub: hub, History: history.New(history.Options{}), Alerts: alert.NewEngine(alert.DefaultRules())})
-	const key = "http://127.0.0.1:9800"
-	st.Status(view.AgentStatus{V: 1, Key: key, URL: key, State: view.AgentConnected, Pod: "big-0", Namespace: "ns", Workload: "big"})
-	snap := &wire.Snapshot{V: 1, Agent: wire.Agent{V: 1, ID: "big-0"}, Sample: &wire.Sample{V: 1, IntervalMs: 1000}}
-	for k := 0; k < 10000; k++ {
-		snap.Breakers = append(snap.Breakers, wire.Breaker{V: 1, Name: fmt.Sprintf("dependency-%05d", k), State: wire.StateClosed,
-			FailureRate: wire.Ptr(2.5), RatePerSec: wire.Ptr(15.0), Source: "push"})
-	}
-	st.Snapshot(key, snap, true)
-	st.Broadcast(time.Now())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		br := snap.Breakers[(i*7919)%len(snap.Breakers)]
-		from := br.State
-		br.State = wire.StateOpen
-		if i%2 == 1 {
-			from, br.State = wire.StateOpen, wire.StateClosed
-		}
-		st.Transition(key, wire.Transition{V: 1, Agent: "big-0", From: from, To: br.State, Time: wire.Now(), Breaker: br})
 	}
 }

@@ -1,10 +1,11 @@
-package pool
+package decode
 
 import (
 	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,10 +20,10 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire/wiretest"
 )
 
-// FuzzFastSnapshot checks the pool's decoder against the reference on every input: the
-// pool (the fast decoder, falling back to the general one when it declines) accepts with
+// FuzzFastSnapshot checks the decoder against the reference on every input: the decoder
+// (the generated decoders, falling back to the reference when they decline) accepts with
 // the snapshot the reference decodes, or refuses what the reference refuses; and what the
-// fast decoder accepts on its own, the reference accepts identically. The reference is
+// generated decoders accept on their own, the reference accepts identically. The reference is
 // the JSON v2 implementation (what encoding/json/v2 ships as), with the wire's strict
 // rules: a member named twice, invalid UTF-8 and a wire version other than 1 are refused.
 // encoding/json must agree too wherever its looser rules do not come into play (it keeps
@@ -34,24 +35,24 @@ func FuzzFastSnapshot(f *testing.F) {
 	f.Add(filled)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ref wire.Snapshot
-		refErr := decode(data, &ref)
+		refErr := Reference(data, &ref)
 
-		var fast wire.Snapshot
-		if err := fastSnapshot(data, &fast, interner{}, 0, nil); err == nil && fast.V == wire.Version {
+		if fast, err := generated(data); err == nil && fast.V == wire.Version {
 			if refErr != nil {
-				t.Fatalf("the fast decoder accepts what the reference refuses (%v): %q", refErr, data)
+				t.Fatalf("the generated decoders accept what the reference refuses (%v): %q", refErr, data)
 			}
-			if diff := cmp.Diff(ref, fast); diff != "" {
-				t.Fatalf("fast decoder on %q (-reference +fast):\n%s", data, diff)
+			if diff := cmp.Diff(ref, *fast); diff != "" {
+				t.Fatalf("generated decoders on %q (-reference +generated):\n%s", data, diff)
 			}
 		}
-		got, err := newDecoder().snapshot(data, 0)
+		var sizes Sizes
+		got, err := New().Snapshot(data, &sizes)
 		if (err == nil) != (refErr == nil) {
-			t.Fatalf("pool decoder error %v, reference error %v, on %q", err, refErr, data)
+			t.Fatalf("decoder error %v, reference error %v, on %q", err, refErr, data)
 		}
 		if err == nil {
 			if diff := cmp.Diff(ref, *got); diff != "" {
-				t.Fatalf("pool decoder on %q (-reference +pool):\n%s", data, diff)
+				t.Fatalf("decoder on %q (-reference +decoder):\n%s", data, diff)
 			}
 		}
 
@@ -86,16 +87,30 @@ func plainNames(data []byte) bool {
 	return true
 }
 
+// generated decodes with the generated decoders alone, without falling back.
+func generated(data []byte) (*wire.Snapshot, error) {
+	d := New()
+	d.begin(Sizes{})
+	s := d.scanner(data)
+	var snap wire.Snapshot
+	err := d.decodeSnapshot(&s, &snap)
+	if err == nil && s.peek() != 0 {
+		err = errFast
+	}
+	return &snap, err
+}
+
 func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 	data := snapshotJSON(nil)
-	var fast, general wire.Snapshot
-	if err := fastSnapshot(data, &fast, interner{}, 0, nil); err != nil {
-		t.Fatalf("fast decoder declined a realistic snapshot: %v", err)
+	var general wire.Snapshot
+	fast, err := generated(data)
+	if err != nil {
+		t.Fatalf("the generated decoders declined a realistic snapshot: %v", err)
 	}
-	if err := decode(data, &general); err != nil {
+	if err := Reference(data, &general); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(general, fast); diff != "" {
+	if diff := cmp.Diff(general, *fast); diff != "" {
 		t.Errorf("(-general +fast):\n%s", diff)
 	}
 	// Escaped strings and other forms are declined, not misread.
@@ -106,15 +121,15 @@ func TestFastSnapshotTakesRealisticEvents(t *testing.T) {
 		bytes.Replace(data, []byte(`"state":"closed",`), []byte(`"state":"closed","state":"open",`), 1),
 		append(append([]byte(nil), data...), []byte(" {}")...),
 	} {
-		var s wire.Snapshot
-		if err := fastSnapshot(in, &s, interner{}, 0, nil); err == nil {
-			t.Errorf("fast decoder accepted %q", in[:min(len(in), 60)])
+		if _, err := generated(in); err == nil {
+			t.Errorf("the generated decoders accepted %q", in[:min(len(in), 60)])
 		}
 	}
 }
 
-// Every field of the wire types is decoded by the fast decoder, a field added later
-// included: a snapshot with every field set comes back equal, without falling back.
+// Every field of the wire types is decoded by the generated decoders, a field added later
+// included (once generated again): a snapshot with every field set comes back equal,
+// without falling back.
 func TestFastSnapshotEveryField(t *testing.T) {
 	want := wiretest.Filled[wire.Snapshot](1)
 	want.Breakers = append(want.Breakers, wiretest.Filled[wire.Breaker](2))
@@ -122,11 +137,11 @@ func TestFastSnapshotEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got wire.Snapshot
-	if err := fastSnapshot(data, &got, interner{}, 0, nil); err != nil {
-		t.Fatalf("fast decoder declined %s: %v", data, err)
+	got, err := generated(data)
+	if err != nil {
+		t.Fatalf("the generated decoders declined %s: %v", data, err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, *got); diff != "" {
 		t.Errorf("(-sent +fast):\n%s", diff)
 	}
 }
@@ -197,27 +212,102 @@ func jsonNames(t reflect.Type) []string {
 	return out
 }
 
-// A decoder reuses its memory from one snapshot to the next: nothing of an earlier
-// snapshot may show through a later one, whatever each holds.
-func TestDecoderReuseLeavesNothingBehind(t *testing.T) {
+// A decoder's snapshots are their own: nothing of one shows through another, whatever
+// each holds, and a snapshot stays as it was decoded however many follow it; thresholds
+// are shared between the snapshots that hold the same.
+func TestSnapshotsAreTheirOwn(t *testing.T) {
 	rich := snapshotJSON(nil)
 	filled, _ := json.Marshal(wiretest.Filled[wire.Snapshot](1))
 	sparse := []byte(`{"v":1,"agent":{"v":1,"id":"b"},"seq":2,"sample":{"v":1,"interval_ms":500,"cpu":{"cores":0.5},"collectors":[]},"breakers":[{"v":1,"name":"x","state":"open","failure_rate":null,"calls":{}}]}`)
 	empty := []byte(`{"v":1,"agent":{"v":1,"id":"c"},"sample":null,"breakers":[]}`)
 	for _, order := range [][][]byte{{rich, sparse, filled, rich, empty, rich}, {sparse, rich, filled, sparse}, {filled, empty, sparse, empty}} {
-		dec := newDecoder()
+		dec := New()
+		var sizes Sizes
+		var kept []*wire.Snapshot
 		for _, data := range order {
-			got, err := dec.snapshot(data, 10)
+			got, err := dec.Snapshot(data, &sizes)
 			if err != nil {
 				t.Fatal(err)
 			}
+			kept = append(kept, got)
+		}
+		for i, data := range order {
 			var want wire.Snapshot
-			if err := decode(data, &want); err != nil {
+			if err := Reference(data, &want); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, *got); diff != "" {
-				t.Fatalf("after reuse (-fresh +reused):\n%s", diff)
+			if diff := cmp.Diff(want, *kept[i]); diff != "" {
+				t.Fatalf("snapshot %d after %d more (-fresh +kept):\n%s", i, len(order)-1-i, diff)
 			}
 		}
+	}
+	dec := New()
+	var sizes Sizes
+	a, _ := dec.Snapshot(rich, &sizes)
+	b, _ := dec.Snapshot(rich, &sizes)
+	if a.Breakers[0].Thresholds != b.Breakers[1].Thresholds {
+		t.Errorf("equal thresholds are not shared")
+	}
+	if a.Breakers[0].FailureRate == b.Breakers[0].FailureRate {
+		t.Errorf("two snapshots share a figure")
+	}
+}
+
+// The sizes an agent's message took are what its next one is given: a steady agent's
+// snapshot takes one piece of memory per kind.
+func TestSizesFollowTheAgent(t *testing.T) {
+	data := snapshotJSON(nil)
+	dec := New()
+	var sizes Sizes
+	if _, err := dec.Snapshot(data, &sizes); err != nil {
+		t.Fatal(err)
+	}
+	if sizes[kindBreakerSlice] != 10 || sizes[kindFloat64] == 0 {
+		t.Errorf("sizes = %v; want 10 breakers and the figures counted", sizes)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := dec.Snapshot(data, &sizes); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 16 {
+		t.Errorf("%v allocations per snapshot once sized, want at most 16", allocs)
+	}
+}
+
+// A transition is decoded with memory of its own, as the reference decodes it.
+func TestTransition(t *testing.T) {
+	tr := wiretest.Filled[wire.Transition](3)
+	data, _ := json.Marshal(tr)
+	got, err := New().Transition(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tr, got); diff != "" {
+		t.Errorf("(-sent +decoded):\n%s", diff)
+	}
+	if _, err := New().Transition([]byte(`{"v":2,"to":"open"}`)); err == nil {
+		t.Error("wire version 2 accepted")
+	}
+}
+
+// The generated decoders are those the wire types call for now: a field added to
+// internal/wire fails this test until go generate ./aggregator/decode is run.
+func TestGeneratedIsCurrent(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "decode.go")
+	cmd := exec.Command("go", "run", "./gen", "-o", out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run ./gen: %v\n%s", err, msg)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("zz_generated.decode.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("zz_generated.decode.go is not what the wire types call for: run go generate ./aggregator/decode")
 	}
 }

@@ -1,4 +1,4 @@
-package pool
+package reader
 
 import (
 	"errors"
@@ -16,10 +16,10 @@ import (
 
 // parseAll feeds input to a parser in pieces of at most piece bytes, as reads from a
 // connection would, and collects the events up to the end of the input.
-func parseAll(input string, mode int, max, piece int) ([]event, error) {
+func parseAll(input string, mode int, max, piece int) ([]Event, error) {
 	p := newParser(mode, int64(len(input)), max, DefaultMaxGarbageBytes)
-	var out []event
-	emit := func(ev event) error {
+	var out []Event
+	emit := func(ev Event) error {
 		ev.Data = append([]byte(nil), ev.Data...)
 		out = append(out, ev)
 		return nil
@@ -58,23 +58,23 @@ func TestParser(t *testing.T) {
 	tests := []struct {
 		name  string
 		input string
-		want  []event
+		want  []Event
 		err   error
 	}{
-		{"one event", "id: e-1\nevent: metrics\ndata: {}\n\n", []event{{ID: "e-1", Name: "metrics", Data: []byte("{}")}}, nil},
+		{"one event", "id: e-1\nevent: metrics\ndata: {}\n\n", []Event{{ID: "e-1", Name: "metrics", Data: []byte("{}")}}, nil},
 		{"crlf, comment, retry, multi-line data", "retry: 2000\r\n\r\n: heartbeat\r\n\r\nid: e-2\r\nevent: snapshot\r\ndata: a\r\ndata: b\r\n\r\n",
-			[]event{{ID: "e-2", Name: "snapshot", Data: []byte("a\nb")}}, nil},
+			[]Event{{ID: "e-2", Name: "snapshot", Data: []byte("a\nb")}}, nil},
 		{"id carries over; no space after colon", "id:e-3\ndata:x\n\ndata: y\n\n",
-			[]event{{ID: "e-3", Data: []byte("x")}, {ID: "e-3", Data: []byte("y")}}, nil},
-		{"event without data is not dispatched", "event: metrics\n\ndata: z\n\n", []event{{Data: []byte("z")}}, nil},
-		{"id of an event without data counts", "id: e-4\n\ndata: z\n\n", []event{{ID: "e-4", Data: []byte("z")}}, nil},
-		{"unknown fields ignored", "foo: bar\ndata: 1\n\n", []event{{Data: []byte("1")}}, nil},
-		{"three data lines", "data: 1\ndata: 2\ndata: 3\n\n", []event{{Data: []byte("1\n2\n3")}}, nil},
+			[]Event{{ID: "e-3", Data: []byte("x")}, {ID: "e-3", Data: []byte("y")}}, nil},
+		{"event without data is not dispatched", "event: metrics\n\ndata: z\n\n", []Event{{Data: []byte("z")}}, nil},
+		{"id of an event without data counts", "id: e-4\n\ndata: z\n\n", []Event{{ID: "e-4", Data: []byte("z")}}, nil},
+		{"unknown fields ignored", "foo: bar\ndata: 1\n\n", []Event{{Data: []byte("1")}}, nil},
+		{"three data lines", "data: 1\ndata: 2\ndata: 3\n\n", []Event{{Data: []byte("1\n2\n3")}}, nil},
 		{"truncated event", "data: partial", nil, io.ErrUnexpectedEOF},
-		{"truncated after a complete event", "data: 1\n\ndata: 2\n", []event{{Data: []byte("1")}}, io.ErrUnexpectedEOF},
-		{"too large", "data: " + strings.Repeat("x", 100) + "\n\n", nil, errTooLarge},
-		{"too large, incomplete", "data: " + strings.Repeat("x", 100), nil, errTooLarge},
-		{"too large over lines", strings.Repeat("data: xxxxxxxxxx\n", 20) + "\n", nil, errTooLarge},
+		{"truncated after a complete event", "data: 1\n\ndata: 2\n", []Event{{Data: []byte("1")}}, io.ErrUnexpectedEOF},
+		{"too large", "data: " + strings.Repeat("x", 100) + "\n\n", nil, ErrTooLarge},
+		{"too large, incomplete", "data: " + strings.Repeat("x", 100), nil, ErrTooLarge},
+		{"too large over lines", strings.Repeat("data: xxxxxxxxxx\n", 20) + "\n", nil, ErrTooLarge},
 	}
 	for _, tt := range tests {
 		for _, piece := range []int{1, 3, 16, 1 << 20} {
@@ -109,15 +109,15 @@ func TestChunkedEncoding(t *testing.T) {
 	tests := []struct {
 		name  string
 		input string
-		want  []event
+		want  []Event
 		err   error
 	}{
-		{"extensions and upper-case sizes", "A;x=y\r\ndata: 12\n\n\r\n0\r\n\r\n", []event{{Data: []byte("12")}}, nil},
-		{"bare LF line ends", "9\ndata: 1\n\n\n0\n\n", []event{{Data: []byte("1")}}, nil},
+		{"extensions and upper-case sizes", "A;x=y\r\ndata: 12\n\n\r\n0\r\n\r\n", []Event{{Data: []byte("12")}}, nil},
+		{"bare LF line ends", "9\ndata: 1\n\n\n0\n\n", []Event{{Data: []byte("1")}}, nil},
 		{"ends at the last chunk", "5\r\ndata:\r\n0\r\n\r\ndata: never\n\n", nil, nil},
-		{"not a size", "zz\r\n", nil, errChunked},
-		{"size overflow", strings.Repeat("f", 20) + "\r\n", nil, errChunked},
-		{"no CRLF after data", "2\r\nabX", nil, errChunked},
+		{"not a size", "zz\r\n", nil, ErrChunked},
+		{"size overflow", strings.Repeat("f", 20) + "\r\n", nil, ErrChunked},
+		{"no CRLF after data", "2\r\nabX", nil, ErrChunked},
 		{"ends inside a chunk", "10\r\ndata: 1", nil, io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {
@@ -141,7 +141,7 @@ func TestParserKeepsNothingBetweenEvents(t *testing.T) {
 	p := newParser(bodyChunked, 0, 1024, DefaultMaxGarbageBytes)
 	in := []byte(chunked("id: 1\nevent: metrics\ndata: {\"v\":1}\n\n", 7))
 	half := len(in) / 2
-	emit := func(event) error { return nil }
+	emit := func(Event) error { return nil }
 	if err := p.feed(append([]byte(nil), in[:half]...), emit); err != nil {
 		t.Fatal(err)
 	}
@@ -190,16 +190,16 @@ func FuzzParser(f *testing.F) {
 			// Events without data carry nothing for the pool; the reference hands out an
 			// event for an id alone, which the format does not dispatch. Both are left
 			// out of the comparison.
-			var ref []event
+			var ref []Event
 			for ev, err := range wire.ReadEvents(strings.NewReader(input), 1<<20) {
 				if err != nil {
 					t.Fatalf("reference reader: %v", err)
 				}
 				if len(ev.Data) > 0 {
-					ref = append(ref, event{ID: ev.ID, Name: ev.Name, Data: ev.Data})
+					ref = append(ref, Event{ID: ev.ID, Name: ev.Name, Data: ev.Data})
 				}
 			}
-			want := slices.DeleteFunc(slices.Clone(want), func(ev event) bool { return len(ev.Data) == 0 })
+			want := slices.DeleteFunc(slices.Clone(want), func(ev Event) bool { return len(ev.Data) == 0 })
 			if wantErr == nil || errors.Is(wantErr, io.ErrUnexpectedEOF) {
 				// The parser read the whole stream: the same events.
 				if diff := cmp.Diff(ref, want, cmpopts.EquateEmpty()); diff != "" {

@@ -1,4 +1,4 @@
-package pool
+package reader
 
 import (
 	"bytes"
@@ -9,24 +9,26 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// errTooLarge ends a stream whose event exceeds the size limit.
-var errTooLarge = errors.New("event exceeds the size limit")
+// Errors that end a stream whose agent misbehaves.
+//
+// ErrTooLarge ends a stream whose event exceeds the size limit.
+var ErrTooLarge = errors.New("event exceeds the size limit")
 
-// errChunked ends a stream whose chunked transfer encoding is malformed.
-var errChunked = errors.New("malformed chunked encoding")
+// ErrChunked ends a stream whose chunked transfer encoding is malformed.
+var ErrChunked = errors.New("malformed chunked encoding")
 
-// errGarbage ends a stream that sent more bytes that are not Server-Sent Events (lines
+// ErrGarbage ends a stream that sent more bytes that are not Server-Sent Events (lines
 // of fields the format does not have) than MaxGarbageBytes.
-var errGarbage = errors.New("not an event stream")
+var ErrGarbage = errors.New("not an event stream")
 
 // DefaultMaxGarbageBytes is how many bytes of lines that are no Server-Sent Events field
 // an agent's stream may hold before it is dropped, unless told otherwise. An agent sends
 // none.
 const DefaultMaxGarbageBytes = 4 << 10
 
-// event is one SSE event read from an agent. Data is only valid during the call that
+// Event is one SSE event read from an agent. Data is only valid during the call that
 // hands it out.
-type event struct {
+type Event struct {
 	ID   string
 	Name string
 	Data []byte
@@ -92,7 +94,7 @@ func (p *parser) eof() error {
 // feed takes the next bytes read from the connection (raw is modified) and calls emit for
 // every event they complete, in order. It returns io.EOF once the body is over, emit's
 // error, or why the stream cannot be read.
-func (p *parser) feed(raw []byte, emit func(event) error) error {
+func (p *parser) feed(raw []byte, emit func(Event) error) error {
 	body, err := p.decode(raw)
 	if err != nil {
 		return err
@@ -108,7 +110,7 @@ func (p *parser) feed(raw []byte, emit func(event) error) error {
 	}
 	rest := region[used:]
 	if len(rest) > p.max {
-		return fmt.Errorf("%w (%d bytes)", errTooLarge, p.max)
+		return fmt.Errorf("%w (%d bytes)", ErrTooLarge, p.max)
 	}
 	switch {
 	case len(rest) == 0:
@@ -145,18 +147,18 @@ func (p *parser) decode(raw []byte) ([]byte, error) {
 			switch {
 			case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
 				if p.digits == 15 {
-					return nil, errChunked
+					return nil, ErrChunked
 				}
 				p.size = p.size<<4 | int64(unhex(c))
 				p.digits++
 			case p.digits == 0:
-				return nil, errChunked
+				return nil, ErrChunked
 			case c == '\n':
 				p.endSize()
 			case c == ';' || c == ' ' || c == '\t' || c == '\r':
 				p.chunk = chunkSizeEnd
 			default:
-				return nil, errChunked
+				return nil, ErrChunked
 			}
 		case chunkSizeEnd:
 			i := bytes.IndexByte(raw[r:], '\n')
@@ -182,7 +184,7 @@ func (p *parser) decode(raw []byte) ([]byte, error) {
 			case c == '\r' && p.chunk == chunkDataCR:
 				p.chunk = chunkDataLF
 			default:
-				return nil, errChunked
+				return nil, ErrChunked
 			}
 		case chunkLast:
 			return raw[:w], nil // trailers are of no interest
@@ -211,7 +213,7 @@ func unhex(c byte) byte {
 
 // events hands out every complete event of region and returns how many bytes they took;
 // the rest is the start of an event not complete yet.
-func (p *parser) events(region []byte, emit func(event) error) (int, error) {
+func (p *parser) events(region []byte, emit func(Event) error) (int, error) {
 	start := 0 // of the event being read
 	var name, data []byte
 	var id string
@@ -229,7 +231,7 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 		}
 		if len(line) == 0 { // the event is complete
 			if pos-start > p.max {
-				return 0, fmt.Errorf("%w (%d bytes)", errTooLarge, p.max)
+				return 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, p.max)
 			}
 			if hasID {
 				p.lastID = id
@@ -240,7 +242,7 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 					data = p.multi
 				}
 				p.progress++
-				if err := emit(event{ID: p.lastID, Name: eventName(name), Data: data}); err != nil {
+				if err := emit(Event{ID: p.lastID, Name: eventName(name), Data: data}); err != nil {
 					return 0, err
 				}
 			}
@@ -283,7 +285,7 @@ func (p *parser) events(region []byte, emit func(event) error) (int, error) {
 			}
 		default: // counted once the event is complete, as the rest may be read again
 			if junk += len(line) + 1; p.garbage+junk > p.maxGarbage {
-				return 0, fmt.Errorf("%w: %d bytes that are not Server-Sent Events", errGarbage, p.garbage+junk)
+				return 0, fmt.Errorf("%w: %d bytes that are not Server-Sent Events", ErrGarbage, p.garbage+junk)
 			}
 		}
 	}

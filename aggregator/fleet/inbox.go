@@ -1,4 +1,4 @@
-package store
+package fleet
 
 import (
 	"sync"
@@ -8,9 +8,9 @@ import (
 	"github.com/faultline-dev/faultline/internal/wire"
 )
 
-// The pool's readers hand what they learn to the store through an inbox and go back to
+// The pool's readers hand what they learn to the fleet through an inbox and go back to
 // reading: the merge work (the view kept up to date, events published) is done by the
-// store's own goroutine, and by any reader of the view, which first applies what is
+// fleet's own goroutine, and by any reader of the fleet, which first applies what is
 // waiting. So however large an agent's state, merging it never holds up the reading of
 // any agent's stream; and if the merging falls behind, an agent's snapshots waiting in
 // the inbox replace each other instead of piling up.
@@ -27,7 +27,7 @@ const (
 type mail struct {
 	kind   int
 	status *view.AgentStatus
-	snap   *wire.Snapshot // the store's own copy
+	snap   *wire.Snapshot
 	tr     *wire.Transition
 	at     time.Time // when the pool handed it over
 }
