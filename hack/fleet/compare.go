@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faultline-dev/faultline/aggregator/view"
+)
+
+// probeNamespace is the namespace whose agents are age probes under -age-probe: 5 % of
+// the fleet (every twentieth workload of 20 pods), spread over every simulator and over
+// the second.
+const probeNamespace = "ns-00"
+
+// isAgeProbe reports whether agent i is in probeNamespace.
+func isAgeProbe(i int) bool { return (i/podsPerWorkload)%namespaces == 0 }
+
+// phase is what one system (or baseline) did in its measurement window.
+type phase struct {
+	m         measured
+	samples   float64         // agent samples ingested per second
+	attempted float64         // Prometheus: scrapes attempted per second
+	age       []time.Duration // age of the agent samples the consumer sees, when it sees them
+	own       []time.Duration // the system's own share of it (see report)
+	load      [2]float64      // load average at the start and the end of the window
+	series    float64         // Prometheus: series in its head block
+}
+
+// comparison is the report of -role=compare.
+type comparison struct {
+	o                        options
+	sseBase, agg             *phase
+	scrapeBase, prom         *phase
+	aggStarted, promStarted  time.Duration
+	loadBefore, loadAfter    string
+	sseBaseNote, scrapeNote  string
+	eventBytes, probesInView int
+}
+
+// compare runs, against the same simulated agents and one after the other, the
+// faultline aggregator reading their streams and Prometheus scraping their /metrics
+// every second, each with the bare Go reader of the same data as its baseline, and
+// reports the CPU and memory each spends per agent sample and how old the samples are
+// when a consumer sees them. Prometheus missing is a skip, or a failure under
+// FAULTLINE_REQUIRE_ALL=1.
+func compare(o options) error {
+	if _, err := os.Stat(o.prometheus); err != nil {
+		msg := fmt.Sprintf("Prometheus not found at %s (make tools installs it into bin/, or pass -prometheus)", o.prometheus)
+		if os.Getenv("FAULTLINE_REQUIRE_ALL") == "1" {
+			return errors.New(msg + "; required (FAULTLINE_REQUIRE_ALL=1)")
+		}
+		fmt.Println("fleet compare: skipped: " + msg)
+		return nil
+	}
+	if _, err := os.Stat(o.aggregator); err != nil {
+		return fmt.Errorf("aggregator binary: %w (run make build)", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	stopOnSignal()
+	c := comparison{o: o, loadBefore: uptime()}
+	sims, err := startSims(self, o, "-age-probe")
+	defer func() {
+		for _, s := range sims {
+			s.stop()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if !o.skipBaseline {
+		fmt.Println("baseline: a bare Go client reading every agent stream")
+		if c.sseBase, err = bareReader(self, o, "connected", false, "-role=baseline"); err != nil {
+			return err
+		}
+		c.sseBase.samples = float64(o.agents) // one metrics event per agent per second
+	}
+	fmt.Println("faultline: the aggregator reading every agent stream")
+	if err := c.runAggregator(); err != nil {
+		return err
+	}
+	if !o.skipBaseline {
+		fmt.Println("baseline: a bare Go client scraping every agent's /metrics each second")
+		if c.scrapeBase, err = bareReader(self, o, "scraping", true, "-role=scrapers", fmt.Sprint("-duration=", o.baseWarmup+o.measure+5*time.Minute)); err != nil {
+			return err
+		}
+	}
+	fmt.Println("Prometheus: scraping every agent's /metrics each second")
+	if err := c.runPrometheus(); err != nil {
+		return err
+	}
+	c.loadAfter = uptime()
+	text := c.String()
+	fmt.Print(text)
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(text), 0o644)
+	}
+	return nil
+}
+
+// startSims starts the simulator processes and waits until they serve.
+func startSims(self string, o options, extra ...string) ([]*proc, error) {
+	var sims []*proc
+	for first := 0; first < o.agents; first += o.perSim {
+		count := min(o.perSim, o.agents-first)
+		args := append([]string{"-role=sim", fmt.Sprint("-first=", first), fmt.Sprint("-count=", count), fmt.Sprint("-port=", o.port),
+			fmt.Sprintf("-flips=%g", o.flips*float64(count)/float64(o.agents))}, extra...)
+		p, err := start(self, args...)
+		if err != nil {
+			return sims, err
+		}
+		sims = append(sims, p)
+	}
+	for _, p := range sims {
+		if err := p.waitLine("ready", 2*time.Minute); err != nil {
+			return sims, fmt.Errorf("simulator: %w", err)
+		}
+	}
+	fmt.Printf("fleet: %d agents in %d simulator processes, %.0f flips/s, agents of %s are age probes\n", o.agents, len(sims), o.flips, probeNamespace)
+	return sims, nil
+}
+
+// bareReader runs a baseline process (this binary with args) until it prints ready,
+// lets it warm up and measures it. With counts, the process is told "start" and "stop"
+// around the window and answers with a JSON scrapeResult: the agent samples it read.
+func bareReader(self string, o options, ready string, counts bool, args ...string) (*phase, error) {
+	b, err := start(self, append(args, fmt.Sprint("-agents=", o.agents), fmt.Sprint("-port=", o.port))...)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	if err := b.waitLine(ready, 3*time.Minute); err != nil {
+		return nil, fmt.Errorf("baseline %s: %w", args[0], err)
+	}
+	time.Sleep(o.baseWarmup)
+	ph := &phase{}
+	if counts {
+		fmt.Fprintln(b.stdin, "start")
+	}
+	ph.load[0] = loadAvg()
+	if ph.m, err = measureProc(b.cmd.Process.Pid, o.measure); err != nil {
+		return nil, err
+	}
+	ph.load[1] = loadAvg()
+	if counts {
+		fmt.Fprintln(b.stdin, "stop")
+		var res scrapeResult
+		select {
+		case line := <-b.lines:
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				return nil, fmt.Errorf("scrapers result: %w", err)
+			}
+		case <-time.After(time.Minute):
+			return nil, errors.New("no result from the scrapers")
+		}
+		ph.samples = float64(res.Scrapes) / o.measure.Seconds()
+		ph.attempted = float64(res.Scrapes+res.Failed) / o.measure.Seconds()
+	}
+	fmt.Printf("baseline %s: %.3f cores, RSS %.1f MiB\n", args[0], ph.m.cores, float64(ph.m.rssMean)/(1<<20))
+	return ph, nil
+}
+
+// runAggregator measures the aggregator reading every agent's stream, with one client
+// of its stream: the consumer whose view's age is measured.
+func (c *comparison) runAggregator() error {
+	o := c.o
+	dir, err := os.MkdirTemp("", "fleet-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := &strings.Builder{}
+	cfg.WriteString("agents:\n")
+	for i := 0; i < o.agents; i++ {
+		fmt.Fprintf(cfg, "  - http://%s\n", agentAddr(i, o.port))
+	}
+	cfgFile := filepath.Join(dir, "aggregator.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
+		return err
+	}
+	api, probe := freeAddr(), freeAddr()
+	var env []string
+	if o.aggEnv != "" {
+		env = strings.Split(o.aggEnv, ",")
+	}
+	agg, err := startEnv(env, o.aggregator, "--config="+cfgFile, "--mode=static", "--listen="+api, "--probe-listen="+probe, "--log-level=warn")
+	if err != nil {
+		return err
+	}
+	defer agg.stop()
+	t0 := time.Now()
+	if err := waitFor(3*time.Minute, func() error {
+		n, err := scrape(probe, `faultline_aggregator_agents{state="connected"}`)
+		if err == nil && int(n) < o.agents {
+			err = fmt.Errorf("%d of %d agents connected", int(n), o.agents)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	c.aggStarted = time.Since(t0)
+	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.measure+time.Minute)
+	defer cancel()
+	var rec ageRecorder
+	go c.viewClient(ctx, "http://"+api+"/api/v1/performance/stream?events=metrics", &rec)
+	fmt.Printf("aggregator: %d agents connected in %v; warming up %v\n", o.agents, c.aggStarted.Round(time.Millisecond), o.warmup)
+	time.Sleep(o.warmup)
+	ev0, err1 := scrape(probe, "faultline_aggregator_agent_events_total")
+	tr0, err2 := scrape(probe, "faultline_aggregator_breaker_transitions_total")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	ph := &phase{}
+	rec.start()
+	ph.load[0] = loadAvg()
+	if ph.m, err = measureProc(agg.cmd.Process.Pid, o.measure); err != nil {
+		return err
+	}
+	ph.load[1] = loadAvg()
+	ph.age, ph.own = rec.stop()
+	ev1, err1 := scrape(probe, "faultline_aggregator_agent_events_total")
+	tr1, err2 := scrape(probe, "faultline_aggregator_breaker_transitions_total")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	ph.samples = (ev1 - ev0 - (tr1 - tr0)) / o.measure.Seconds()
+	c.agg = ph
+	fmt.Printf("aggregator: %.3f cores, RSS %.1f MiB, %.0f agent samples/s\n", ph.m.cores, float64(ph.m.rssMean)/(1<<20), ph.samples)
+	return nil
+}
+
+// viewClient reads the aggregator's metrics events. The view's age is the client's
+// receive time minus the mean sample time of the age probes, which the namespace's
+// total working set carries (see ageMarker); the aggregator's own share is the
+// broadcast latency (receive time minus the event's time).
+func (c *comparison) viewClient(ctx context.Context, url string, rec *ageRecorder) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "view client:", err)
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
+		if !ok {
+			continue
+		}
+		now := time.Now()
+		var m view.Metrics
+		if err := json.Unmarshal(data, &m); err != nil {
+			fmt.Fprintln(os.Stderr, "view client:", err)
+			return
+		}
+		for _, ns := range m.Namespaces {
+			if ns.Name == probeNamespace && ns.Totals.AgentsConnected > 0 {
+				rec.add(markerAge(now, float64(ns.Totals.MemoryBytes)/float64(ns.Totals.AgentsConnected)), now.Sub(m.Time.Time))
+				c.eventBytes, c.probesInView = len(data), ns.Totals.AgentsConnected
+			}
+		}
+	}
+}
+
+// ageRecorder keeps ages seen during the measurement window.
+type ageRecorder struct {
+	mu       sync.Mutex
+	on       bool
+	age, own []time.Duration
+}
+
+func (r *ageRecorder) start() { r.mu.Lock(); r.on = true; r.mu.Unlock() }
+
+func (r *ageRecorder) stop() ([]time.Duration, []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.on = false
+	return r.age, r.own
+}
+
+func (r *ageRecorder) add(age, own time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.on {
+		r.age, r.own = append(r.age, age), append(r.own, own)
+	}
+}
+
+func uptime() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unavailable: " + err.Error()
+	}
+	f := strings.Fields(string(b))
+	return fmt.Sprintf("%s %s %s (1, 5, 15 min)", f[0], f[1], f[2])
+}
+
+// String is the comparison's report (markdown).
+func (c comparison) String() string {
+	o := c.o
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "\n## fleet against Prometheus: %d agents at 1 Hz, %.0f flips/s; each system %v measured after %v warm-up, one after the other\n\n",
+		o.agents, o.flips, o.measure, o.warmup)
+	fmt.Fprintf(b, "Prometheus: %s. Load average before: %s; after: %s.\n\n", promVersion(o.prometheus), c.loadBefore, c.loadAfter)
+	cols := []*phase{c.agg, c.prom, c.sseBase, c.scrapeBase}
+	fmt.Fprintf(b, "| | faultline aggregator | Prometheus | baseline: bare SSE reader | baseline: bare scraper |\n|---|---|---|---|---|\n")
+	row := func(name string, f func(p *phase) string) {
+		fmt.Fprintf(b, "| %s |", name)
+		for _, p := range cols {
+			if p == nil {
+				fmt.Fprint(b, " not run |")
+				continue
+			}
+			fmt.Fprintf(b, " %s |", f(p))
+		}
+		fmt.Fprintln(b)
+	}
+	row("agent samples read", func(p *phase) string {
+		switch {
+		case p == c.sseBase:
+			return fmt.Sprintf("%.0f /s (the agents' rate)", p.samples)
+		case p.attempted > 0:
+			return fmt.Sprintf("%.0f /s (%.0f /s attempted)", p.samples, p.attempted)
+		}
+		return fmt.Sprintf("%.0f /s", p.samples)
+	})
+	row("CPU", func(p *phase) string { return fmt.Sprintf("%.3f cores", p.m.cores) })
+	row("**CPU per agent sample**", func(p *phase) string { return fmt.Sprintf("**%.1f µs**", perSample(p)) })
+	row("RSS (mean over the window)", func(p *phase) string { return fmt.Sprintf("%.1f MiB", float64(p.m.rssMean)/(1<<20)) })
+	row("RSS per agent", func(p *phase) string { return fmt.Sprintf("%.1f KiB", float64(p.m.rssMean)/float64(o.agents)/1024) })
+	row("**sample age at the consumer**, mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.age }))
+	row("of which after the system had it: broadcast to the client / since the scrape, mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.own }))
+	row("load average, window start / end", func(p *phase) string { return fmt.Sprintf("%.1f / %.1f", p.load[0], p.load[1]) })
+	fmt.Fprintln(b)
+	fmt.Fprintf(b, "- faultline: all agents connected %v after start; the consumer read %d metrics events (%.1f KiB, %d age probes in view).\n",
+		c.aggStarted.Round(time.Millisecond), len(c.agg.age), float64(c.eventBytes)/1024, c.probesInView)
+	fmt.Fprintf(b, "- Prometheus: every target scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer made %d pairs of queries.\n",
+		c.promStarted.Round(time.Millisecond), c.prom.series, c.prom.series/float64(o.agents), len(c.prom.age))
+	cpu, age := perSample(c.agg)/perSample(c.prom), mean(c.agg.age).Seconds()/mean(c.prom.age).Seconds()
+	fmt.Fprintf(b, "- **faultline / Prometheus: CPU per agent sample x%.2f (goal <= 0.5: %s), mean sample age x%.2f (goal <= 0.1: %s)**; RSS per agent x%.2f.\n",
+		cpu, metOrMissed(cpu <= 0.5), age, metOrMissed(age <= 0.1), float64(c.agg.m.rssMean)/float64(c.prom.m.rssMean))
+	return b.String()
+}
+
+func perSample(p *phase) float64 {
+	if p.samples == 0 {
+		return 0
+	}
+	return p.m.cores / p.samples * 1e6
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(max(1, len(ds)))
+}
+
+func ages(get func(p *phase) []time.Duration) func(p *phase) string {
+	return func(p *phase) string {
+		ds := get(p)
+		if len(ds) == 0 {
+			return ""
+		}
+		r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+		return fmt.Sprintf("%v / %v / %v (%d)", r(mean(ds)), r(pct(ds, 0.5)), r(pct(ds, 0.99)), len(ds))
+	}
+}
+
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
+}
