@@ -83,7 +83,7 @@ bench-fleet: build ## Fleet benchmark: 10,000 simulated agents and 1,000 SSE cli
 	go run ./hack/fleet -aggregator $(BIN)/faultline-aggregator $(FLEET_ARGS)
 
 .PHONY: bench-fleet-prometheus
-bench-fleet-prometheus: build ## Fleet benchmark against Prometheus: the aggregator and Prometheus (bin/prometheus, make tools) on the same simulated agents, one after the other (FLEET_ARGS, e.g. -agents=1000)
+bench-fleet-prometheus: build $(BIN)/prometheus ## Fleet benchmark against Prometheus: the aggregator and Prometheus on the same simulated agents, side by side (FLEET_ARGS, e.g. -agents=1000)
 	go run ./hack/fleet -role=compare -aggregator $(BIN)/faultline-aggregator -prometheus $(BIN)/prometheus -warmup=60s -measure=90s $(FLEET_ARGS)
 
 .PHONY: tools

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -29,29 +28,28 @@ func isAgeProbe(i int) bool { return (i/podsPerWorkload)%namespaces == 0 }
 type phase struct {
 	m         measured
 	samples   float64         // agent samples ingested per second
-	attempted float64         // Prometheus: scrapes attempted per second
+	attempted float64         // Prometheus and the bare scraper: scrapes attempted per second
 	age       []time.Duration // age of the agent samples the consumer sees, when it sees them
 	own       []time.Duration // the system's own share of it (see report)
 	load      [2]float64      // load average at the start and the end of the window
-	series    float64         // Prometheus: series in its head block
 }
 
 // comparison is the report of -role=compare.
 type comparison struct {
 	o                        options
-	sseBase, agg             *phase
-	scrapeBase, prom         *phase
+	agg, prom                *phase // measured side by side
+	sseBase, scrapeBase      *phase // measured side by side, after them
 	aggStarted, promStarted  time.Duration
+	series                   float64 // Prometheus: series in its head block
 	loadBefore, loadAfter    string
-	sseBaseNote, scrapeNote  string
 	eventBytes, probesInView int
 }
 
-// compare runs, against the same simulated agents and one after the other, the
-// faultline aggregator reading their streams and Prometheus scraping their /metrics
-// every second, each with the bare Go reader of the same data as its baseline, and
-// reports the CPU and memory each spends per agent sample and how old the samples are
-// when a consumer sees them. Prometheus missing is a skip, or a failure under
+// compare runs, against the same simulated agents and at the same time, the faultline
+// aggregator reading their streams and Prometheus scraping their /metrics every second,
+// then, as the baseline of each, the bare Go readers of the same data, and reports the
+// CPU and memory each spends per agent sample and how old the samples are when a
+// consumer sees them. Prometheus missing is a skip, or a failure under
 // FAULTLINE_REQUIRE_ALL=1.
 func compare(o options) error {
 	if _, err := os.Stat(o.prometheus); err != nil {
@@ -70,6 +68,11 @@ func compare(o options) error {
 		return err
 	}
 	stopOnSignal()
+	dir, err := tempDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	c := comparison{o: o, loadBefore: uptime()}
 	sims, err := startSims(self, o, "-age-probe")
 	defer func() {
@@ -80,26 +83,13 @@ func compare(o options) error {
 	if err != nil {
 		return err
 	}
-	if !o.skipBaseline {
-		fmt.Println("baseline: a bare Go client reading every agent stream")
-		if c.sseBase, err = bareReader(self, o, "connected", false, "-role=baseline"); err != nil {
-			return err
-		}
-		c.sseBase.samples = float64(o.agents) // one metrics event per agent per second
-	}
-	fmt.Println("faultline: the aggregator reading every agent stream")
-	if err := c.runAggregator(); err != nil {
+	if err := c.sideBySide(dir); err != nil {
 		return err
 	}
 	if !o.skipBaseline {
-		fmt.Println("baseline: a bare Go client scraping every agent's /metrics each second")
-		if c.scrapeBase, err = bareReader(self, o, "scraping", true, "-role=scrapers", fmt.Sprint("-duration=", o.baseWarmup+o.measure+5*time.Minute)); err != nil {
+		if err := c.baselines(self); err != nil {
 			return err
 		}
-	}
-	fmt.Println("Prometheus: scraping every agent's /metrics each second")
-	if err := c.runPrometheus(); err != nil {
-		return err
 	}
 	c.loadAfter = uptime()
 	text := c.String()
@@ -110,7 +100,8 @@ func compare(o options) error {
 	return nil
 }
 
-// startSims starts the simulator processes and waits until they serve.
+// startSims starts the simulator processes (with the extra flags) and waits until they
+// serve.
 func startSims(self string, o options, extra ...string) ([]*proc, error) {
 	var sims []*proc
 	for first := 0; first < o.agents; first += o.perSim {
@@ -132,112 +123,119 @@ func startSims(self string, o options, extra ...string) ([]*proc, error) {
 	return sims, nil
 }
 
-// bareReader runs a baseline process (this binary with args) until it prints ready,
-// lets it warm up and measures it. With counts, the process is told "start" and "stop"
-// around the window and answers with a JSON scrapeResult: the agent samples it read.
-func bareReader(self string, o options, ready string, counts bool, args ...string) (*phase, error) {
-	b, err := start(self, append(args, fmt.Sprint("-agents=", o.agents), fmt.Sprint("-port=", o.port))...)
-	if err != nil {
-		return nil, err
-	}
-	defer b.stop()
-	if err := b.waitLine(ready, 3*time.Minute); err != nil {
-		return nil, fmt.Errorf("baseline %s: %w", args[0], err)
-	}
-	time.Sleep(o.baseWarmup)
-	ph := &phase{}
-	if counts {
-		fmt.Fprintln(b.stdin, "start")
-	}
-	ph.load[0] = loadAvg()
-	if ph.m, err = measureProc(b.cmd.Process.Pid, o.measure); err != nil {
-		return nil, err
-	}
-	ph.load[1] = loadAvg()
-	if counts {
-		fmt.Fprintln(b.stdin, "stop")
-		var res scrapeResult
-		select {
-		case line := <-b.lines:
-			if err := json.Unmarshal([]byte(line), &res); err != nil {
-				return nil, fmt.Errorf("scrapers result: %w", err)
-			}
-		case <-time.After(time.Minute):
-			return nil, errors.New("no result from the scrapers")
-		}
-		ph.samples = float64(res.Scrapes) / o.measure.Seconds()
-		ph.attempted = float64(res.Scrapes+res.Failed) / o.measure.Seconds()
-	}
-	fmt.Printf("baseline %s: %.3f cores, RSS %.1f MiB\n", args[0], ph.m.cores, float64(ph.m.rssMean)/(1<<20))
-	return ph, nil
-}
-
-// runAggregator measures the aggregator reading every agent's stream, with one client
-// of its stream: the consumer whose view's age is measured.
-func (c *comparison) runAggregator() error {
+// sideBySide measures, over one window, the aggregator reading every agent's stream
+// with one client of its stream, and Prometheus scraping every agent's /metrics each
+// second with one consumer of its HTTP API: the consumers whose view's age is measured.
+func (c *comparison) sideBySide(dir string) error {
 	o := c.o
-	dir, err := os.MkdirTemp("", "fleet-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	cfg := &strings.Builder{}
-	cfg.WriteString("agents:\n")
-	for i := 0; i < o.agents; i++ {
-		fmt.Fprintf(cfg, "  - http://%s\n", agentAddr(i, o.port))
-	}
-	cfgFile := filepath.Join(dir, "aggregator.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
-		return err
-	}
-	api, probe := freeAddr(), freeAddr()
-	var env []string
-	if o.aggEnv != "" {
-		env = strings.Split(o.aggEnv, ",")
-	}
-	agg, err := startEnv(env, o.aggregator, "--config="+cfgFile, "--mode=static", "--listen="+api, "--probe-listen="+probe, "--log-level=warn")
-	if err != nil {
-		return err
-	}
-	defer agg.stop()
+	fmt.Println("faultline and Prometheus, side by side: the aggregator reads every agent's stream, Prometheus scrapes every agent's /metrics each second")
 	t0 := time.Now()
-	if err := waitFor(3*time.Minute, func() error {
-		n, err := scrape(probe, `faultline_aggregator_agents{state="connected"}`)
-		if err == nil && int(n) < o.agents {
-			err = fmt.Errorf("%d of %d agents connected", int(n), o.agents)
-		}
-		return err
-	}); err != nil {
+	agg, api, probe, err := startAggregator(o, dir)
+	if agg != nil {
+		defer agg.stop()
+	}
+	if err != nil {
 		return err
 	}
 	c.aggStarted = time.Since(t0)
-	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.measure+time.Minute)
+	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, c.aggStarted.Round(time.Millisecond))
+	t0 = time.Now()
+	prom, addr, err := startPrometheus(o, dir)
+	if prom != nil {
+		defer prom.stop()
+	}
+	if err != nil {
+		return err
+	}
+	c.promStarted = time.Since(t0)
+	fmt.Printf("Prometheus: every target scraped %v after start; warming both up %v\n", c.promStarted.Round(time.Millisecond), o.warmup)
+
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var rec ageRecorder
-	go c.viewClient(ctx, "http://"+api+"/api/v1/performance/stream?events=metrics", &rec)
-	fmt.Printf("aggregator: %d agents connected in %v; warming up %v\n", o.agents, c.aggStarted.Round(time.Millisecond), o.warmup)
+	var aggAges, promAges ageRecorder
+	go c.viewClient(ctx, "http://"+api+"/api/v1/performance/stream?events=metrics", &aggAges)
+	go promConsumer(ctx, addr, &promAges)
 	time.Sleep(o.warmup)
 	ev0, err1 := scrape(probe, "faultline_aggregator_agent_events_total")
 	tr0, err2 := scrape(probe, "faultline_aggregator_breaker_transitions_total")
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	ph := &phase{}
-	rec.start()
-	ph.load[0] = loadAvg()
-	if ph.m, err = measureProc(agg.cmd.Process.Pid, o.measure); err != nil {
+	aggAges.start()
+	promAges.start()
+	c.agg, c.prom = &phase{}, &phase{}
+	load0, from := loadAvg(), time.Now()
+	ms, err := measureAll(o.measure, agg, prom)
+	if err != nil {
 		return err
 	}
-	ph.load[1] = loadAvg()
-	ph.age, ph.own = rec.stop()
+	to, load1 := time.Now(), loadAvg()
+	c.agg.age, c.agg.own = aggAges.stop()
+	c.prom.age, c.prom.own = promAges.stop()
+	c.agg.m, c.prom.m = ms[0], ms[1]
+	c.agg.load, c.prom.load = [2]float64{load0, load1}, [2]float64{load0, load1}
+
 	ev1, err1 := scrape(probe, "faultline_aggregator_agent_events_total")
 	tr1, err2 := scrape(probe, "faultline_aggregator_breaker_transitions_total")
-	if err := errors.Join(err1, err2); err != nil {
+	// up is 1 for each successful scrape and 0 for each failed one.
+	window := fmt.Sprintf("[%dms]", to.Sub(from).Milliseconds())
+	ok, err3 := promQuery(addr, "sum(sum_over_time(up"+window+"))", to)
+	all, err4 := promQuery(addr, "sum(count_over_time(up"+window+"))", to)
+	series, err5 := scrape(addr, "prometheus_tsdb_head_series")
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
-	ph.samples = (ev1 - ev0 - (tr1 - tr0)) / o.measure.Seconds()
-	c.agg = ph
-	fmt.Printf("aggregator: %.3f cores, RSS %.1f MiB, %.0f agent samples/s\n", ph.m.cores, float64(ph.m.rssMean)/(1<<20), ph.samples)
+	c.agg.samples = (ev1 - ev0 - (tr1 - tr0)) / to.Sub(from).Seconds()
+	c.prom.samples, c.prom.attempted, c.series = ok/to.Sub(from).Seconds(), all/to.Sub(from).Seconds(), series
+	for _, s := range []struct {
+		name string
+		p    *phase
+	}{{"aggregator", c.agg}, {"Prometheus", c.prom}} {
+		fmt.Printf("%s: %.3f cores, RSS %.1f MiB, %.0f agent samples/s\n", s.name, s.p.m.cores, float64(s.p.m.rssMean)/(1<<20), s.p.samples)
+	}
+	return nil
+}
+
+// baselines measures, over one window, a bare Go client reading every agent's stream
+// and one scraping every agent's /metrics each second, both discarding what they read.
+func (c *comparison) baselines(self string) error {
+	o := c.o
+	fmt.Println("baselines, side by side: bare Go clients read every agent's stream and scrape every agent's /metrics each second")
+	sse, err := start(self, "-role=baseline", fmt.Sprint("-agents=", o.agents), fmt.Sprint("-port=", o.port))
+	if err != nil {
+		return err
+	}
+	defer sse.stop()
+	scr, err := start(self, "-role=scrapers", fmt.Sprint("-agents=", o.agents), fmt.Sprint("-port=", o.port))
+	if err != nil {
+		return err
+	}
+	defer scr.stop()
+	if err := errors.Join(sse.waitLine("connected", 3*time.Minute), scr.waitLine("scraping", 3*time.Minute)); err != nil {
+		return fmt.Errorf("baselines: %w", err)
+	}
+	time.Sleep(o.baseWarmup)
+	fmt.Fprintln(scr.stdin, "start")
+	load0 := loadAvg()
+	ms, err := measureAll(o.measure, sse, scr)
+	if err != nil {
+		return err
+	}
+	load := [2]float64{load0, loadAvg()}
+	fmt.Fprintln(scr.stdin, "stop")
+	var res scrapeResult
+	select {
+	case line := <-scr.lines:
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			return fmt.Errorf("scrapers result: %w", err)
+		}
+	case <-time.After(time.Minute):
+		return errors.New("no result from the scrapers")
+	}
+	// The stream reader reads what the agents send: one metrics event each a second.
+	c.sseBase = &phase{m: ms[0], samples: float64(o.agents), load: load}
+	c.scrapeBase = &phase{m: ms[1], samples: float64(res.Scrapes) / o.measure.Seconds(), attempted: float64(res.Scrapes+res.Failed) / o.measure.Seconds(), load: load}
+	fmt.Printf("baselines: stream reader %.3f cores, scraper %.3f cores\n", ms[0].cores, ms[1].cores)
 	return nil
 }
 
@@ -312,7 +310,7 @@ func uptime() string {
 func (c comparison) String() string {
 	o := c.o
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "\n## fleet against Prometheus: %d agents at 1 Hz, %.0f flips/s; each system %v measured after %v warm-up, one after the other\n\n",
+	fmt.Fprintf(b, "\n## fleet against Prometheus: %d agents at 1 Hz, %.0f flips/s; the two systems measured side by side over %v after %v warm-up, then the two baselines side by side\n\n",
 		o.agents, o.flips, o.measure, o.warmup)
 	fmt.Fprintf(b, "Prometheus: %s. Load average before: %s; after: %s.\n\n", promVersion(o.prometheus), c.loadBefore, c.loadAfter)
 	cols := []*phase{c.agg, c.prom, c.sseBase, c.scrapeBase}
@@ -348,7 +346,7 @@ func (c comparison) String() string {
 	fmt.Fprintf(b, "- faultline: all agents connected %v after start; the consumer read %d metrics events (%.1f KiB, %d age probes in view).\n",
 		c.aggStarted.Round(time.Millisecond), len(c.agg.age), float64(c.eventBytes)/1024, c.probesInView)
 	fmt.Fprintf(b, "- Prometheus: every target scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer made %d pairs of queries.\n",
-		c.promStarted.Round(time.Millisecond), c.prom.series, c.prom.series/float64(o.agents), len(c.prom.age))
+		c.promStarted.Round(time.Millisecond), c.series, c.series/float64(o.agents), len(c.prom.age))
 	cpu, age := perSample(c.agg)/perSample(c.prom), mean(c.agg.age).Seconds()/mean(c.prom.age).Seconds()
 	fmt.Fprintf(b, "- **faultline / Prometheus: CPU per agent sample x%.2f (goal <= 0.5: %s), mean sample age x%.2f (goal <= 0.1: %s)**; RSS per agent x%.2f.\n",
 		cpu, metOrMissed(cpu <= 0.5), age, metOrMissed(age <= 0.1), float64(c.agg.m.rssMean)/float64(c.prom.m.rssMean))

@@ -9,9 +9,10 @@
 //
 // With -role=compare (make bench-fleet-prometheus) it puts the peer in the same run:
 // against the same simulated agents, which also serve the agent's /metrics, it measures
-// the aggregator reading their streams, then Prometheus scraping them every second, and
-// reports each one's CPU and RSS per agent sample and the age of the samples its
-// consumer sees, with a bare Go reader of the same data as the baseline of each.
+// the aggregator reading their streams and, at the same time, Prometheus scraping them
+// every second, and reports each one's CPU and RSS per agent sample and the age of the
+// samples its consumer sees; then, as the baseline of each, bare Go readers of the same
+// data.
 //
 // One binary plays every role: the orchestrator (default) starts simulator processes
 // (-role=sim) and the baseline readers (-role=baseline, -role=scrapers) by running
@@ -48,7 +49,6 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "save the aggregator's CPU profile of the measurement window and its heap and goroutine profiles at the end into this directory")
 	flag.StringVar(&o.prometheus, "prometheus", "bin/prometheus", "compare: Prometheus binary")
 	flag.BoolVar(&o.ageProbe, "age-probe", false, "sim: agents of namespace "+probeNamespace+" report their sample time as their working set (see ageMarker)")
-	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "scrapers: stop after this long")
 	flag.Parse()
 	raiseFDLimit()
 	var err error
@@ -89,7 +89,6 @@ type options struct {
 	nice                    int
 	prometheus              string
 	ageProbe                bool
-	duration                time.Duration
 }
 
 // raiseFDLimit lifts the soft limit on open files to the hard limit: every agent

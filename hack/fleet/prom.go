@@ -34,65 +34,31 @@ func promConfig(agents, port int) string {
 	return b.String()
 }
 
-// runPrometheus measures Prometheus scraping every agent's /metrics each second, with
-// one consumer querying its HTTP API four times a second.
-func (c *comparison) runPrometheus() error {
-	o := c.o
-	dir, err := os.MkdirTemp("", "fleet-prometheus-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+// startPrometheus starts Prometheus scraping every simulated agent, its configuration
+// and its storage in dir, and waits until it has scraped each of them once. It returns
+// the address of its HTTP API; the process, once started, even with an error.
+func startPrometheus(o options, dir string) (*proc, string, error) {
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(promConfig(o.agents, o.port)), 0o600); err != nil {
-		return err
+		return nil, "", err
 	}
 	addr := freeAddr()
-	p, err := start(o.prometheus, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+	p, err := start(o.prometheus, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "prometheus"),
 		"--web.listen-address="+addr, "--log.level=warn")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	defer p.stop()
-	t0 := time.Now()
-	if err := waitFor(3*time.Minute, func() error {
+	err = waitFor(3*time.Minute, func() error {
 		n, err := promQuery(addr, "count(up)", time.Time{})
 		if err == nil && int(n) < o.agents {
 			err = fmt.Errorf("%d of %d targets scraped", int(n), o.agents)
 		}
 		return err
-	}); err != nil {
-		return fmt.Errorf("prometheus: %w", err)
+	})
+	if err != nil {
+		err = fmt.Errorf("prometheus: %w", err)
 	}
-	c.promStarted = time.Since(t0)
-	fmt.Printf("Prometheus: every target scraped after %v; warming up %v\n", c.promStarted.Round(time.Millisecond), o.warmup)
-	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.measure+time.Minute)
-	defer cancel()
-	var rec ageRecorder
-	go promConsumer(ctx, addr, &rec)
-	time.Sleep(o.warmup)
-	ph := &phase{}
-	rec.start()
-	ph.load[0] = loadAvg()
-	from := time.Now()
-	if ph.m, err = measureProc(p.cmd.Process.Pid, o.measure); err != nil {
-		return err
-	}
-	to := time.Now()
-	ph.load[1] = loadAvg()
-	ph.age, ph.own = rec.stop()
-	// up is 1 for each successful scrape and 0 for each failed one.
-	window := fmt.Sprintf("[%dms]", to.Sub(from).Milliseconds())
-	ok, err1 := promQuery(addr, "sum(sum_over_time(up"+window+"))", to)
-	all, err2 := promQuery(addr, "sum(count_over_time(up"+window+"))", to)
-	series, err3 := scrape(addr, "prometheus_tsdb_head_series")
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return fmt.Errorf("prometheus: %w", err)
-	}
-	ph.samples, ph.attempted, ph.series = ok/to.Sub(from).Seconds(), all/to.Sub(from).Seconds(), series
-	c.prom = ph
-	fmt.Printf("Prometheus: %.3f cores, RSS %.1f MiB, %.0f agent samples/s\n", ph.m.cores, float64(ph.m.rssMean)/(1<<20), ph.samples)
-	return nil
+	return p, addr, err
 }
 
 // promConsumer queries Prometheus four times a second for the age probes' mean sample
@@ -174,9 +140,9 @@ type scrapeResult struct {
 
 // scrapers fetches every agent's /metrics once a second, as Prometheus does (its Accept
 // header, the agents' scrapes spread over the second), and discards it: the cost of just
-// receiving what Prometheus receives. It stops when stdin closes or after -duration.
+// receiving what Prometheus receives. It stops when stdin closes.
 func scrapers(o options) error {
-	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{MaxIdleConns: o.agents, MaxIdleConnsPerHost: 1, DisableCompression: true}}
 	var counting atomic.Bool
@@ -212,9 +178,6 @@ func scrapers(o options) error {
 		}()
 	}
 	for firstRound.Load() < int64(o.agents) {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Println("scraping")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -56,7 +57,7 @@ func startEnv(env []string, name string, args ...string) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 16)}
 	children.Lock()
-	children.pids = append(children.pids, cmd.Process.Pid)
+	children.cmds = append(children.cmds, cmd)
 	children.Unlock()
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -73,25 +74,45 @@ func startEnv(env []string, name string, args ...string) (*proc, error) {
 }
 
 // children are every process started, killed (with their process groups) if the
-// benchmark is interrupted.
+// benchmark is interrupted, and the temporary directories they use, removed then.
 var children struct {
 	sync.Mutex
-	pids []int
+	cmds []*exec.Cmd
+	dirs []string
 }
 
-// stopOnSignal ends the children when the benchmark is interrupted (Ctrl-C).
+// stopOnSignal ends the children and removes their directories when the benchmark is
+// interrupted (Ctrl-C).
 func stopOnSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ch
 		children.Lock()
-		for _, pid := range children.pids {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		for _, cmd := range children.cmds {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		for _, cmd := range children.cmds {
+			_ = cmd.Wait() // an error if proc.stop waits already; the kill ends it anyway
+		}
+		for _, dir := range children.dirs {
+			_ = os.RemoveAll(dir)
 		}
 		children.Unlock()
 		os.Exit(130)
 	}()
+}
+
+// tempDir makes a temporary directory that an interrupted benchmark removes too.
+func tempDir() (string, error) {
+	dir, err := os.MkdirTemp("", "fleet-")
+	if err != nil {
+		return "", err
+	}
+	children.Lock()
+	children.dirs = append(children.dirs, dir)
+	children.Unlock()
+	return dir, nil
 }
 
 func (p *proc) waitLine(want string, timeout time.Duration) error {
@@ -191,6 +212,17 @@ func measureProc(pid int, window time.Duration) (measured, error) {
 	return measured{cores: float64(last.cpu-first.cpu) / float64(time.Since(start)), rssMean: sum / max(n, 1), rssMax: peak}, nil
 }
 
+// measureAll measures the processes ps over the same window.
+func measureAll(window time.Duration, ps ...*proc) ([]measured, error) {
+	ms, errs := make([]measured, len(ps)), make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { ms[i], errs[i] = measureProc(p.cmd.Process.Pid, window) })
+	}
+	wg.Wait()
+	return ms, errors.Join(errs...)
+}
+
 type report struct {
 	o                         options
 	sims                      int
@@ -264,41 +296,17 @@ func run(o options) error {
 		time.Sleep(2 * time.Second)
 	}
 
-	dir, err := os.MkdirTemp("", "fleet-")
+	dir, err := tempDir()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := &strings.Builder{}
-	cfg.WriteString("agents:\n")
-	for i := 0; i < o.agents; i++ {
-		fmt.Fprintf(cfg, "  - http://%s\n", agentAddr(i, o.port))
-	}
-	cfgFile := filepath.Join(dir, "aggregator.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
-		return err
-	}
-	api, probe := freeAddr(), freeAddr()
-	var aggEnv []string
-	if o.aggEnv != "" {
-		aggEnv = strings.Split(o.aggEnv, ",")
-	}
-	agg, err := startEnv(aggEnv, o.aggregator, "--profiling", "--config="+cfgFile, "--mode=static", "--listen="+api, "--probe-listen="+probe, "--log-level=warn")
-	if err != nil {
-		return err
-	}
-	defer agg.stop()
 	t0 := time.Now()
-	if err := waitFor(3*time.Minute, func() error {
-		n, err := scrape(probe, `faultline_aggregator_agents{state="connected"}`)
-		if err != nil {
-			return err
-		}
-		if int(n) < o.agents {
-			return fmt.Errorf("%d of %d agents connected", int(n), o.agents)
-		}
-		return nil
-	}); err != nil {
+	agg, api, probe, err := startAggregator(o, dir, "--profiling")
+	if agg != nil {
+		defer agg.stop()
+	}
+	if err != nil {
 		return err
 	}
 	r.connectTook = time.Since(t0)
@@ -390,6 +398,39 @@ func run(o options) error {
 		return os.WriteFile(o.out, []byte(text), 0o644)
 	}
 	return nil
+}
+
+// startAggregator starts the aggregator (with the extra flags) on every simulated agent,
+// its configuration in dir, and waits until all of them are connected. It returns the
+// addresses of its API and of its probes (and own metrics); the process, once started,
+// even with an error.
+func startAggregator(o options, dir string, extra ...string) (p *proc, api, probe string, err error) {
+	cfg := &strings.Builder{}
+	cfg.WriteString("agents:\n")
+	for i := 0; i < o.agents; i++ {
+		fmt.Fprintf(cfg, "  - http://%s\n", agentAddr(i, o.port))
+	}
+	cfgFile := filepath.Join(dir, "aggregator.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
+		return nil, "", "", err
+	}
+	api, probe = freeAddr(), freeAddr()
+	var env []string
+	if o.aggEnv != "" {
+		env = strings.Split(o.aggEnv, ",")
+	}
+	args := append([]string{"--config=" + cfgFile, "--mode=static", "--listen=" + api, "--probe-listen=" + probe, "--log-level=warn"}, extra...)
+	if p, err = startEnv(env, o.aggregator, args...); err != nil {
+		return nil, "", "", err
+	}
+	err = waitFor(3*time.Minute, func() error {
+		n, err := scrape(probe, `faultline_aggregator_agents{state="connected"}`)
+		if err == nil && int(n) < o.agents {
+			err = fmt.Errorf("%d of %d agents connected", int(n), o.agents)
+		}
+		return err
+	})
+	return p, api, probe, err
 }
 
 // saveProfile fetches one of the aggregator's Go profiles (it runs with --profiling).

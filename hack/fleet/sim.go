@@ -214,15 +214,23 @@ func simulate(o options) error {
 		srv := &http.Server{Handler: agentMux(a), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		go func() { _ = srv.Serve(ln) }()
 	}
+	// Agents tick once a second, spread evenly over the second as real agents started
+	// at different times are: agent i in slot 61·i mod slots. That is the same number
+	// of agents in every slot as i mod slots, but the pods of a workload (and so the
+	// age probes, whole workloads) are spread over the second too, not bunched in its
+	// first fifth.
+	const slots = 100
+	bySlot := make([][]*simAgent, slots)
+	for k, a := range agents {
+		s := 61 * (o.first + k) % slots
+		bySlot[s] = append(bySlot[s], a)
+	}
 	fmt.Println("ready")
 	done := make(chan struct{})
 	go func() { // the orchestrator closes our stdin to stop us
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		close(done)
 	}()
-	// Agents tick once a second, spread evenly over the second as real agents started
-	// at different times are.
-	const slots = 100
 	slot := time.NewTicker(time.Second / slots)
 	defer slot.Stop()
 	var flipEvery time.Duration
@@ -237,8 +245,8 @@ func simulate(o options) error {
 		case <-done:
 			return nil
 		case now := <-slot.C:
-			for k := n % slots; k < len(agents); k += slots {
-				agents[k].tick(now)
+			for _, a := range bySlot[n%slots] {
+				a.tick(now)
 			}
 			n++
 			for flipEvery > 0 && !now.Before(nextFlip) {
