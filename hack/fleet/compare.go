@@ -222,15 +222,9 @@ func (c *comparison) baselines(self string) error {
 		return err
 	}
 	load := [2]float64{load0, loadAvg()}
-	fmt.Fprintln(scr.stdin, "stop")
 	var res scrapeResult
-	select {
-	case line := <-scr.lines:
-		if err := json.Unmarshal([]byte(line), &res); err != nil {
-			return fmt.Errorf("scrapers result: %w", err)
-		}
-	case <-time.After(time.Minute):
-		return errors.New("no result from the scrapers")
+	if err := scr.result(&res); err != nil {
+		return fmt.Errorf("scrapers: %w", err)
 	}
 	// The stream reader reads what the agents send: one metrics event each a second.
 	c.sseBase = &phase{m: ms[0], samples: float64(o.agents), load: load}

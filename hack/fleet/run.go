@@ -145,6 +145,24 @@ func (p *proc) stop() {
 	}
 }
 
+// result tells a process that counts between "start" and "stop" lines on its stdin to
+// stop, and decodes the JSON line it answers with into v.
+func (p *proc) result(v any) error {
+	fmt.Fprintln(p.stdin, "stop")
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			return errors.New("ended without a result")
+		}
+		if err := json.Unmarshal([]byte(line), v); err != nil {
+			return fmt.Errorf("result: %w", err)
+		}
+		return nil
+	case <-time.After(time.Minute):
+		return errors.New("no result within a minute")
+	}
+}
+
 // usage is a process's CPU time and memory, from /proc.
 type usage struct {
 	cpu      time.Duration
@@ -359,15 +377,9 @@ func run(o options) error {
 	}
 	r.harnessCores = (harnessCPU(append(sims, cl)) - harness0).Seconds() / o.measure.Seconds()
 	r.load = (load0 + loadAvg()) / 2
-	fmt.Fprintln(cl.stdin, "stop")
 	var res clientResult
-	select {
-	case line := <-cl.lines:
-		if err := json.Unmarshal([]byte(line), &res); err != nil {
-			return fmt.Errorf("clients result: %w", err)
-		}
-	case <-time.After(time.Minute):
-		return fmt.Errorf("no result from the clients")
+	if err := cl.result(&res); err != nil {
+		return fmt.Errorf("clients: %w", err)
 	}
 	r.broadcast, r.flip, r.metricsBytes = res.Broadcast, res.Flip, res.MetricsBytes
 	in1, _ := scrape(probe, "faultline_aggregator_agent_events_total")
