@@ -41,6 +41,7 @@ type comparison struct {
 	sseBase, scrapeBase      *phase // measured side by side, after them
 	aggStarted, promStarted  time.Duration
 	series                   float64 // Prometheus: series in its head block
+	simCores                 float64 // the simulators' CPU beside the two systems
 	loadBefore, loadAfter    string
 	eventBytes, probesInView int
 }
@@ -83,7 +84,7 @@ func compare(o options) error {
 	if err != nil {
 		return err
 	}
-	if err := c.sideBySide(dir); err != nil {
+	if err := c.sideBySide(dir, sims); err != nil {
 		return err
 	}
 	if !o.skipBaseline {
@@ -126,7 +127,7 @@ func startSims(self string, o options, extra ...string) ([]*proc, error) {
 // sideBySide measures, over one window, the aggregator reading every agent's stream
 // with one client of its stream, and Prometheus scraping every agent's /metrics each
 // second with one consumer of its HTTP API: the consumers whose view's age is measured.
-func (c *comparison) sideBySide(dir string) error {
+func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	o := c.o
 	fmt.Println("faultline and Prometheus, side by side: the aggregator reads every agent's stream, Prometheus scrapes every agent's /metrics each second")
 	t0 := time.Now()
@@ -164,12 +165,13 @@ func (c *comparison) sideBySide(dir string) error {
 	aggAges.start()
 	promAges.start()
 	c.agg, c.prom = &phase{}, &phase{}
-	load0, from := loadAvg(), time.Now()
+	load0, from, harness0 := loadAvg(), time.Now(), harnessCPU(sims)
 	ms, err := measureAll(o.measure, agg, prom)
 	if err != nil {
 		return err
 	}
 	to, load1 := time.Now(), loadAvg()
+	c.simCores = (harnessCPU(sims) - harness0).Seconds() / to.Sub(from).Seconds()
 	c.agg.age, c.agg.own = aggAges.stop()
 	c.prom.age, c.prom.own = promAges.stop()
 	c.agg.m, c.prom.m = ms[0], ms[1]
@@ -334,13 +336,14 @@ func (c comparison) String() string {
 	row("RSS (mean over the window)", func(p *phase) string { return fmt.Sprintf("%.1f MiB", float64(p.m.rssMean)/(1<<20)) })
 	row("RSS per agent", func(p *phase) string { return fmt.Sprintf("%.1f KiB", float64(p.m.rssMean)/float64(o.agents)/1024) })
 	row("**sample age at the consumer**, mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.age }))
-	row("of which after the system had it: broadcast to the client / since the scrape, mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.own }))
+	row("of which after the system had it: faultline, the broadcast to the client; Prometheus, since the scrape (time() - timestamp()), mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.own }))
 	row("load average, window start / end", func(p *phase) string { return fmt.Sprintf("%.1f / %.1f", p.load[0], p.load[1]) })
 	fmt.Fprintln(b)
 	fmt.Fprintf(b, "- faultline: all agents connected %v after start; the consumer read %d metrics events (%.1f KiB, %d age probes in view).\n",
 		c.aggStarted.Round(time.Millisecond), len(c.agg.age), float64(c.eventBytes)/1024, c.probesInView)
 	fmt.Fprintf(b, "- Prometheus: every target scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer made %d pairs of queries.\n",
 		c.promStarted.Round(time.Millisecond), c.series, c.series/float64(o.agents), len(c.prom.age))
+	fmt.Fprintf(b, "- The simulators took %.2f cores beside the two systems in their window.\n", c.simCores)
 	cpu, age := perSample(c.agg)/perSample(c.prom), mean(c.agg.age).Seconds()/mean(c.prom.age).Seconds()
 	fmt.Fprintf(b, "- **faultline / Prometheus: CPU per agent sample x%.2f (goal <= 0.5: %s), mean sample age x%.2f (goal <= 0.1: %s)**; RSS per agent x%.2f.\n",
 		cpu, metOrMissed(cpu <= 0.5), age, metOrMissed(age <= 0.1), float64(c.agg.m.rssMean)/float64(c.prom.m.rssMean))

@@ -239,16 +239,20 @@ func simulate(o options) error {
 	}
 	nextFlip := time.Now().Add(flipEvery)
 	rng := rand.New(rand.NewPCG(uint64(o.first), 11))
-	n := 0
+	// A ticker drops the ticks of a process that cannot keep up: the slots due since
+	// the last tick are ticked together, so that every agent still samples once a second.
+	begin, next := time.Now(), 0
 	for {
 		select {
 		case <-done:
 			return nil
-		case now := <-slot.C:
-			for _, a := range bySlot[n%slots] {
-				a.tick(now)
+		case <-slot.C:
+			now := time.Now() // the sample's time: the ticker's is when the tick was due
+			for due := int(now.Sub(begin) / (time.Second / slots)); next <= due; next++ {
+				for _, a := range bySlot[next%slots] {
+					a.tick(now)
+				}
 			}
-			n++
 			for flipEvery > 0 && !now.Before(nextFlip) {
 				agents[rng.IntN(len(agents))].flip()
 				nextFlip = nextFlip.Add(flipEvery)
