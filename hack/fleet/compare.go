@@ -40,6 +40,7 @@ type comparison struct {
 	agg, prom                *phase // measured side by side
 	sseBase, scrapeBase      *phase // measured side by side, after them
 	aggStarted, promStarted  time.Duration
+	promTargets              int     // targets Prometheus had scraped when the warm-up began
 	series                   float64 // Prometheus: series in its head block
 	simCores                 float64 // the simulators' CPU beside the two systems
 	loadBefore, loadAfter    string
@@ -141,15 +142,15 @@ func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	c.aggStarted = time.Since(t0)
 	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, c.aggStarted.Round(time.Millisecond))
 	t0 = time.Now()
-	prom, addr, err := startPrometheus(o, dir)
+	prom, addr, scraped, err := startPrometheus(o, dir)
 	if prom != nil {
 		defer prom.stop()
 	}
 	if err != nil {
 		return err
 	}
-	c.promStarted = time.Since(t0)
-	fmt.Printf("Prometheus: every target scraped %v after start; warming both up %v\n", c.promStarted.Round(time.Millisecond), o.warmup)
+	c.promStarted, c.promTargets = time.Since(t0), scraped
+	fmt.Printf("Prometheus: %d of %d targets scraped %v after start; warming both up %v\n", scraped, o.agents, c.promStarted.Round(time.Millisecond), o.warmup)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -341,8 +342,8 @@ func (c comparison) String() string {
 	fmt.Fprintln(b)
 	fmt.Fprintf(b, "- faultline: all agents connected %v after start; the consumer read %d metrics events (%.1f KiB, %d age probes in view).\n",
 		c.aggStarted.Round(time.Millisecond), len(c.agg.age), float64(c.eventBytes)/1024, c.probesInView)
-	fmt.Fprintf(b, "- Prometheus: every target scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer made %d pairs of queries.\n",
-		c.promStarted.Round(time.Millisecond), c.series, c.series/float64(o.agents), len(c.prom.age))
+	fmt.Fprintf(b, "- Prometheus: %d of %d targets scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer made %d pairs of queries.\n",
+		c.promTargets, o.agents, c.promStarted.Round(time.Millisecond), c.series, c.series/float64(o.agents), len(c.prom.age))
 	fmt.Fprintf(b, "- The simulators took %.2f cores beside the two systems in their window.\n", c.simCores)
 	cpu, age := perSample(c.agg)/perSample(c.prom), mean(c.agg.age).Seconds()/mean(c.prom.age).Seconds()
 	fmt.Fprintf(b, "- **faultline / Prometheus: CPU per agent sample x%.2f (goal <= 0.5: %s), mean sample age x%.2f (goal <= 0.1: %s)**; RSS per agent x%.2f.\n",
