@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/aggregator/view"
+	"github.com/faultline-dev/faultline/internal/wire"
 )
 
 // probeNamespace is the namespace whose agents are age probes under -age-probe: 5 % of
@@ -27,11 +28,11 @@ func isAgeProbe(i int) bool { return (i/podsPerWorkload)%namespaces == 0 }
 // phase is what one system (or baseline) did in its measurement window.
 type phase struct {
 	m         measured
-	samples   float64         // agent samples ingested per second
-	attempted float64         // Prometheus and the bare scraper: scrapes attempted per second
-	age       []time.Duration // age of the agent samples the consumer sees, when it sees them
-	own       []time.Duration // the system's own share of it (see report)
-	load      [2]float64      // load average at the start and the end of the window
+	samples   float64       // agent samples ingested per second
+	attempted float64       // Prometheus and the bare scraper: scrapes attempted per second
+	got       []reading     // what the consumer saw
+	held      time.Duration // mean age of the view the consumer holds, over the window
+	load      [2]float64    // load average at the start and the end of the window
 }
 
 // comparison is the report of -role=compare.
@@ -44,7 +45,8 @@ type comparison struct {
 	series                   float64 // Prometheus: series in its head block
 	simCores                 float64 // the simulators' CPU beside the two systems
 	loadBefore, loadAfter    string
-	eventBytes, probesInView int
+	eventBytes, probesInView int               // the aggregator's last metrics event
+	interval                 wire.Optimization // the aggregator's broadcast interval at the end
 }
 
 // compare runs, against the same simulated agents and at the same time, the faultline
@@ -155,7 +157,7 @@ func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var aggAges, promAges ageRecorder
-	go c.viewClient(ctx, "http://"+api+"/api/v1/performance/stream?events=metrics", &aggAges)
+	go viewClient(ctx, "http://"+api+"/api/v1/performance/stream?events=metrics", &aggAges)
 	go promConsumer(ctx, addr, &promAges)
 	time.Sleep(o.warmup)
 	ev0, err1 := scrape(probe, "faultline_aggregator_agent_events_total")
@@ -173,11 +175,15 @@ func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	}
 	to, load1 := time.Now(), loadAvg()
 	c.simCores = (harnessCPU(sims) - harness0).Seconds() / to.Sub(from).Seconds()
-	c.agg.age, c.agg.own = aggAges.stop()
-	c.prom.age, c.prom.own = promAges.stop()
+	c.agg.got, c.agg.held = aggAges.stop(to)
+	c.prom.got, c.prom.held = promAges.stop(to)
+	c.eventBytes, c.probesInView = aggAges.size, aggAges.probes
 	c.agg.m, c.prom.m = ms[0], ms[1]
 	c.agg.load, c.prom.load = [2]float64{load0, load1}, [2]float64{load0, load1}
 
+	if c.interval, err = optimization(api); err != nil {
+		return err
+	}
 	ev1, err1 := scrape(probe, "faultline_aggregator_agent_events_total")
 	tr1, err2 := scrape(probe, "faultline_aggregator_breaker_transitions_total")
 	// up is 1 for each successful scrape and 0 for each failed one.
@@ -240,7 +246,7 @@ func (c *comparison) baselines(self string) error {
 // receive time minus the mean sample time of the age probes, which the namespace's
 // total working set carries (see ageMarker); the aggregator's own share is the
 // broadcast latency (receive time minus the event's time).
-func (c *comparison) viewClient(ctx context.Context, url string, rec *ageRecorder) {
+func viewClient(ctx context.Context, url string, rec *ageRecorder) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -263,34 +269,59 @@ func (c *comparison) viewClient(ctx context.Context, url string, rec *ageRecorde
 		}
 		for _, ns := range m.Namespaces {
 			if ns.Name == probeNamespace && ns.Totals.AgentsConnected > 0 {
-				rec.add(markerAge(now, float64(ns.Totals.MemoryBytes)/float64(ns.Totals.AgentsConnected)), now.Sub(m.Time.Time))
-				c.eventBytes, c.probesInView = len(data), ns.Totals.AgentsConnected
+				rec.add(reading{at: now, age: markerAge(now, float64(ns.Totals.MemoryBytes)/float64(ns.Totals.AgentsConnected)), own: now.Sub(m.Time.Time)})
+				rec.mu.Lock()
+				rec.size, rec.probes = len(data), ns.Totals.AgentsConnected
+				rec.mu.Unlock()
 			}
 		}
 	}
 }
 
-// ageRecorder keeps ages seen during the measurement window.
+// reading is one answer a consumer received: when, how old the agents' samples in it
+// were, and how long of that was after the system had them.
+type reading struct {
+	at       time.Time
+	age, own time.Duration
+}
+
+// ageRecorder keeps what a consumer received during the measurement window.
 type ageRecorder struct {
-	mu       sync.Mutex
-	on       bool
-	age, own []time.Duration
+	mu           sync.Mutex
+	on           bool
+	got          []reading
+	size, probes int // viewClient: the last event's size and the age probes in it
 }
 
 func (r *ageRecorder) start() { r.mu.Lock(); r.on = true; r.mu.Unlock() }
 
-func (r *ageRecorder) stop() ([]time.Duration, []time.Duration) {
+// stop ends the window at until and returns the readings and the mean age of the view
+// the consumer held from its first reading until then: between two readings it holds
+// the older one, which ages.
+func (r *ageRecorder) stop(until time.Time) ([]reading, time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.on = false
-	return r.age, r.own
+	if len(r.got) == 0 {
+		return nil, 0
+	}
+	var sum float64 // age integrated over time, in seconds squared
+	for i, g := range r.got {
+		end := until
+		if i+1 < len(r.got) {
+			end = r.got[i+1].at
+		}
+		d := end.Sub(g.at).Seconds()
+		sum += g.age.Seconds()*d + d*d/2
+	}
+	return r.got, time.Duration(sum / until.Sub(r.got[0].at).Seconds() * float64(time.Second))
 }
 
-func (r *ageRecorder) add(age, own time.Duration) {
+func (r *ageRecorder) add(g reading) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.on {
-		r.age, r.own = append(r.age, age), append(r.own, own)
+		r.got = append(r.got, g)
 	}
 }
 
@@ -336,18 +367,26 @@ func (c comparison) String() string {
 	row("**CPU per agent sample**", func(p *phase) string { return fmt.Sprintf("**%.1f µs**", perSample(p)) })
 	row("RSS (mean over the window)", func(p *phase) string { return fmt.Sprintf("%.1f MiB", float64(p.m.rssMean)/(1<<20)) })
 	row("RSS per agent", func(p *phase) string { return fmt.Sprintf("%.1f KiB", float64(p.m.rssMean)/float64(o.agents)/1024) })
-	row("**sample age at the consumer**, mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.age }))
-	row("of which after the system had it: faultline, the broadcast to the client; Prometheus, since the scrape (time() - timestamp()), mean / p50 / p99", ages(func(p *phase) []time.Duration { return p.own }))
+	row("**sample age when the consumer receives it**, mean / p50 / p99 (answers)", ages(func(g reading) time.Duration { return g.age }))
+	row("of which after the system had it (faultline: from the broadcast; Prometheus: from the scrape, time() - timestamp())", ages(func(g reading) time.Duration { return g.own }))
+	row("**age of the view the consumer holds**, mean over the window", func(p *phase) string {
+		if p.got == nil {
+			return ""
+		}
+		return fmt.Sprintf("**%v**", p.held.Round(time.Millisecond))
+	})
 	row("load average, window start / end", func(p *phase) string { return fmt.Sprintf("%.1f / %.1f", p.load[0], p.load[1]) })
 	fmt.Fprintln(b)
-	fmt.Fprintf(b, "- faultline: all agents connected %v after start; the consumer read %d metrics events (%.1f KiB, %d age probes in view).\n",
-		c.aggStarted.Round(time.Millisecond), len(c.agg.age), float64(c.eventBytes)/1024, c.probesInView)
-	fmt.Fprintf(b, "- Prometheus: %d of %d targets scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer made %d pairs of queries.\n",
-		c.promTargets, o.agents, c.promStarted.Round(time.Millisecond), c.series, c.series/float64(o.agents), len(c.prom.age))
+	fmt.Fprintf(b, "- faultline: all agents connected %v after start; the consumer (one SSE client) received %d metrics events (%.1f KiB, %d age probes in view); broadcast interval at the end %.0f ms (coalescing %v).\n",
+		c.aggStarted.Round(time.Millisecond), len(c.agg.got), float64(c.eventBytes)/1024, c.probesInView, c.interval.BroadcastIntervalMs, c.interval.Coalescing)
+	fmt.Fprintf(b, "- Prometheus: %d of %d targets scraped %v after start; %.0f series in its head block (%.0f per agent); the consumer received %d answers to its pairs of queries (at most 4 pairs a second).\n",
+		c.promTargets, o.agents, c.promStarted.Round(time.Millisecond), c.series, c.series/float64(o.agents), len(c.prom.got))
 	fmt.Fprintf(b, "- The simulators took %.2f cores beside the two systems in their window.\n", c.simCores)
-	cpu, age := perSample(c.agg)/perSample(c.prom), mean(c.agg.age).Seconds()/mean(c.prom.age).Seconds()
-	fmt.Fprintf(b, "- **faultline / Prometheus: CPU per agent sample x%.2f (goal <= 0.5: %s), mean sample age x%.2f (goal <= 0.1: %s)**; RSS per agent x%.2f.\n",
-		cpu, metOrMissed(cpu <= 0.5), age, metOrMissed(age <= 0.1), float64(c.agg.m.rssMean)/float64(c.prom.m.rssMean))
+	cpu := perSample(c.agg) / perSample(c.prom)
+	received := mean(c.agg.got).Seconds() / mean(c.prom.got).Seconds()
+	held := c.agg.held.Seconds() / c.prom.held.Seconds()
+	fmt.Fprintf(b, "- **faultline / Prometheus: CPU per agent sample x%.3f (goal <= 0.5: %s); sample age when received x%.3f, of the view held x%.3f (goal <= 0.1: %s, %s)**; RSS per agent x%.3f.\n",
+		cpu, metOrMissed(cpu <= 0.5), received, held, metOrMissed(received <= 0.1), metOrMissed(held <= 0.1), float64(c.agg.m.rssMean)/float64(c.prom.m.rssMean))
 	return b.String()
 }
 
@@ -358,22 +397,29 @@ func perSample(p *phase) float64 {
 	return p.m.cores / p.samples * 1e6
 }
 
-func mean(ds []time.Duration) time.Duration {
+// mean is the mean age of the samples in rs.
+func mean(rs []reading) time.Duration {
 	var sum time.Duration
-	for _, d := range ds {
-		sum += d
+	for _, g := range rs {
+		sum += g.age
 	}
-	return sum / time.Duration(max(1, len(ds)))
+	return sum / time.Duration(max(1, len(rs)))
 }
 
-func ages(get func(p *phase) []time.Duration) func(p *phase) string {
+// ages is a report cell: the mean, p50 and p99 of one duration of a phase's readings.
+func ages(get func(g reading) time.Duration) func(p *phase) string {
 	return func(p *phase) string {
-		ds := get(p)
-		if len(ds) == 0 {
+		if len(p.got) == 0 {
 			return ""
 		}
+		ds := make([]time.Duration, len(p.got))
+		var sum time.Duration
+		for i, g := range p.got {
+			ds[i] = get(g)
+			sum += ds[i]
+		}
 		r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-		return fmt.Sprintf("%v / %v / %v (%d)", r(mean(ds)), r(pct(ds, 0.5)), r(pct(ds, 0.99)), len(ds))
+		return fmt.Sprintf("%v / %v / %v (%d)", r(sum/time.Duration(len(ds))), r(pct(ds, 0.5)), r(pct(ds, 0.99)), len(ds))
 	}
 }
 

@@ -87,7 +87,7 @@ func promConsumer(ctx context.Context, addr string, rec *ageRecorder) {
 			fmt.Fprintln(os.Stderr, "prometheus consumer:", err)
 			continue
 		}
-		rec.add(markerAge(got, marker), got2.Sub(time.UnixMilli(int64(scraped*1000))))
+		rec.add(reading{at: got, age: markerAge(got, marker), own: got2.Sub(time.UnixMilli(int64(scraped * 1000)))})
 	}
 }
 

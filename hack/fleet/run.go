@@ -398,10 +398,7 @@ func run(o options) error {
 	r.clientsConnected = int(n)
 	d, _ := scrape(probe, "faultline_aggregator_stream_clients_dropped_total")
 	r.dropped = int(d)
-	if resp, err := http.Get("http://" + api + "/api/v1/performance/optimization-status"); err == nil {
-		var opt wire.Optimization
-		_ = json.NewDecoder(resp.Body).Decode(&opt)
-		resp.Body.Close()
+	if opt, err := optimization(api); err == nil {
 		r.interval, r.coalescing, r.lastBroadcastMs = opt.BroadcastIntervalMs, opt.Coalescing, opt.LastBroadcastMs
 	}
 	text := r.String()
@@ -443,6 +440,20 @@ func startAggregator(o options, dir string, extra ...string) (p *proc, api, prob
 		return err
 	})
 	return p, api, probe, err
+}
+
+// optimization is the aggregator's broadcast interval and whether it coalesces.
+func optimization(api string) (wire.Optimization, error) {
+	var opt wire.Optimization
+	resp, err := http.Get("http://" + api + "/api/v1/performance/optimization-status")
+	if err != nil {
+		return opt, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&opt); err != nil {
+		return opt, fmt.Errorf("optimization status: %w", err)
+	}
+	return opt, nil
 }
 
 // saveProfile fetches one of the aggregator's Go profiles (it runs with --profiling).
