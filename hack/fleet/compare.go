@@ -177,7 +177,9 @@ func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	c.simCores = (harnessCPU(sims) - harness0).Seconds() / to.Sub(from).Seconds()
 	c.agg.got, c.agg.held = aggAges.stop(to)
 	c.prom.got, c.prom.held = promAges.stop(to)
+	aggAges.mu.Lock()
 	c.eventBytes, c.probesInView = aggAges.size, aggAges.probes
+	aggAges.mu.Unlock()
 	c.agg.m, c.prom.m = ms[0], ms[1]
 	c.agg.load, c.prom.load = [2]float64{load0, load1}, [2]float64{load0, load1}
 
