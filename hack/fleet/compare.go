@@ -133,17 +133,16 @@ func startSims(self string, o options, extra ...string) ([]*proc, error) {
 func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	o := c.o
 	fmt.Println("faultline and Prometheus, side by side: the aggregator reads every agent's stream, Prometheus scrapes every agent's /metrics each second")
-	t0 := time.Now()
-	agg, api, probe, err := startAggregator(o, dir)
+	agg, err := startAggregator(o, dir)
 	if agg != nil {
 		defer agg.stop()
 	}
 	if err != nil {
 		return err
 	}
-	c.aggStarted = time.Since(t0)
-	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, c.aggStarted.Round(time.Millisecond))
-	t0 = time.Now()
+	c.aggStarted = agg.connected
+	api, probe := agg.api, agg.probe
+	t0 := time.Now()
 	prom, addr, scraped, err := startPrometheus(o, dir)
 	if prom != nil {
 		defer prom.stop()
@@ -169,7 +168,7 @@ func (c *comparison) sideBySide(dir string, sims []*proc) error {
 	promAges.start()
 	c.agg, c.prom = &phase{}, &phase{}
 	load0, from, harness0 := loadAvg(), time.Now(), harnessCPU(sims)
-	ms, err := measureAll(o.measure, agg, prom)
+	ms, err := measureAll(o.measure, agg.proc, prom)
 	if err != nil {
 		return err
 	}

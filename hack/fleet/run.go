@@ -319,16 +319,15 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	t0 := time.Now()
-	agg, api, probe, err := startAggregator(o, dir, "--profiling")
+	agg, err := startAggregator(o, dir, "--profiling")
 	if agg != nil {
 		defer agg.stop()
 	}
 	if err != nil {
 		return err
 	}
-	r.connectTook = time.Since(t0)
-	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, r.connectTook.Round(time.Millisecond))
+	r.connectTook = agg.connected
+	api, probe := agg.api, agg.probe
 
 	cl, err := start("nice", "-n", fmt.Sprint(o.nice), self, "-role=clients", fmt.Sprint("-clients=", o.clients), "-url=http://"+api+"/api/v1/performance/stream?events=metrics,circuit-breaker")
 	if err != nil {
@@ -409,11 +408,17 @@ func run(o options) error {
 	return nil
 }
 
+// aggregator is the aggregator process under test.
+type aggregator struct {
+	*proc
+	api, probe string        // the addresses of its API and of its probes and own metrics
+	connected  time.Duration // from its start until every agent was connected
+}
+
 // startAggregator starts the aggregator (with the extra flags) on every simulated agent,
 // its configuration in dir, and waits until all of them are connected. It returns the
-// addresses of its API and of its probes (and own metrics); the process, once started,
-// even with an error.
-func startAggregator(o options, dir string, extra ...string) (p *proc, api, probe string, err error) {
+// process once started, even with an error.
+func startAggregator(o options, dir string, extra ...string) (*aggregator, error) {
 	cfg := &strings.Builder{}
 	cfg.WriteString("agents:\n")
 	for i := 0; i < o.agents; i++ {
@@ -421,25 +426,32 @@ func startAggregator(o options, dir string, extra ...string) (p *proc, api, prob
 	}
 	cfgFile := filepath.Join(dir, "aggregator.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
-	api, probe = freeAddr(), freeAddr()
+	a := &aggregator{api: freeAddr(), probe: freeAddr()}
 	var env []string
 	if o.aggEnv != "" {
 		env = strings.Split(o.aggEnv, ",")
 	}
-	args := append([]string{"--config=" + cfgFile, "--mode=static", "--listen=" + api, "--probe-listen=" + probe, "--log-level=warn"}, extra...)
-	if p, err = startEnv(env, o.aggregator, args...); err != nil {
-		return nil, "", "", err
+	args := append([]string{"--config=" + cfgFile, "--mode=static", "--listen=" + a.api, "--probe-listen=" + a.probe, "--log-level=warn"}, extra...)
+	t0 := time.Now()
+	p, err := startEnv(env, o.aggregator, args...)
+	if err != nil {
+		return nil, err
 	}
+	a.proc = p
 	err = waitFor(3*time.Minute, func() error {
-		n, err := scrape(probe, `faultline_aggregator_agents{state="connected"}`)
+		n, err := scrape(a.probe, `faultline_aggregator_agents{state="connected"}`)
 		if err == nil && int(n) < o.agents {
 			err = fmt.Errorf("%d of %d agents connected", int(n), o.agents)
 		}
 		return err
 	})
-	return p, api, probe, err
+	a.connected = time.Since(t0)
+	if err == nil {
+		fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, a.connected.Round(time.Millisecond))
+	}
+	return a, err
 }
 
 // optimization is the aggregator's broadcast interval and whether it coalesces.
