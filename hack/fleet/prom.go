@@ -84,7 +84,9 @@ func promConsumer(ctx context.Context, addr string, rec *ageRecorder) {
 		scraped, err2 := promQuery(addr, "avg(timestamp("+series+"))", time.Time{})
 		got2 := time.Now()
 		if err := errors.Join(err1, err2); err != nil {
-			fmt.Fprintln(os.Stderr, "prometheus consumer:", err)
+			if ctx.Err() == nil { // not Prometheus shutting down at the end
+				fmt.Fprintln(os.Stderr, "prometheus consumer:", err)
+			}
 			continue
 		}
 		rec.add(reading{at: got, age: markerAge(got, marker), own: got2.Sub(time.UnixMilli(int64(scraped * 1000)))})
