@@ -297,8 +297,8 @@ type ageRecorder struct {
 func (r *ageRecorder) start() { r.mu.Lock(); r.on = true; r.mu.Unlock() }
 
 // stop ends the window at until and returns the readings and the mean age of the view
-// the consumer held from its first reading until then: between two readings it holds
-// the older one, which ages.
+// the consumer held from its first reading until then: until the next reading it holds
+// the last one, which ages.
 func (r *ageRecorder) stop(until time.Time) ([]reading, time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
