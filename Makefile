@@ -14,7 +14,8 @@ AGENT_TAGS := nethttpomithttp2
 BIN := $(CURDIR)/bin
 HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
-# Prometheus: the peer of the fleet benchmark's side-by-side comparison (hack/fleet -role=compare).
+# Prometheus: the peer of the fleet benchmark's side-by-side comparison (hack/fleet -role=compare);
+# hack/fleet's tests run it against simulated agents, so make tools installs it.
 PROMETHEUS_VERSION := v0.316.0
 KIND_VERSION := v0.33.0
 CONTROLLER_TOOLS_VERSION := v0.23.0
