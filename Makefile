@@ -14,6 +14,9 @@ AGENT_TAGS := nethttpomithttp2
 BIN := $(CURDIR)/bin
 HELM_VERSION := v4.3.1
 ALERTMANAGER_VERSION := v0.27.0
+# Prometheus: the peer of the fleet benchmark's side-by-side comparison (hack/fleet -role=compare);
+# hack/fleet's tests run it against simulated agents, so make tools installs it.
+PROMETHEUS_VERSION := v0.316.0
 KIND_VERSION := v0.33.0
 CONTROLLER_TOOLS_VERSION := v0.23.0
 # What make generate writes, from the types in injector/api and internal/wire.
@@ -47,7 +50,7 @@ run: build ## Run faultline on this machine: aggregator, an agent and the demo; 
 	@hack/run.sh
 
 .PHONY: test
-test: tools envtest-assets ## Run every test (installs helm, alertmanager and the envtest binaries if missing)
+test: tools envtest-assets ## Run every test (installs helm, alertmanager, prometheus and the envtest binaries if missing)
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -timeout 30m ./...
 
 .PHONY: generate
@@ -81,8 +84,12 @@ bench: ## Run the Go benchmarks
 bench-fleet: build ## Fleet benchmark: 10,000 simulated agents and 1,000 SSE clients against the real aggregator (FLEET_ARGS to change)
 	go run ./hack/fleet -aggregator $(BIN)/faultline-aggregator $(FLEET_ARGS)
 
+.PHONY: bench-fleet-prometheus
+bench-fleet-prometheus: build $(BIN)/prometheus ## Fleet benchmark against Prometheus: the aggregator and Prometheus on the same simulated agents, side by side (FLEET_ARGS, e.g. -agents=1000)
+	go run ./hack/fleet -role=compare -aggregator $(BIN)/faultline-aggregator -prometheus $(BIN)/prometheus -warmup=60s -measure=90s $(FLEET_ARGS)
+
 .PHONY: tools
-tools: $(BIN)/helm $(BIN)/alertmanager $(BIN)/staticcheck $(BIN)/govulncheck $(VULNDB)/index/db.json ## Install the test and check tools into bin/ (and the vulnerability database into the cache)
+tools: $(BIN)/helm $(BIN)/alertmanager $(BIN)/prometheus $(BIN)/staticcheck $(BIN)/govulncheck $(VULNDB)/index/db.json ## Install the test and check tools into bin/ (and the vulnerability database into the cache)
 
 $(BIN)/helm:
 	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
@@ -92,6 +99,9 @@ $(BIN)/controller-gen:
 
 $(BIN)/alertmanager:
 	GOBIN=$(BIN) go install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+$(BIN)/prometheus:
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

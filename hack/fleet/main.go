@@ -7,8 +7,16 @@
 // emitting a transition to a client receiving it), and, from the same run, a baseline:
 // a bare Go client reading the same agent streams and discarding them.
 //
+// With -role=compare (make bench-fleet-prometheus) it puts the peer in the same run:
+// against the same simulated agents, which also serve the agent's /metrics, it measures
+// the aggregator reading their streams and, at the same time, Prometheus scraping them
+// every second, and reports each one's CPU and RSS per agent sample and the age of the
+// samples its consumer sees; then, as the baseline of each, bare Go readers of the same
+// data.
+//
 // One binary plays every role: the orchestrator (default) starts simulator processes
-// (-role=sim) and the baseline reader (-role=baseline) by running itself again.
+// (-role=sim) and the baseline readers (-role=baseline, -role=scrapers) by running
+// itself again.
 package main
 
 import (
@@ -21,7 +29,7 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "run", "run (orchestrate), sim or baseline")
+	flag.StringVar(&o.role, "role", "run", "run (orchestrate), compare (orchestrate the aggregator against Prometheus), sim, baseline, clients or scrapers")
 	flag.IntVar(&o.agents, "agents", 10000, "simulated agents")
 	flag.IntVar(&o.clients, "clients", 1000, "SSE clients of the aggregator")
 	flag.IntVar(&o.perSim, "agents-per-sim", 4000, "agents per simulator process (each agent holds two file descriptors)")
@@ -39,6 +47,8 @@ func main() {
 	flag.IntVar(&o.nice, "clients-nice", 10, "niceness of the SSE clients' process (so that the load generator yields to the aggregator)")
 	flag.StringVar(&o.aggEnv, "aggregator-env", "", "extra environment for the aggregator, comma-separated (e.g. GOGC=50)")
 	flag.StringVar(&o.profile, "profile", "", "save the aggregator's CPU profile of the measurement window and its heap and goroutine profiles at the end into this directory")
+	flag.StringVar(&o.prometheus, "prometheus", "bin/prometheus", "compare: Prometheus binary")
+	flag.BoolVar(&o.ageProbe, "age-probe", false, "sim: agents of namespace "+probeNamespace+" report their sample time as their working set (see ageMarker)")
 	flag.Parse()
 	raiseFDLimit()
 	var err error
@@ -51,6 +61,10 @@ func main() {
 		err = baseline(o)
 	case "clients":
 		err = clients(o)
+	case "compare":
+		err = compare(o)
+	case "scrapers":
+		err = scrapers(o)
 	default:
 		err = fmt.Errorf("unknown role %q", o.role)
 	}
@@ -73,6 +87,8 @@ type options struct {
 	aggEnv                  string
 	profile                 string
 	nice                    int
+	prometheus              string
+	ageProbe                bool
 }
 
 // raiseFDLimit lifts the soft limit on open files to the hard limit: every agent

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -56,7 +57,7 @@ func startEnv(env []string, name string, args ...string) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 16)}
 	children.Lock()
-	children.pids = append(children.pids, cmd.Process.Pid)
+	children.cmds = append(children.cmds, cmd)
 	children.Unlock()
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -73,25 +74,45 @@ func startEnv(env []string, name string, args ...string) (*proc, error) {
 }
 
 // children are every process started, killed (with their process groups) if the
-// benchmark is interrupted.
+// benchmark is interrupted, and the temporary directories they use, removed then.
 var children struct {
 	sync.Mutex
-	pids []int
+	cmds []*exec.Cmd
+	dirs []string
 }
 
-// stopOnSignal ends the children when the benchmark is interrupted (Ctrl-C).
+// stopOnSignal ends the children and removes their directories when the benchmark is
+// interrupted (Ctrl-C).
 func stopOnSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ch
 		children.Lock()
-		for _, pid := range children.pids {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		for _, cmd := range children.cmds {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		for _, cmd := range children.cmds {
+			_ = cmd.Wait() // an error if proc.stop waits already; the kill ends it anyway
+		}
+		for _, dir := range children.dirs {
+			_ = os.RemoveAll(dir)
 		}
 		children.Unlock()
 		os.Exit(130)
 	}()
+}
+
+// tempDir makes a temporary directory that an interrupted benchmark removes too.
+func tempDir() (string, error) {
+	dir, err := os.MkdirTemp("", "fleet-")
+	if err != nil {
+		return "", err
+	}
+	children.Lock()
+	children.dirs = append(children.dirs, dir)
+	children.Unlock()
+	return dir, nil
 }
 
 func (p *proc) waitLine(want string, timeout time.Duration) error {
@@ -121,6 +142,24 @@ func (p *proc) stop() {
 	case <-time.After(10 * time.Second):
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-done
+	}
+}
+
+// result tells a process that counts between "start" and "stop" lines on its stdin to
+// stop, and decodes the JSON line it answers with into v.
+func (p *proc) result(v any) error {
+	fmt.Fprintln(p.stdin, "stop")
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			return errors.New("ended without a result")
+		}
+		if err := json.Unmarshal([]byte(line), v); err != nil {
+			return fmt.Errorf("result: %w", err)
+		}
+		return nil
+	case <-time.After(time.Minute):
+		return errors.New("no result within a minute")
 	}
 }
 
@@ -189,6 +228,17 @@ func measureProc(pid int, window time.Duration) (measured, error) {
 		return measured{}, err
 	}
 	return measured{cores: float64(last.cpu-first.cpu) / float64(time.Since(start)), rssMean: sum / max(n, 1), rssMax: peak}, nil
+}
+
+// measureAll measures the processes ps over the same window.
+func measureAll(window time.Duration, ps ...*proc) ([]measured, error) {
+	ms, errs := make([]measured, len(ps)), make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { ms[i], errs[i] = measureProc(p.cmd.Process.Pid, window) })
+	}
+	wg.Wait()
+	return ms, errors.Join(errs...)
 }
 
 type report struct {
@@ -264,45 +314,20 @@ func run(o options) error {
 		time.Sleep(2 * time.Second)
 	}
 
-	dir, err := os.MkdirTemp("", "fleet-")
+	dir, err := tempDir()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := &strings.Builder{}
-	cfg.WriteString("agents:\n")
-	for i := 0; i < o.agents; i++ {
-		fmt.Fprintf(cfg, "  - http://%s\n", agentAddr(i, o.port))
+	agg, err := startAggregator(o, dir, "--profiling")
+	if agg != nil {
+		defer agg.stop()
 	}
-	cfgFile := filepath.Join(dir, "aggregator.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
-		return err
-	}
-	api, probe := freeAddr(), freeAddr()
-	var aggEnv []string
-	if o.aggEnv != "" {
-		aggEnv = strings.Split(o.aggEnv, ",")
-	}
-	agg, err := startEnv(aggEnv, o.aggregator, "--profiling", "--config="+cfgFile, "--mode=static", "--listen="+api, "--probe-listen="+probe, "--log-level=warn")
 	if err != nil {
 		return err
 	}
-	defer agg.stop()
-	t0 := time.Now()
-	if err := waitFor(3*time.Minute, func() error {
-		n, err := scrape(probe, `faultline_aggregator_agents{state="connected"}`)
-		if err != nil {
-			return err
-		}
-		if int(n) < o.agents {
-			return fmt.Errorf("%d of %d agents connected", int(n), o.agents)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	r.connectTook = time.Since(t0)
-	fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, r.connectTook.Round(time.Millisecond))
+	r.connectTook = agg.connected
+	api, probe := agg.api, agg.probe
 
 	cl, err := start("nice", "-n", fmt.Sprint(o.nice), self, "-role=clients", fmt.Sprint("-clients=", o.clients), "-url=http://"+api+"/api/v1/performance/stream?events=metrics,circuit-breaker")
 	if err != nil {
@@ -351,15 +376,9 @@ func run(o options) error {
 	}
 	r.harnessCores = (harnessCPU(append(sims, cl)) - harness0).Seconds() / o.measure.Seconds()
 	r.load = (load0 + loadAvg()) / 2
-	fmt.Fprintln(cl.stdin, "stop")
 	var res clientResult
-	select {
-	case line := <-cl.lines:
-		if err := json.Unmarshal([]byte(line), &res); err != nil {
-			return fmt.Errorf("clients result: %w", err)
-		}
-	case <-time.After(time.Minute):
-		return fmt.Errorf("no result from the clients")
+	if err := cl.result(&res); err != nil {
+		return fmt.Errorf("clients: %w", err)
 	}
 	r.broadcast, r.flip, r.metricsBytes = res.Broadcast, res.Flip, res.MetricsBytes
 	in1, _ := scrape(probe, "faultline_aggregator_agent_events_total")
@@ -378,10 +397,7 @@ func run(o options) error {
 	r.clientsConnected = int(n)
 	d, _ := scrape(probe, "faultline_aggregator_stream_clients_dropped_total")
 	r.dropped = int(d)
-	if resp, err := http.Get("http://" + api + "/api/v1/performance/optimization-status"); err == nil {
-		var opt wire.Optimization
-		_ = json.NewDecoder(resp.Body).Decode(&opt)
-		resp.Body.Close()
+	if opt, err := optimization(api); err == nil {
 		r.interval, r.coalescing, r.lastBroadcastMs = opt.BroadcastIntervalMs, opt.Coalescing, opt.LastBroadcastMs
 	}
 	text := r.String()
@@ -390,6 +406,66 @@ func run(o options) error {
 		return os.WriteFile(o.out, []byte(text), 0o644)
 	}
 	return nil
+}
+
+// aggregator is the aggregator process under test.
+type aggregator struct {
+	*proc
+	api, probe string        // the addresses of its API and of its probes and own metrics
+	connected  time.Duration // from its start until every agent was connected
+}
+
+// startAggregator starts the aggregator (with the extra flags) on every simulated agent,
+// its configuration in dir, and waits until all of them are connected. It returns the
+// process once started, even with an error.
+func startAggregator(o options, dir string, extra ...string) (*aggregator, error) {
+	cfg := &strings.Builder{}
+	cfg.WriteString("agents:\n")
+	for i := 0; i < o.agents; i++ {
+		fmt.Fprintf(cfg, "  - http://%s\n", agentAddr(i, o.port))
+	}
+	cfgFile := filepath.Join(dir, "aggregator.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
+		return nil, err
+	}
+	a := &aggregator{api: freeAddr(), probe: freeAddr()}
+	var env []string
+	if o.aggEnv != "" {
+		env = strings.Split(o.aggEnv, ",")
+	}
+	args := append([]string{"--config=" + cfgFile, "--mode=static", "--listen=" + a.api, "--probe-listen=" + a.probe, "--log-level=warn"}, extra...)
+	t0 := time.Now()
+	p, err := startEnv(env, o.aggregator, args...)
+	if err != nil {
+		return nil, err
+	}
+	a.proc = p
+	err = waitFor(3*time.Minute, func() error {
+		n, err := scrape(a.probe, `faultline_aggregator_agents{state="connected"}`)
+		if err == nil && int(n) < o.agents {
+			err = fmt.Errorf("%d of %d agents connected", int(n), o.agents)
+		}
+		return err
+	})
+	a.connected = time.Since(t0)
+	if err == nil {
+		fmt.Printf("aggregator: %d agents connected in %v\n", o.agents, a.connected.Round(time.Millisecond))
+	}
+	return a, err
+}
+
+// optimization is the aggregator's broadcast interval and whether it coalesces.
+func optimization(api string) (wire.Optimization, error) {
+	var opt wire.Optimization
+	resp, err := http.Get("http://" + api + "/api/v1/performance/optimization-status")
+	if err != nil {
+		return opt, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&opt); err != nil {
+		return opt, fmt.Errorf("optimization status: %w", err)
+	}
+	return opt, nil
 }
 
 // saveProfile fetches one of the aggregator's Go profiles (it runs with --profiling).

@@ -49,6 +49,8 @@ type simAgent struct {
 	baseCPU  float64
 	mem      float64 // working set: a random walk, as a real pod's
 	lastData []byte
+	ageProbe bool // reports ageMarker as its working set
+	prom     promState
 }
 
 func newSimAgent(i int) *simAgent {
@@ -128,6 +130,10 @@ func (a *simAgent) tick(now time.Time) {
 	a.mu.Lock()
 	a.seq++
 	a.mem = min(max(a.mem+a.rng.NormFloat64()*50e3, 100<<20), 400<<20)
+	mem := uint64(a.mem)
+	if a.ageProbe {
+		mem = ageMarker(now)
+	}
 	n := 64
 	for _, p := range a.parts {
 		n += len(p)
@@ -137,16 +143,24 @@ func (a *simAgent) tick(now time.Time) {
 	b = strconv.AppendUint(b, a.seq, 10)
 	b = append(b, a.parts[1]...)
 	b = append(append(append(b, '"'), now.UTC().Format(wire.TimeFormat)...), '"')
+	// fixed appends v as the event carries it and returns the value that text stands for.
+	fixed := func(v float64, prec int) float64 {
+		start := len(b)
+		b = strconv.AppendFloat(b, v, 'f', prec, 64)
+		f, _ := strconv.ParseFloat(string(b[start:]), 64)
+		return f
+	}
 	b = append(b, a.parts[2]...)
-	b = strconv.AppendFloat(b, a.baseCPU+a.rng.Float64()*0.05, 'f', 4, 64)
+	cpu := fixed(a.baseCPU+a.rng.Float64()*0.05, 4)
 	b = append(b, a.parts[3]...)
-	b = strconv.AppendUint(b, uint64(a.mem), 10)
+	b = strconv.AppendUint(b, mem, 10)
 	b = append(b, a.parts[4]...)
-	b = strconv.AppendFloat(b, 150+a.rng.NormFloat64()*5, 'f', 2, 64)
+	rps := fixed(150+a.rng.NormFloat64()*5, 2)
 	b = append(b, a.parts[5]...)
-	b = strconv.AppendFloat(b, max(0, 1.3+a.rng.NormFloat64()*0.3), 'f', 2, 64)
+	eps := fixed(max(0, 1.3+a.rng.NormFloat64()*0.3), 2)
 	b = append(b, a.parts[6]...)
 	a.lastData = b
+	a.prom.sampled(a.seq, cpu, mem, rps, eps)
 	a.mu.Unlock()
 	a.hub.PublishData(wire.EventMetrics, "", "", b)
 }
@@ -169,6 +183,7 @@ func (a *simAgent) flip() {
 	br.Since, br.LastSeen = now, now
 	tr := wire.Transition{V: 1, Agent: a.snap.Agent.ID, From: from, To: br.State, Time: now, Breaker: *br}
 	a.encode()
+	a.prom.transitioned(br.State)
 	a.mu.Unlock()
 	_, _ = a.hub.Publish(wire.EventCircuitBreaker, "", "", tr)
 }
@@ -190,15 +205,25 @@ func simulate(o options) error {
 	for k := range agents {
 		i := o.first + k
 		a := newSimAgent(i)
+		a.ageProbe = o.ageProbe && isAgeProbe(i)
 		agents[k] = a
 		ln, err := net.Listen("tcp", agentAddr(i, o.port))
 		if err != nil {
 			return fmt.Errorf("agent %d: %w", i, err)
 		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) { a.hub.Serve(w, r, nil, a.snapshotData) })
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		srv := &http.Server{Handler: agentMux(a), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		go func() { _ = srv.Serve(ln) }()
+	}
+	// Agents tick once a second, spread evenly over the second as real agents started
+	// at different times are: agent i in slot 61·i mod slots. That is the same number
+	// of agents in every slot as i mod slots, but the pods of a workload (and so the
+	// age probes, whole workloads) are spread over the second too, not bunched in its
+	// first fifth.
+	const slots = 100
+	bySlot := make([][]*simAgent, slots)
+	for k, a := range agents {
+		s := 61 * (o.first + k) % slots
+		bySlot[s] = append(bySlot[s], a)
 	}
 	fmt.Println("ready")
 	done := make(chan struct{})
@@ -206,9 +231,6 @@ func simulate(o options) error {
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		close(done)
 	}()
-	// Agents tick once a second, spread evenly over the second as real agents started
-	// at different times are.
-	const slots = 100
 	slot := time.NewTicker(time.Second / slots)
 	defer slot.Stop()
 	var flipEvery time.Duration
@@ -217,16 +239,20 @@ func simulate(o options) error {
 	}
 	nextFlip := time.Now().Add(flipEvery)
 	rng := rand.New(rand.NewPCG(uint64(o.first), 11))
-	n := 0
+	// A ticker drops the ticks of a process that cannot keep up: the slots due since
+	// the last tick are ticked together, so that every agent still samples once a second.
+	begin, next := time.Now(), 0
 	for {
 		select {
 		case <-done:
 			return nil
-		case now := <-slot.C:
-			for k := n % slots; k < len(agents); k += slots {
-				agents[k].tick(now)
+		case <-slot.C:
+			now := time.Now() // the sample's time: the ticker's is when the tick was due
+			for due := int(now.Sub(begin) / (time.Second / slots)); next <= due; next++ {
+				for _, a := range bySlot[next%slots] {
+					a.tick(now)
+				}
 			}
-			n++
 			for flipEvery > 0 && !now.Before(nextFlip) {
 				agents[rng.IntN(len(agents))].flip()
 				nextFlip = nextFlip.Add(flipEvery)
