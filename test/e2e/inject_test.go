@@ -32,6 +32,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/faultline-dev/faultline/aggregator/view"
@@ -363,17 +364,23 @@ func (in *injector) setRules(t *testing.T, ns, name string, rules []rbacv1.Polic
 func (in *injector) setWatchList(t *testing.T, off bool) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := in.c.cs.AppsV1().Deployments(in.c.namespace).Get(ctx, in.deployment, metav1.GetOptions{})
+	deployments := in.c.cs.AppsV1().Deployments(in.c.namespace)
+	// The Deployment controller writes its status meanwhile: read again on a conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := deployments.Get(ctx, in.deployment, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		c := &d.Spec.Template.Spec.Containers[0]
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "KUBE_FEATURE_WatchListClient" })
+		if off {
+			c.Env = append(c.Env, corev1.EnvVar{Name: "KUBE_FEATURE_WatchListClient", Value: "false"})
+		}
+		_, err = deployments.Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	c := &d.Spec.Template.Spec.Containers[0]
-	c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "KUBE_FEATURE_WatchListClient" })
-	if off {
-		c.Env = append(c.Env, corev1.EnvVar{Name: "KUBE_FEATURE_WatchListClient", Value: "false"})
-	}
-	if _, err := in.c.cs.AppsV1().Deployments(in.c.namespace).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("set the injector's streaming lists: %v", err)
 	}
 }
 
@@ -524,15 +531,20 @@ func TestInjectorRulesEachNeeded(t *testing.T) {
 func (in *injector) emptySecret(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := in.c.cs.CoreV1().Secrets(in.c.namespace).Get(ctx, in.secret, metav1.GetOptions{})
+	secrets := in.c.cs.CoreV1().Secrets(in.c.namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the injector may be writing it
+		s, err := secrets.Get(ctx, in.secret, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Data = nil
+		_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+		return err
+	})
 	if apierrors.IsNotFound(err) {
 		t.Skipf("no Secret %s: the injector's certificate comes from cert-manager", in.secret)
 	}
 	if err != nil {
-		t.Fatal(err)
-	}
-	s.Data = nil
-	if _, err := in.c.cs.CoreV1().Secrets(in.c.namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
