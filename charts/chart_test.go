@@ -22,12 +22,12 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/faultline-dev/faultline/config"
+	"github.com/faultline-dev/faultline/internal/podtest"
 	"github.com/faultline-dev/faultline/internal/testbin"
 )
 
@@ -423,31 +423,14 @@ func checkSidecar(t *testing.T, tmpl corev1.PodTemplateSpec, app string) corev1.
 }
 
 // agentEnv resolves the sidecar's env as the kubelet would for a pod whose application
-// container has the given limits.
+// container is app.
 func agentEnv(t *testing.T, agent corev1.Container, app corev1.Container) map[string]string {
 	t.Helper()
-	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-	for _, e := range agent.Env {
-		switch {
-		case e.ValueFrom == nil:
-			env[e.Name] = e.Value
-		case e.ValueFrom.FieldRef != nil:
-			env[e.Name] = "from-" + e.ValueFrom.FieldRef.FieldPath
-		case e.ValueFrom.ResourceFieldRef != nil:
-			r := e.ValueFrom.ResourceFieldRef
-			q := app.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(r.Resource, "limits."))]
-			env[e.Name] = resourceValue(q, r.Divisor)
-		}
+	env, err := podtest.Env(agent, []corev1.Container{app})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return env
-}
-
-// resourceValue is what the kubelet puts in a resourceFieldRef env var: the quantity
-// divided by the divisor, rounded up.
-func resourceValue(q, divisor resource.Quantity) string {
-	d := divisor.MilliValue()
-	v := (q.MilliValue() + d - 1) / d
-	return resource.NewQuantity(v, resource.DecimalSI).String()
 }
 
 // demoRoles are the demo's services, each a Deployment and a Service named

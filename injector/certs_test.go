@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/faultline-dev/faultline/internal/podtest"
 	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/testenv"
 )
@@ -242,7 +243,7 @@ func TestEachRuleIsNeeded(t *testing.T) {
 					triggered = true
 					rs := fmt.Sprintf("rs-%d", i)
 					for range 2 {
-						a.createPod(t, appPod("shop", "", annotated("faultline.dev/sample-interval", "fast"), ownedBy(rs)))
+						a.createPod(t, appPod("shop", "", podtest.Annotate("faultline.dev/sample-interval", "fast"), ownedBy(rs)))
 					}
 				}
 				return fmt.Errorf("the API server refused the injector %q, not %q", refused.list(), want)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/podtest"
 	"github.com/faultline-dev/faultline/internal/testbin"
 	"github.com/faultline-dev/faultline/internal/testenv"
 )
@@ -105,11 +106,11 @@ func TestInjection(t *testing.T) {
 			pod  *corev1.Pod
 			want map[string]float64 // admissions; nil: the API server does not call the injector
 		}{
-			{"annotation false", appPod("shop", "opt-out-a", annotated("faultline.dev/inject", "false")), map[string]float64{"/inject/namespace/skipped": 1}},
-			{"label false", appPod("shop", "opt-out-l", labelled("faultline.dev/inject", "false")), nil},
+			{"annotation false", appPod("shop", "opt-out-a", podtest.Annotate("faultline.dev/inject", "false")), map[string]float64{"/inject/namespace/skipped": 1}},
+			{"label false", appPod("shop", "opt-out-l", podtest.Label("faultline.dev/inject", "false")), nil},
 			{"kube-system, labelled enabled", appPod("kube-system", "sys"), nil},
 			{"the release namespace, labelled enabled", appPod(namespace, "own"), nil},
-			{"a namespace labelled disabled, pod asks", appPod("off", "asks", annotated("faultline.dev/inject", "true")), nil},
+			{"a namespace labelled disabled, pod asks", appPod("off", "asks", podtest.Annotate("faultline.dev/inject", "true")), nil},
 			{"a plain namespace, pod does not ask", appPod("plain", "quiet"), map[string]float64{"/inject/pod/skipped": 1}},
 		}
 		for _, tt := range tests {
@@ -131,8 +132,8 @@ func TestInjection(t *testing.T) {
 
 	t.Run("pods outside enabled namespaces that ask", func(t *testing.T) {
 		for _, p := range []*corev1.Pod{
-			appPod("plain", "asks-by-annotation", annotated("faultline.dev/inject", "true")),
-			appPod("plain", "asks-by-label", labelled("faultline.dev/inject", "true")),
+			appPod("plain", "asks-by-annotation", podtest.Annotate("faultline.dev/inject", "true")),
+			appPod("plain", "asks-by-label", podtest.Label("faultline.dev/inject", "true")),
 		} {
 			var pod *corev1.Pod
 			got := calls(t, func() { pod, _ = a.createPod(t, p) })
@@ -162,7 +163,7 @@ func TestInjection(t *testing.T) {
 		for i, tt := range tests {
 			t.Run(tt.annotation, func(t *testing.T) {
 				rs := fmt.Sprintf("bad-%d-5d8f7c", i)
-				pod, warns := a.createPod(t, appPod("shop", "", annotated(tt.annotation, tt.value), ownedBy(rs)))
+				pod, warns := a.createPod(t, appPod("shop", "", podtest.Annotate(tt.annotation, tt.value), ownedBy(rs)))
 				if len(pod.Spec.InitContainers) != 0 {
 					t.Errorf("pod %s got the agent", pod.Name)
 				}
@@ -194,7 +195,7 @@ alertThresholds: {cpu-high: 70}`)
 			}
 			return nil
 		})
-		pod, warns := a.createPod(t, appPod("shop", "profiled-1", labelled("app", "profiled"), annotated("faultline.dev/log-level", "warn")))
+		pod, warns := a.createPod(t, appPod("shop", "profiled-1", podtest.Label("app", "profiled"), podtest.Annotate("faultline.dev/log-level", "warn")))
 		if err := injected(pod); err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +217,7 @@ alertThresholds: {cpu-high: 70}`)
 			}
 			return nil
 		})
-		pod, warns = a.createPod(t, appPod("shop", "profiled-2", labelled("app", "profiled")))
+		pod, warns = a.createPod(t, appPod("shop", "profiled-2", podtest.Label("app", "profiled")))
 		if pod.Annotations[v1alpha1.AnnotationProfile] != "first" {
 			t.Errorf("profile %q applied, want first (the older)", pod.Annotations[v1alpha1.AnnotationProfile])
 		}

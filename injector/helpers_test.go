@@ -349,25 +349,6 @@ func appPod(ns, name string, mutate ...func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-func annotated(kv ...string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		if p.Annotations == nil {
-			p.Annotations = map[string]string{}
-		}
-		for i := 0; i < len(kv); i += 2 {
-			p.Annotations[kv[i]] = kv[i+1]
-		}
-	}
-}
-
-func labelled(kv ...string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		for i := 0; i < len(kv); i += 2 {
-			p.Labels[kv[i]] = kv[i+1]
-		}
-	}
-}
-
 // ownedBy makes the pod a ReplicaSet's, as its controller creates them.
 func ownedBy(rs string) func(*corev1.Pod) {
 	return func(p *corev1.Pod) {

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/podtest"
 )
 
 // FuzzAnnotations admits a pod carrying one faultline.dev annotation with any value (the
@@ -18,7 +19,7 @@ func FuzzAnnotations(f *testing.F) {
 	tmpl := template(f)
 	f.Fuzz(func(t *testing.T, name, value string) {
 		key := "faultline.dev/" + name
-		pod := appPod(annotate(key, value))
+		pod := appPod(podtest.Annotate(key, value))
 		r := tmpl.Inject(pod, NamespaceWide, nil)
 		if r.Pod != nil {
 			patched(t, pod, r)

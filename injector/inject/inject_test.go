@@ -1,7 +1,6 @@
 package inject
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/podtest"
 )
 
 // template is the chart's rendering with default values (testdata/sidecar.yaml, kept
@@ -47,53 +47,14 @@ func appPod(mutate ...func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-func annotate(kv ...string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		if p.Annotations == nil {
-			p.Annotations = map[string]string{}
-		}
-		for i := 0; i < len(kv); i += 2 {
-			p.Annotations[kv[i]] = kv[i+1]
-		}
-	}
-}
-
-func label(kv ...string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		for i := 0; i < len(kv); i += 2 {
-			p.Labels[kv[i]] = kv[i+1]
-		}
-	}
-}
-
 // agentConfig resolves the injected sidecar's environment as the kubelet would (field
 // references as placeholders, resource references from the named container's limits)
 // and loads it with the agent's own loader: what the agent would run with.
 func agentConfig(t testing.TB, pod *corev1.Pod) config.Agent {
 	t.Helper()
-	sidecar := pod.Spec.InitContainers[0]
-	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-	for _, e := range sidecar.Env {
-		switch {
-		case e.ValueFrom == nil:
-			env[e.Name] = e.Value
-		case e.ValueFrom.FieldRef != nil:
-			env[e.Name] = "from-" + e.ValueFrom.FieldRef.FieldPath
-		case e.ValueFrom.ResourceFieldRef != nil:
-			r := e.ValueFrom.ResourceFieldRef
-			var app *corev1.Container
-			for i := range pod.Spec.Containers {
-				if pod.Spec.Containers[i].Name == r.ContainerName {
-					app = &pod.Spec.Containers[i]
-				}
-			}
-			if app == nil {
-				t.Fatalf("env %s refers to container %q, which the pod does not have", e.Name, r.ContainerName)
-			}
-			q := app.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(r.Resource, "limits."))]
-			d := r.Divisor.MilliValue()
-			env[e.Name] = fmt.Sprint((q.MilliValue() + d - 1) / d)
-		}
+	env, err := podtest.Env(pod.Spec.InitContainers[0], pod.Spec.Containers)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg, err := config.LoadAgent(nil, func(k string) string { return env[k] })
 	if err != nil {
@@ -159,17 +120,17 @@ func TestWhoIsInjected(t *testing.T) {
 		want Outcome
 	}{
 		{"enabled namespace", NamespaceWide, appPod(), Injected},
-		{"enabled namespace, annotation false", NamespaceWide, appPod(annotate("faultline.dev/inject", "false")), Skipped},
-		{"enabled namespace, label false", NamespaceWide, appPod(label("faultline.dev/inject", "false")), Skipped},
-		{"enabled namespace, annotation true", NamespaceWide, appPod(annotate("faultline.dev/inject", "true")), Injected},
+		{"enabled namespace, annotation false", NamespaceWide, appPod(podtest.Annotate("faultline.dev/inject", "false")), Skipped},
+		{"enabled namespace, label false", NamespaceWide, appPod(podtest.Label("faultline.dev/inject", "false")), Skipped},
+		{"enabled namespace, annotation true", NamespaceWide, appPod(podtest.Annotate("faultline.dev/inject", "true")), Injected},
 		{"other namespace, nothing asked", PodOptIn, appPod(), Skipped},
-		{"other namespace, annotation true", PodOptIn, appPod(annotate("faultline.dev/inject", "true")), Injected},
-		{"other namespace, label true", PodOptIn, appPod(label("faultline.dev/inject", "true")), Injected},
-		{"other namespace, label true, annotation false", PodOptIn, appPod(label("faultline.dev/inject", "true"), annotate("faultline.dev/inject", "false")), Skipped},
+		{"other namespace, annotation true", PodOptIn, appPod(podtest.Annotate("faultline.dev/inject", "true")), Injected},
+		{"other namespace, label true", PodOptIn, appPod(podtest.Label("faultline.dev/inject", "true")), Injected},
+		{"other namespace, label true, annotation false", PodOptIn, appPod(podtest.Label("faultline.dev/inject", "true"), podtest.Annotate("faultline.dev/inject", "false")), Skipped},
 		{"sidecar written by hand (port named faultline)", NamespaceWide, appPod(handWritten), Skipped},
-		{"container named faultline-agent", PodOptIn, appPod(annotate("faultline.dev/inject", "true"), named), Skipped},
-		{"inject value neither true nor false", NamespaceWide, appPod(annotate("faultline.dev/inject", "yes")), Refused},
-		{"inject label neither true nor false", PodOptIn, appPod(label("faultline.dev/inject", "enabled")), Refused},
+		{"container named faultline-agent", PodOptIn, appPod(podtest.Annotate("faultline.dev/inject", "true"), named), Skipped},
+		{"inject value neither true nor false", NamespaceWide, appPod(podtest.Annotate("faultline.dev/inject", "yes")), Refused},
+		{"inject label neither true nor false", PodOptIn, appPod(podtest.Label("faultline.dev/inject", "enabled")), Refused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +175,7 @@ func TestBadAnnotations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.annotations[0]+"="+tt.annotations[1], func(t *testing.T) {
-			pod := appPod(annotate(tt.annotations...))
+			pod := appPod(podtest.Annotate(tt.annotations...))
 			r := tmpl.Inject(pod, NamespaceWide, nil)
 			if r.Outcome != Refused {
 				t.Fatalf("outcome %v, want refused", r.Outcome)
@@ -235,7 +196,7 @@ func TestBadAnnotations(t *testing.T) {
 		})
 	}
 	// Several problems are all reported.
-	r := tmpl.Inject(appPod(annotate("faultline.dev/sample-interval", "fast", "faultline.dev/log-level", "loud")), NamespaceWide, nil)
+	r := tmpl.Inject(appPod(podtest.Annotate("faultline.dev/sample-interval", "fast", "faultline.dev/log-level", "loud")), NamespaceWide, nil)
 	if len(r.Problems) != 2 {
 		t.Errorf("two bad annotations: problems %q, want both", r.Problems)
 	}
@@ -243,7 +204,7 @@ func TestBadAnnotations(t *testing.T) {
 
 func TestAnnotationOverrides(t *testing.T) {
 	tmpl := template(t)
-	pod := appPod(annotate(
+	pod := appPod(podtest.Annotate(
 		"faultline.dev/sample-interval", "500ms",
 		"faultline.dev/prometheus-url", "http://127.0.0.1:8080/actuator/prometheus",
 		"faultline.dev/prometheus-interval", "5s",
@@ -288,7 +249,7 @@ func TestAnnotationOverrides(t *testing.T) {
 	}
 
 	// kubectl's default container is the application container unless one is named.
-	pod = appPod(annotate("kubectl.kubernetes.io/default-container", "worker"), func(p *corev1.Pod) {
+	pod = appPod(podtest.Annotate("kubectl.kubernetes.io/default-container", "worker"), func(p *corev1.Pod) {
 		p.Spec.Containers = append([]corev1.Container{{Name: "proxy", Image: "p"}}, corev1.Container{Name: "worker", Image: "w"})
 	})
 	r = tmpl.Inject(pod, NamespaceWide, nil)
@@ -323,7 +284,7 @@ func TestPodsThatCannotTakeTheAgent(t *testing.T) {
 	udp := appPod(func(p *corev1.Pod) {
 		p.Spec.Containers[0].Ports[0] = corev1.ContainerPort{ContainerPort: 9800, Protocol: corev1.ProtocolUDP}
 	})
-	moved := appPod(annotate("faultline.dev/port", "9900"), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].ContainerPort = 9800 })
+	moved := appPod(podtest.Annotate("faultline.dev/port", "9900"), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].ContainerPort = 9800 })
 	for _, pod := range []*corev1.Pod{udp, moved} {
 		if r := tmpl.Inject(pod, NamespaceWide, nil); r.Outcome != Injected {
 			t.Errorf("outcome %v, problems %q; want injected", r.Outcome, r.Problems)
@@ -360,7 +321,7 @@ func TestProfiles(t *testing.T) {
 	})
 	profiles := []v1alpha1.AgentProfile{newer, other, broken, web}
 
-	pod := appPod(annotate("faultline.dev/sample-interval", "250ms", "faultline.dev/alert-thresholds", "cpu-high=60,error-rate-high=1"))
+	pod := appPod(podtest.Annotate("faultline.dev/sample-interval", "250ms", "faultline.dev/alert-thresholds", "cpu-high=60,error-rate-high=1"))
 	r := tmpl.Inject(pod, NamespaceWide, profiles)
 	if r.Outcome != Injected || r.Profile != "web" {
 		t.Fatalf("outcome %v, profile %q, problems %q; want injected with profile web", r.Outcome, r.Profile, r.Problems)

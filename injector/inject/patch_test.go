@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/faultline-dev/faultline/injector/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/podtest"
 )
 
 // patched applies Patch(pod, r) to pod's JSON, as the API server does, and returns the
@@ -57,10 +58,10 @@ func TestPatch(t *testing.T) {
 		"init containers": appPod(func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m"}, {Name: "warm", Image: "w"}}
 		}),
-		"keys to escape":              appPod(label("example.com/team", "a~b"), annotate("example.com/x~y", "1", "faultline.dev/sample-interval", "2s")),
-		"earlier reason and profile":  appPod(annotate(v1alpha1.AnnotationInjectError, "old", v1alpha1.AnnotationProfile, "gone")),
+		"keys to escape":              appPod(podtest.Label("example.com/team", "a~b"), podtest.Annotate("example.com/x~y", "1", "faultline.dev/sample-interval", "2s")),
+		"earlier reason and profile":  appPod(podtest.Annotate(v1alpha1.AnnotationInjectError, "old", v1alpha1.AnnotationProfile, "gone")),
 		"shareProcessNamespace false": appPod(func(p *corev1.Pod) { f := false; p.Spec.ShareProcessNamespace = &f }),
-		"refused":                     appPod(annotate("faultline.dev/log-level", "loud", "example.com/a/b", "c")),
+		"refused":                     appPod(podtest.Annotate("faultline.dev/log-level", "loud", "example.com/a/b", "c")),
 	}
 	for name, pod := range pods {
 		t.Run(name, func(t *testing.T) {
