@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -102,7 +103,7 @@ func LoadAgent(args []string, getenv func(string) string) (Agent, error) {
 }
 
 // AgentUsage prints the agent's flags.
-func AgentUsage(w interface{ Write([]byte) (int, error) }) {
+func AgentUsage(w io.Writer) {
 	cfg := DefaultAgent()
 	printDefaults("faultline-agent", cfg.bind, w)
 }

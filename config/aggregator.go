@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -151,7 +152,7 @@ func LoadAggregator(args []string, getenv func(string) string) (Aggregator, erro
 }
 
 // AggregatorUsage prints the aggregator's flags.
-func AggregatorUsage(w interface{ Write([]byte) (int, error) }) {
+func AggregatorUsage(w io.Writer) {
 	cfg := DefaultAggregator()
 	printDefaults("faultline-aggregator", cfg.bind, w)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 )
 
 // Injector is the configuration of faultline-injector.
@@ -74,7 +75,7 @@ func LoadInjector(args []string, getenv func(string) string) (Injector, error) {
 }
 
 // InjectorUsage prints the injector's flags.
-func InjectorUsage(w interface{ Write([]byte) (int, error) }) {
+func InjectorUsage(w io.Writer) {
 	cfg := DefaultInjector()
 	printDefaults("faultline-injector", cfg.bind, w)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -119,7 +120,7 @@ func load(fs *flag.FlagSet, args []string, getenv func(string) string, sections 
 }
 
 // printDefaults prints the flags bind defines, with their defaults: a binary's usage.
-func printDefaults(name string, bind func(*flag.FlagSet), w interface{ Write([]byte) (int, error) }) {
+func printDefaults(name string, bind func(*flag.FlagSet), w io.Writer) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	bind(fs)
 	fs.SetOutput(w)

@@ -4,18 +4,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/faultline-dev/faultline/agent"
 	"github.com/faultline-dev/faultline/config"
-	"github.com/faultline-dev/faultline/internal/version"
+	"github.com/faultline-dev/faultline/internal/command"
 )
 
 func main() { os.Exit(run()) }
@@ -38,28 +33,7 @@ func sidecarRuntime() {
 
 func run() int {
 	sidecarRuntime()
-	for _, arg := range os.Args[1:] {
-		if arg == "--version" || arg == "-version" {
-			fmt.Println("faultline-agent", version.Version)
-			return 0
-		}
-	}
-	cfg, err := config.LoadAgent(os.Args[1:], os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stdout, "Usage: faultline-agent [flags]\n\nEvery flag can also be set as FAULTLINE_<NAME> in the environment or as <name> in the --config file.\n\n")
-		config.AgentUsage(os.Stdout)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "faultline-agent: invalid configuration:\n%v\n", err)
-		return 2
-	}
-	log := cfg.Logger("faultline-agent")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := agent.Run(ctx, cfg, log); err != nil {
-		log.Error("agent failed", "error", err)
-		return 1
-	}
-	return 0
+	return command.Main("faultline-agent", config.LoadAgent, config.AgentUsage, func(ctx context.Context, cfg config.Agent) error {
+		return agent.Run(ctx, cfg, cfg.Logger("faultline-agent"))
+	})
 }

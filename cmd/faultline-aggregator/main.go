@@ -6,17 +6,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/faultline-dev/faultline/aggregator"
 	"github.com/faultline-dev/faultline/config"
-	"github.com/faultline-dev/faultline/internal/version"
+	"github.com/faultline-dev/faultline/internal/command"
 )
 
 func main() {
@@ -26,26 +21,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	for _, arg := range os.Args[1:] {
-		if arg == "--version" || arg == "-version" {
-			fmt.Println("faultline-aggregator", version.Version)
-			return
-		}
-	}
-	cfg, err := config.LoadAggregator(os.Args[1:], os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "Usage: faultline-aggregator [flags]")
-		config.AggregatorUsage(os.Stderr)
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "faultline-aggregator: invalid configuration:\n%v\n", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := aggregator.Run(ctx, cfg, aggregator.Options{}); err != nil {
-		fmt.Fprintf(os.Stderr, "faultline-aggregator: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(command.Main("faultline-aggregator", config.LoadAggregator, config.AggregatorUsage, func(ctx context.Context, cfg config.Aggregator) error {
+		return aggregator.Run(ctx, cfg, aggregator.Options{})
+	}))
 }

@@ -6,39 +6,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/faultline-dev/faultline/config"
 	"github.com/faultline-dev/faultline/injector"
-	"github.com/faultline-dev/faultline/internal/version"
+	"github.com/faultline-dev/faultline/internal/command"
 )
 
 func main() {
-	for _, arg := range os.Args[1:] {
-		if arg == "--version" || arg == "-version" {
-			fmt.Println("faultline-injector", version.Version)
-			return
-		}
-	}
-	cfg, err := config.LoadInjector(os.Args[1:], os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "Usage: faultline-injector [flags]")
-		config.InjectorUsage(os.Stderr)
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "faultline-injector: invalid configuration:\n%v\n", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := injector.Run(ctx, cfg, injector.Options{}); err != nil {
-		fmt.Fprintf(os.Stderr, "faultline-injector: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(command.Main("faultline-injector", config.LoadInjector, config.InjectorUsage, func(ctx context.Context, cfg config.Injector) error {
+		return injector.Run(ctx, cfg, injector.Options{})
+	}))
 }
